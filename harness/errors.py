@@ -1,0 +1,94 @@
+"""The exception tree of the harness.
+
+::
+
+    HarnessError
+     +-- ConfigError            bad plan, inventory or option (names file, line, field and the fix)
+     |    +-- PlanError
+     +-- RefusedError           the executor will not start: precheck failed, product would refuse
+     |    +-- LockHeld          another executor holds the environment's lease
+     +-- TransportError         a command or file could not reach a node
+     |    +-- CommandFailed     non-zero exit (target, argv, exit code, stdout/stderr tails)
+     |    +-- ConnectTimeout
+     +-- StepFailed             a step of a run failed (carries the step id)
+     +-- GateTimeout            a readiness gate did not open in time
+     +-- SetupFailed            stand-ins could not be brought up (retryable, bounded)
+
+Every error that reaches the CLI maps to one exit code (see :mod:`harness.engine.status`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    parts = text.rstrip().splitlines()
+    return "\n".join(parts[-lines:])
+
+
+class HarnessError(Exception):
+    """Root of every error the harness raises on purpose."""
+
+
+class ConfigError(HarnessError):
+    """A user mistake in a file or option; the message says where and how to fix it."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 field: str | None = None, hint: str | None = None) -> None:
+        self.file, self.line, self.field, self.hint = file, line, field, hint
+        where = file or ""
+        if line is not None:
+            where += f":{line}"
+        text = f"{where}: {message}" if where else message
+        if field:
+            text += f" (field: {field})"
+        if hint:
+            text += f"\nHint: {hint}"
+        super().__init__(text)
+
+
+class PlanError(ConfigError):
+    """A plan or inventory does not validate."""
+
+
+class RefusedError(HarnessError):
+    """The executor refuses to start; nothing was changed on any node."""
+
+
+class LockHeld(RefusedError):
+    """Another executor holds the lease on this environment."""
+
+
+class TransportError(HarnessError):
+    """A command or file transfer could not be carried out on a node."""
+
+
+class ConnectTimeout(TransportError):
+    pass
+
+
+class CommandFailed(TransportError):
+    """A command exited non-zero; carries everything needed to diagnose it without re-running."""
+
+    def __init__(self, target: str, argv: Sequence[str], exit_code: int, stdout: str, stderr: str) -> None:
+        self.target, self.argv, self.exit_code = target, list(argv), exit_code
+        self.stdout, self.stderr = stdout, stderr
+        super().__init__(
+            f"{target}: {' '.join(argv)} exited {exit_code}\n"
+            f"--- stdout (tail) ---\n{_tail(stdout)}\n--- stderr (tail) ---\n{_tail(stderr)}"
+        )
+
+
+class StepFailed(HarnessError):
+    def __init__(self, step: str, message: str) -> None:
+        self.step = step
+        super().__init__(f"step {step}: {message}")
+
+
+class GateTimeout(HarnessError):
+    pass
+
+
+class SetupFailed(HarnessError):
+    """Stand-ins could not be started; carries the recent logs in the message."""
