@@ -16,7 +16,12 @@ app = typer.Typer(
 )
 
 # --- sub-command registration (one line each) ---------------------------------------------------
-# (filled in as the modules land)
+from harness.cli import lint as _lint; app.add_typer(_lint.app, name="lint")  # noqa: E402,E702
+from harness.cli import run as _run  # noqa: E402
+from harness.cli import standins as _standins  # noqa: E402
+
+_run.register(app)
+app.add_typer(_standins.app, name="standins")
 
 
 def main() -> None:

@@ -1,0 +1,137 @@
+"""``harness plan|run|resume|rollback|status|schema``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness.cli._render import Progress, console, err, outcome_line, steps_table
+from harness.engine.runner import Run
+from harness.engine.session import PlanSession, Teardown
+from harness.engine.status import EXIT_CODES, Outcome
+from harness.errors import ConfigError, HarnessError, LockHeld, RefusedError
+
+PlanArg = Annotated[Path, typer.Argument(help="plan file (YAML)")]
+TargetOpt = Annotated[Optional[Path], typer.Option("--target", "-t", help="inventory file (overrides the plan's)")]
+
+
+def _fail(exc: HarnessError) -> typer.Exit:
+    outcome = Outcome.LOCKED if isinstance(exc, LockHeld) else Outcome.REFUSED
+    err.print(f"[red bold]{outcome.value.upper()}[/]: {exc}")
+    err.print("nothing was changed on any node")
+    return typer.Exit(EXIT_CODES[outcome])
+
+
+def plan_cmd(plan: PlanArg, target: TargetOpt = None) -> None:
+    """Print the ordered steps of a plan without touching anything."""
+    try:
+        session = PlanSession(plan, target=target)
+        steps = session.planned_steps()
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    where = f"inventory {session.target}" if session.target else f"its own {session.plan.standins} stand-ins"
+    console.print(steps_table(steps, f"{session.plan.procedure} on {where}: {len(steps)} steps"))
+
+
+def run_cmd(plan: PlanArg, target: TargetOpt = None,
+            teardown: Annotated[str, typer.Option(help="stand-ins the run started: always|never|on-success")] = "always",
+            ) -> None:
+    """Execute a plan. Exit code: 0 success, 1 failed, 3 rolled back, 4 refused, 5 locked, 6 indeterminate."""
+    if teardown not in ("always", "never", "on-success"):
+        raise typer.BadParameter("use always, never or on-success", param_hint="--teardown")
+    td: Teardown = teardown  # type: ignore[assignment]
+    outcome: Outcome | None = None
+    try:
+        session = PlanSession(plan, target=target, teardown=td)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    try:
+        if session.plan.standins:
+            console.print(f"starting {session.plan.standins.servers}-server Zato stand-ins "
+                          f"({session.plan.standins.backend} backend) …")
+        try:
+            run = session.setup()
+        except (RefusedError, ConfigError) as exc:
+            raise _fail(exc) from None
+        console.print(f"run {run.run_id}: {run.plan.procedure} on {run.inventory.environment}, "
+                      f"{len(run.steps)} steps")
+        run.listeners.append(Progress(run))
+        try:
+            outcome = session.execute()
+        except KeyboardInterrupt:
+            run.end(Outcome.INDETERMINATE, "interrupted")
+            err.print(f"interrupted: continue with `harness resume {run.run_dir}`")
+            raise typer.Exit(EXIT_CODES[Outcome.INDETERMINATE]) from None
+        raise typer.Exit(outcome_line(run, outcome))
+    finally:
+        session.close(outcome)
+
+
+def resume_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory (printed by `harness run`)")]) -> None:
+    """Continue a run whose executor died, without redoing finished steps."""
+    try:
+        run = Run.load(run_dir)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    if run.outcome is not None:
+        console.print(f"run {run.run_id} already finished: {run.outcome.value}")
+        raise typer.Exit(EXIT_CODES[run.outcome])
+    try:
+        run.begin(resumed=True)
+    except RefusedError as exc:
+        raise _fail(exc) from None
+    run.listeners.append(Progress(run))
+    done = len(run.steps) - len(run.pending())
+    console.print(f"resuming run {run.run_id}: {done} of {len(run.steps)} steps already done")
+    outcome = run.roll_back("resumed rollback") if run.rolling_back() else run.run_forward()
+    _teardown_owned(run, outcome)
+    raise typer.Exit(outcome_line(run, outcome))
+
+
+def rollback_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -> None:
+    """Roll a run back: revert what it changed, restart in the documented order."""
+    try:
+        run = Run.load(run_dir)
+        run.begin(resumed=True)
+    except (ConfigError, RefusedError) as exc:
+        raise _fail(exc) from None
+    run.listeners.append(Progress(run))
+    outcome = run.roll_back("requested by `harness rollback`")
+    raise typer.Exit(outcome_line(run, outcome))
+
+
+def status_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -> None:
+    """Show where a run is: every step's last status, and the outcome if it ended."""
+    try:
+        run = Run.load(run_dir)
+    except ConfigError as exc:
+        raise _fail(exc) from None
+    statuses = {sid: rec.status.value for sid, rec in run.records.items()}
+    console.print(steps_table(run.steps, f"run {run.run_id}: {run.plan.procedure} on {run.inventory.environment}",
+                              statuses))
+    console.print(f"outcome: {run.outcome.value if run.outcome else 'not finished (resume it)'}")
+
+
+def schema_cmd() -> None:
+    """Print the JSON Schema of plans and inventories."""
+    from harness.plan import plan_json_schema
+
+    typer.echo(plan_json_schema())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("plan")(plan_cmd)
+    app.command("run")(run_cmd)
+    app.command("resume")(resume_cmd)
+    app.command("rollback")(rollback_cmd)
+    app.command("status")(status_cmd)
+    app.command("schema")(schema_cmd)
+
+
+def _teardown_owned(run: Run, outcome: Outcome) -> None:
+    if run.meta.get("owns_standins"):
+        from harness import standins
+
+        standins.down(run.inventory)

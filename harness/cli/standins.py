@@ -1,0 +1,58 @@
+"""``harness standins up|down``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from harness import standins as backends
+from harness.cli._render import console, err
+from harness.engine.session import standins_dir
+from harness.errors import HarnessError
+from harness.plan.loader import load_inventory
+from harness.plan.models import StandinsSpec
+
+app = typer.Typer(help="Start and stop stand-in environments.", no_args_is_help=True)
+
+
+@app.command("up")
+def up(product: Annotated[str, typer.Argument(help="product: zato")],
+       servers: Annotated[int, typer.Option(min=1, max=16)] = 3,
+       backend: Annotated[str, typer.Option(help="process or docker")] = "process",
+       version: Annotated[str, typer.Option(help="revision installed at start")] = "3.2.0") -> None:
+    """Start a stand-in environment and write its inventory (use it with `--target`)."""
+    try:
+        spec = StandinsSpec(product=product, servers=servers, backend=backend, version=version)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    name = backends.new_env_name(product)
+    try:
+        inv = backends.up(spec, standins_dir() / name, name=name)
+    except HarnessError as exc:
+        err.print(f"[red bold]could not start the stand-ins[/]: {exc}")
+        raise typer.Exit(4) from None
+    path = Path(inv.state_dir or standins_dir() / name) / "inventory.yaml"
+    console.print(f"environment {inv.environment} is up ({spec.backend}); front door {inv.front_door}")
+    for c in inv.components:
+        console.print(f"  {c.role:14} {c.name:14} {c.url}")
+    console.print(f"inventory: {path}")
+
+
+@app.command("down")
+def down(target: Annotated[Optional[Path], typer.Option("--target", "-t",
+                                                        help="inventory of one environment; default: all")] = None,
+         purge: Annotated[bool, typer.Option(help="also delete their files and logs")] = False) -> None:
+    """Stop stand-in environments; nothing is left running."""
+    paths = [target] if target else sorted(standins_dir().glob("*/inventory.yaml"))
+    if not paths:
+        console.print("no stand-in environment to stop")
+    for p in paths:
+        inv = load_inventory(p)
+        backends.down(inv)
+        if purge and inv.state_dir:
+            import shutil
+
+            shutil.rmtree(inv.state_dir, ignore_errors=True)
+        console.print(f"environment {inv.environment} is down")

@@ -1,0 +1,70 @@
+"""Action and gate registries: step ``action``/``gate.kind`` names resolved through explicit dicts.
+
+Values are ``module:attribute`` strings imported on first use, so the engine does not import every
+product's code (or the docker SDK) to run one procedure.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.engine.step import Gate, Step
+    from harness.environment import Environment
+    from harness.plan.models import Plan
+
+
+@dataclass
+class StepContext:
+    env: Environment
+    plan: Plan
+    step: Step
+    observations: dict[str, dict[str, Any]]
+    observation: dict[str, Any] = field(default_factory=dict)
+
+
+class Action(Protocol):
+    def skip(self, ctx: StepContext) -> str | None:
+        """Why the step has nothing to do (it is already done), or None to run it."""
+
+    def run(self, ctx: StepContext) -> None:
+        """Do the work; record what was observed in ``ctx.observation``; raise StepFailed on failure."""
+
+
+class GateCheck(Protocol):
+    def __call__(self, ctx: StepContext, gate: Gate) -> None: ...
+
+
+ACTIONS: dict[str, str] = {
+    "git.pull": "harness.products.zato.actions:GitPull",
+    "git.reset": "harness.products.zato.actions:GitReset",
+    "zato.install": "harness.products.zato.actions:UpdateSh",
+    "zato.stop": "harness.products.zato.actions:ZatoStop",
+    "zato.start": "harness.products.zato.actions:ZatoStart",
+}
+
+GATES: dict[str, str] = {
+    "zato.ready": "harness.products.zato.actions:component_ready",
+}
+
+
+def _resolve(table: dict[str, str], name: str, what: str) -> Any:
+    try:
+        module, _, attr = table[name].partition(":")
+    except KeyError:
+        raise ConfigError(f"unknown {what} {name!r}", hint=f"known: {', '.join(sorted(table))}") from None
+    return getattr(importlib.import_module(module), attr)
+
+
+def action(name: str) -> Action:
+    obj: Action = _resolve(ACTIONS, name, "action")()
+    return obj
+
+
+def gate(name: str) -> GateCheck:
+    fn: GateCheck = _resolve(GATES, name, "gate")
+    return fn

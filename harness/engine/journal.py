@@ -1,0 +1,62 @@
+"""Append-only JSON-lines journal, fsync'ed after every transition.
+
+One file per run (``RUN_DIR/journal.jsonl``). A crash can at worst leave a torn last line, which
+:func:`read_journal` ignores: every earlier transition is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+
+class Journal:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    def write(self, event: str, **fields: Any) -> dict[str, Any]:
+        record = {"ts": time.time(), "event": event, **fields}
+        line = (json.dumps(record, default=str, sort_keys=True) + "\n").encode()
+        os.write(self._fd, line)
+        os.fsync(self._fd)
+        return record
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    return list(_records(path))
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        try:
+            yield json.loads(line)
+        except json.JSONDecodeError:
+            return  # torn last line after a crash
+
+
+def step_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Last recorded transition of every forward step (``event == "step"``)."""
+    last: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r["event"] == "step":
+            last[r["step"]] = r
+    return last

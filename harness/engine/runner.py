@@ -1,0 +1,247 @@
+"""Executes a run: steps in order, each with its skip check, action and readiness gate; rollback; resume.
+
+Every transition is journaled (fsync) before the next one starts, so ``harness resume RUN`` after a
+kill continues from the first step that did not finish. An interrupted step is run again; actions are
+written so that a second run of a finished action is detected by its skip check.
+
+Run directory layout::
+
+    RUN_DIR/meta.json        run id, procedure, environment, whether the run owns its stand-ins
+    RUN_DIR/plan.json        the validated plan
+    RUN_DIR/inventory.json   the inventory the run acts on
+    RUN_DIR/steps.json       the planned steps (exactly what the dry-run prints)
+    RUN_DIR/journal.jsonl    append-only transitions
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from harness.engine.actions import StepContext, action, gate
+from harness.engine.journal import Journal, read_journal
+from harness.engine.lock import LeaseLock
+from harness.engine.status import Outcome
+from harness.engine.step import Step, StepStatus
+from harness.environment import Environment
+from harness.errors import CommandFailed, GateTimeout, HarnessError, StepFailed, TransportError
+from harness.plan.models import Inventory, Plan
+from harness.procedures import procedure_module
+
+Listener = Callable[[str, Step, str, str], None]
+_FINAL = {StepStatus.OK.value, StepStatus.SKIPPED.value}
+
+
+@dataclass
+class StepRecord:
+    step: Step
+    status: StepStatus
+    reason: str = ""
+    observation: dict[str, Any] | None = None
+    duration: float = 0.0
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def plan_steps(plan: Plan, inventory: Inventory, *, plan_file: str | None = None) -> list[Step]:
+    return list(procedure_module(plan.procedure, file=plan_file).steps(plan, inventory))
+
+
+class Run:
+    def __init__(self, run_dir: Path, plan: Plan, inventory: Inventory, steps: list[Step],
+                 meta: dict[str, Any]) -> None:
+        self.run_dir, self.plan, self.inventory, self.steps, self.meta = run_dir, plan, inventory, steps, meta
+        self.run_id: str = meta["run_id"]
+        self.procedure: ModuleType = procedure_module(plan.procedure)
+        self.listeners: list[Listener] = []
+        self._env: Environment | None = None
+        self._journal: Journal | None = None
+        self._lock: LeaseLock | None = None
+        self.observations: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, StepRecord] = {}
+        self.outcome: Outcome | None = None
+
+    # --- creation and loading ------------------------------------------------------------------
+    @classmethod
+    def create(cls, plan: Plan, inventory: Inventory, runs_dir: Path, *, owns_standins: bool = False,
+               plan_file: str | None = None) -> Run:
+        steps = plan_steps(plan, inventory, plan_file=plan_file)
+        run_id = new_run_id()
+        run_dir = runs_dir / run_id
+        run_dir.mkdir(parents=True)
+        meta = {"run_id": run_id, "procedure": plan.procedure, "environment": inventory.environment,
+                "owns_standins": owns_standins, "plan_file": plan_file, "created": time.time()}
+        _write_json(run_dir / "meta.json", meta)
+        _write_json(run_dir / "plan.json", plan.model_dump(mode="json"))
+        _write_json(run_dir / "inventory.json", inventory.model_dump(mode="json"))
+        _write_json(run_dir / "steps.json", [s.to_dict() for s in steps])
+        return cls(run_dir, plan, inventory, steps, meta)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Run:
+        if not (run_dir / "meta.json").exists():
+            from harness.errors import ConfigError
+
+            raise ConfigError(f"{run_dir} is not a run directory (no meta.json)",
+                              hint="give the path printed by `harness run`, e.g. .harness/runs/RUN_ID")
+        meta = json.loads((run_dir / "meta.json").read_text())
+        plan = Plan.model_validate(json.loads((run_dir / "plan.json").read_text()))
+        inv = Inventory.model_validate(json.loads((run_dir / "inventory.json").read_text()))
+        steps = [Step.from_dict(d) for d in json.loads((run_dir / "steps.json").read_text())]
+        run = cls(run_dir, plan, inv, steps, meta)
+        run._replay()
+        return run
+
+    def _replay(self) -> None:
+        by_id = {s.id: s for s in self.steps}
+        for r in self.journal_records():
+            if r["event"] in ("step", "observe") and r.get("observation"):
+                self.observations.setdefault(r["step"], {}).update(r["observation"])
+            if r["event"] == "step" and r["status"] != "started" and r["step"] in by_id:
+                self.records[r["step"]] = StepRecord(by_id[r["step"]], StepStatus(r["status"]),
+                                                     r.get("reason", ""), r.get("observation"))
+            if r["event"] == "run" and r["status"] == "finished":
+                self.outcome = Outcome(r["outcome"])
+
+    def journal_records(self) -> list[dict[str, Any]]:
+        return read_journal(self.run_dir / "journal.jsonl")
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    @property
+    def env(self) -> Environment:
+        if self._env is None:
+            self._env = Environment.from_inventory(self.inventory)
+        return self._env
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self.run_dir / "journal.jsonl")
+        return self._journal
+
+    def begin(self, *, resumed: bool = False) -> None:
+        """Take the environment's lease and run the read-only prechecks. Nothing is changed before this."""
+        self._lock = LeaseLock(self.inventory.environment, self.run_id, ttl=self.plan.lock_ttl)
+        self._lock.acquire()
+        try:
+            self.journal.write("run", status="resumed" if resumed else "started", run_id=self.run_id,
+                               procedure=self.plan.procedure, environment=self.inventory.environment,
+                               pid=os.getpid(), steps=[s.id for s in self.steps])
+            if not resumed:
+                self.procedure.precheck(self.env, self.plan)
+        except BaseException:
+            self._release()
+            raise
+
+    def end(self, outcome: Outcome, reason: str = "") -> Outcome:
+        self.outcome = outcome
+        self.journal.write("run", status="finished", outcome=outcome.value, reason=reason)
+        self._release()
+        return outcome
+
+    def _release(self) -> None:
+        if self._lock:
+            self._lock.release()
+            self._lock = None
+        if self._journal:
+            self._journal.close()
+            self._journal = None
+        if self._env:
+            self._env.close()
+            self._env = None
+
+    # --- execution -----------------------------------------------------------------------------
+    def pending(self) -> list[Step]:
+        return [s for s in self.steps if s.id not in self.records or self.records[s.id].status.value not in _FINAL]
+
+    def _emit(self, kind: str, step: Step, status: str, reason: str = "") -> None:
+        for listener in self.listeners:
+            listener(kind, step, status, reason)
+
+    def execute_step(self, step: Step, *, event: str = "step") -> StepRecord:
+        ctx = StepContext(self.env, self.plan, step, self.observations)
+        ctx.observation = dict(self.observations.get(step.id, {}))
+
+        def persist() -> None:
+            self.observations[step.id] = dict(ctx.observation)
+            self.journal.write("observe", step=step.id, observation=ctx.observation)
+
+        ctx.persist = persist  # type: ignore[attr-defined]
+        self.journal.write(event, step=step.id, node=step.node, action=step.action, status="started")
+        self._emit(event, step, "started")
+        start = time.monotonic()
+        status, reason = StepStatus.OK, ""
+        try:
+            act = action(step.action)
+            skip = act.skip(ctx)
+            if skip:
+                status, reason = StepStatus.SKIPPED, skip
+            else:
+                act.run(ctx)
+                if step.gate:
+                    gate(step.gate.kind)(ctx, step.gate)
+        except (StepFailed, GateTimeout, CommandFailed) as exc:
+            status, reason = StepStatus.FAILED, str(exc)
+        except (TransportError, HarnessError) as exc:
+            status, reason = StepStatus.INDETERMINATE, str(exc)
+        except Exception as exc:  # a bug in an action: we cannot tell what happened on the node
+            status, reason = StepStatus.INDETERMINATE, f"{type(exc).__name__}: {exc}"
+        rec = StepRecord(step, status, reason, dict(ctx.observation), time.monotonic() - start)
+        self.observations[step.id] = dict(ctx.observation)
+        self.journal.write(event, step=step.id, node=step.node, action=step.action, status=status.value,
+                           reason=reason, observation=ctx.observation, duration=round(rec.duration, 4))
+        if event == "step":
+            self.records[step.id] = rec
+        self._emit(event, step, status.value, reason)
+        return rec
+
+    def run_forward(self) -> Outcome:
+        """Execute pending steps; on a failure, roll back (``rollback: auto``) or stop."""
+        for step in self.pending():
+            rec = self.execute_step(step)
+            if rec.status in (StepStatus.FAILED, StepStatus.INDETERMINATE):
+                return self.after_failure(rec)
+        return self.end(Outcome.SUCCESS)
+
+    def after_failure(self, rec: StepRecord) -> Outcome:
+        why = f"step {rec.step.id} {rec.status.value}: {rec.reason.splitlines()[0] if rec.reason else ''}"
+        if self.plan.rollback == "never":
+            out = Outcome.FAILED if rec.status == StepStatus.FAILED else Outcome.INDETERMINATE
+            return self.end(out, why)
+        return self.roll_back(why)
+
+    def rollback_plan(self) -> list[Step]:
+        done = [(r.step, self.observations.get(r.step.id, {}), r.status) for r in
+                (self.records[s.id] for s in self.steps if s.id in self.records)]
+        return list(self.procedure.rollback_steps(self.plan, self.inventory, done))
+
+    def roll_back(self, why: str = "requested") -> Outcome:
+        steps = self.rollback_plan()
+        finished = {r["step"] for r in self.journal_records()
+                    if r["event"] == "rollback_step" and r["status"] in _FINAL}
+        self.journal.write("rollback", status="started", reason=why, steps=[s.id for s in steps])
+        for step in steps:
+            if step.id in finished:
+                continue
+            rec = self.execute_step(step, event="rollback_step")
+            if rec.status not in (StepStatus.OK, StepStatus.SKIPPED):
+                self.journal.write("rollback", status="failed", step=step.id)
+                return self.end(Outcome.INDETERMINATE, f"{why}; rollback step {step.id} {rec.status.value}")
+        self.journal.write("rollback", status="finished")
+        return self.end(Outcome.ROLLED_BACK, why)
+
+    def rolling_back(self) -> bool:
+        return any(r["event"] == "rollback" and r["status"] == "started" for r in self.journal_records())
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2, default=str) + "\n")

@@ -1,0 +1,90 @@
+"""One plan file, driven end to end: resolve its inventory (or bring up its own stand-ins), create the
+run, execute, tear down. Shared by the ``harness`` CLI and the pytest plugin so both behave alike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from harness.engine.runner import Run, plan_steps
+from harness.engine.status import Outcome
+from harness.engine.step import Step
+from harness.errors import PlanError
+from harness.plan.loader import load_inventory, load_plan
+from harness.plan.models import Inventory, Plan
+
+Teardown = Literal["always", "never", "on-success"]
+
+
+def runs_dir() -> Path:
+    return Path(os.environ.get("HARNESS_RUNS_DIR", ".harness/runs"))
+
+
+def standins_dir() -> Path:
+    return Path(os.environ.get("HARNESS_STANDINS_DIR", ".harness/standins"))
+
+
+@dataclass
+class PlanSession:
+    plan_path: Path
+    target: Path | None = None
+    teardown: Teardown = "always"
+    plan: Plan = field(init=False)
+    inventory: Inventory | None = field(default=None, init=False)
+    run: Run | None = field(default=None, init=False)
+    owns_standins: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.plan = load_plan(self.plan_path)
+        if self.target is None and self.plan.target:
+            self.target = (self.plan_path.parent / self.plan.target).resolve()
+        if self.target is None and self.plan.standins is None:
+            raise PlanError("the plan names no target and asks for no stand-ins", file=str(self.plan_path),
+                            field="target", hint="add `standins: {product: zato, servers: 3}` to the plan, "
+                            "or give an inventory with --target FILE (as `harness standins up` writes)")
+
+    # --- without touching anything ------------------------------------------------------------
+    def planned_inventory(self) -> Inventory:
+        if self.target is not None:
+            return load_inventory(self.target)
+        from harness.standins.zato import planned_inventory
+
+        assert self.plan.standins is not None
+        return planned_inventory(self.plan.standins, standins_dir() / "<new>", name="<new>")
+
+    def planned_steps(self) -> list[Step]:
+        return plan_steps(self.plan, self.planned_inventory(), plan_file=str(self.plan_path))
+
+    # --- for real ------------------------------------------------------------------------------
+    def setup(self) -> Run:
+        """Resolve the inventory (starting stand-ins if the plan asks), create the run and take the lease."""
+        if self.target is not None:
+            self.inventory = load_inventory(self.target)
+            plan_steps(self.plan, self.inventory, plan_file=str(self.plan_path))  # validate before anything
+        else:
+            from harness import standins
+
+            assert self.plan.standins is not None
+            plan_steps(self.plan, self.planned_inventory(), plan_file=str(self.plan_path))
+            name = standins.new_env_name(self.plan.standins.product)
+            self.inventory = standins.up(self.plan.standins, standins_dir() / name, name=name)
+            self.owns_standins = True
+        self.run = Run.create(self.plan, self.inventory, runs_dir(), owns_standins=self.owns_standins,
+                              plan_file=str(self.plan_path))
+        self.run.begin()
+        return self.run
+
+    def execute(self) -> Outcome:
+        assert self.run is not None
+        return self.run.run_forward()
+
+    def close(self, outcome: Outcome | None) -> None:
+        if not (self.owns_standins and self.inventory):
+            return
+        if self.teardown == "always" or (self.teardown == "on-success" and outcome == Outcome.SUCCESS):
+            from harness import standins
+
+            standins.down(self.inventory)

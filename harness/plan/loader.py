@@ -1,0 +1,90 @@
+"""YAML → models, with errors that name the file, the line and the field, and say how to fix it.
+
+PyYAML's composed node tree keeps a line for every mapping key; pydantic's error ``loc`` is walked
+through that tree to find the line of the offending field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from harness.errors import PlanError
+from harness.plan.models import Inventory, Plan
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    line = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == part:
+                    line, node = key.start_mark.line + 1, value
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _hint(err: dict[str, Any], model: type[BaseModel]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        fields = ", ".join(sorted(model.model_fields))
+        return f"remove it or check its spelling; `harness schema` lists the fields (top level: {fields})"
+    if kind == "missing":
+        return "add this field"
+    if kind == "literal_error":
+        return f"use {err.get('ctx', {}).get('expected', 'one of the allowed values')}"
+    return "see `harness schema` for the expected shape"
+
+
+def load_model(path: str | Path, model: type[M]) -> M:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PlanError("file not found", file=str(path), hint="check the path") from None
+    except OSError as exc:
+        raise PlanError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        line = exc.problem_mark.line + 1 if exc.problem_mark else None
+        raise PlanError(f"not valid YAML: {exc.problem}", file=str(path), line=line,
+                        hint="check indentation and quoting around this line") from None
+    if not isinstance(data, dict):
+        raise PlanError(f"expected a mapping at the top level, found {type(data).__name__}", file=str(path),
+                        line=1, hint=f"see `harness schema` for the shape of a {model.__name__.lower()}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = tuple(err["loc"])
+        field = ".".join(str(p) for p in loc) or None
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise PlanError(err["msg"] + more, file=str(path), line=_line_of(node, loc), field=field,
+                        hint=_hint(err, model)) from None
+
+
+def load_plan(path: str | Path) -> Plan:
+    return load_model(path, Plan)
+
+
+def load_inventory(path: str | Path) -> Inventory:
+    return load_model(path, Inventory)
+
+
+def plan_json_schema() -> str:
+    return json.dumps({"plan": Plan.model_json_schema(), "inventory": Inventory.model_json_schema()}, indent=2)

@@ -1,0 +1,102 @@
+"""What a user writes: a plan (which procedure, on what, with which parameters) and an inventory (the nodes).
+
+A plan either names an inventory (``target:`` or ``--target FILE``) or asks for its own stand-ins
+(``standins:``), so the same plan file runs in CI and against staging.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+_STRICT = ConfigDict(extra="forbid", frozen=True)
+
+Role = Literal["web-admin", "server", "load-balancer", "scheduler"]
+
+
+class StandinsSpec(BaseModel):
+    """Stand-ins the run brings up for itself and removes afterwards."""
+
+    model_config = _STRICT
+    product: Literal["zato"] = Field(description="which product's stand-ins to start")
+    servers: int = Field(3, ge=1, le=16, description="number of Zato servers behind the load balancer")
+    backend: Literal["process", "docker"] = Field("process", description="where the stand-ins run")
+    version: str = Field("3.2.0", description="revision every node is installed at before the run")
+
+
+class Plan(BaseModel):
+    model_config = _STRICT
+    procedure: str = Field(description="procedure name, e.g. zato-update (see `harness procedures`)")
+    description: str = ""
+    target: str | None = Field(None, description="inventory file (relative to the plan) the run acts on")
+    standins: StandinsSpec | None = Field(None, description="stand-ins to start for this run instead of a target")
+    params: dict[str, Any] = Field(default_factory=dict, description="procedure parameters")
+    components: list[str] | None = Field(
+        None, description="restrict the run to these components (names from the inventory); default all")
+    rollback: Literal["auto", "never"] = Field("auto", description="roll back when a step fails")
+    ready_timeout: float = Field(60.0, gt=0, description="seconds a readiness gate may take")
+    lock_ttl: float = Field(30.0, gt=0, description="seconds the environment lease lives without renewal")
+
+    @model_validator(mode="after")
+    def _target_xor_standins(self) -> Plan:
+        if self.target and self.standins:
+            raise ValueError("give either `target` (an inventory) or `standins`, not both")
+        return self
+
+
+class Host(BaseModel):
+    """A machine (VM or container) holding a Zato installation."""
+
+    model_config = _STRICT
+    name: str
+    transport: str = Field("local", description="local, or docker://CONTAINER")
+    install_dir: str = Field(description="the Zato checkout, e.g. /opt/zato/current")
+
+
+class Component(BaseModel):
+    model_config = _STRICT
+    name: str
+    role: Role
+    host: str = Field(description="name of the host (in `hosts`) the component runs on")
+    path: str = Field(description="component directory, as given to `zato start PATH`")
+    url: str = Field(description="base URL the harness reaches the component at (127.0.0.1 only)")
+
+
+class Inventory(BaseModel):
+    model_config = _STRICT
+    environment: str = Field(description="environment name; the executor's lease lock is keyed by it")
+    product: Literal["zato"] = "zato"
+    backend: Literal["process", "docker", "inventory"] = "inventory"
+    front_door: str | None = Field(None, description="URL of the load balancer, for probes")
+    state_dir: str | None = Field(None, description="where a stand-in backend keeps its files (for `down`)")
+    hosts: list[Host]
+    components: list[Component]
+
+    @field_validator("environment")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError("use letters, digits, '.', '_' or '-' (max 64), starting with a letter or digit")
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Inventory:
+        hosts = {h.name for h in self.hosts}
+        if len(hosts) != len(self.hosts):
+            raise ValueError("host names must be unique")
+        names = [c.name for c in self.components]
+        if len(set(names)) != len(names):
+            raise ValueError("component names must be unique")
+        for c in self.components:
+            if c.host not in hosts:
+                raise ValueError(f"component {c.name!r} names host {c.host!r}, which is not in `hosts`")
+        return self
+
+    def host(self, name: str) -> Host:
+        return next(h for h in self.hosts if h.name == name)
+
+    def by_role(self, role: str) -> list[Component]:
+        return [c for c in self.components if c.role == role]

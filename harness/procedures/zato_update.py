@@ -1,0 +1,105 @@
+"""Zato environment update (reference zato.md §1.4) and the restart-only variant.
+
+``zato-update``: on every host ``git pull`` + ``./update.sh``; then web-admin stop/start; then each
+server in turn: stop → ``zato start PATH --sync-internal`` → wait until ready → next; then the load
+balancer; then the scheduler. ``zato-restart``: the same stop/start order with no code update and
+no ``--sync-internal`` (the docs: only after a code update).
+
+Rollback after a failed step: put every host whose checkout moved back on its previous commit and
+reinstall it, then restart, in the documented order, every component that does not run the
+installed (old) code any more — the ones already restarted on the new code and the one that failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from harness.engine.step import Gate, Step, StepStatus
+from harness.environment import Environment
+from harness.errors import PlanError, RefusedError
+from harness.plan.models import Component, Inventory, Plan
+from harness.products.zato import state
+
+NAMES = ("zato-update", "zato-restart")
+ORDER = ("web-admin", "server", "load-balancer", "scheduler")
+PARAMS = {"zato-update": {"revision"}, "zato-restart": set()}
+
+
+def _components(plan: Plan, inv: Inventory) -> list[Component]:
+    known = {c.name for c in inv.components}
+    unknown = [n for n in plan.components or [] if n not in known]
+    if unknown:
+        raise PlanError(f"unknown component(s) {', '.join(unknown)}", field="components",
+                        hint=f"the inventory {inv.environment!r} has: {', '.join(sorted(known))}")
+    extra = set(plan.params) - PARAMS[plan.procedure]
+    if extra:
+        raise PlanError(f"unknown parameter(s) {', '.join(sorted(extra))} for {plan.procedure}",
+                        field="params", hint=f"allowed: {', '.join(sorted(PARAMS[plan.procedure])) or 'none'}")
+    chosen = [c for c in inv.components if plan.components is None or c.name in plan.components]
+    return sorted(chosen, key=lambda c: ORDER.index(c.role))  # stable: inventory order within a role
+
+
+def _short(path: str) -> str:
+    parts = path.rstrip("/").split("/")
+    return path if len(parts) <= 3 else ".../" + "/".join(parts[-2:])
+
+
+def _restarts(comps: Iterable[Component], *, sync_servers: bool, force: bool, timeout: float,
+              prefix: str = "") -> list[Step]:
+    out = []
+    for c in comps:
+        sync = sync_servers and c.role == "server"
+        out.append(Step(f"{prefix}stop@{c.name}", c.name, "zato.stop", {"force": force},
+                        description=f"zato stop {_short(c.path)}"))
+        out.append(Step(f"{prefix}start@{c.name}", c.name, "zato.start", {"force": force, "sync_internal": sync},
+                        gate=Gate("zato.ready", timeout),
+                        description=f"zato start {_short(c.path)}{' --sync-internal' if sync else ''}"))
+    return out
+
+
+def steps(plan: Plan, inv: Inventory) -> list[Step]:
+    comps = _components(plan, inv)
+    update = plan.procedure == "zato-update"
+    out: list[Step] = []
+    if update:
+        rev = plan.params.get("revision")
+        hosts = list(dict.fromkeys(c.host for c in inv.components if c in comps))
+        for h in hosts:
+            install = _short(inv.host(h).install_dir)
+            out.append(Step(f"pull@{h}", h, "git.pull", {"revision": rev}, compensation="git.reset",
+                            description=f"cd {install} && git pull{' origin ' + rev if rev else ''}"))
+            out.append(Step(f"install@{h}", h, "zato.install", description=f"cd {install} && ./update.sh"))
+    return out + _restarts(comps, sync_servers=update, force=not update, timeout=plan.ready_timeout)
+
+
+def precheck(env: Environment, plan: Plan) -> None:
+    """Read-only checks on every node before anything changes (refuse rather than half-update)."""
+    comps = _components(plan, env.inventory)
+    hosts = {c.host for c in comps}
+    for name in sorted(hosts):
+        host = env.hosts[name]
+        res = host.transport.run(["git", "-C", host.install_dir, "rev-parse", "--is-inside-work-tree"], timeout=30)
+        if res.stdout.strip() != "true":
+            raise RefusedError(f"host {name}: install dir {host.install_dir} is missing or not a git checkout\n"
+                               f"Hint: fix `install_dir` of host {name!r} in the inventory")
+        if plan.procedure == "zato-update":
+            state.remote_commit(host, plan.params.get("revision"))
+    for c in comps:
+        comp = env.components[c.name]
+        if not comp.host.transport.run(["test", "-d", f"{comp.path}/config/repo"], timeout=30).ok:
+            raise RefusedError(f"component {c.name}: {comp.path} is not a Zato component directory\n"
+                               f"Hint: fix `path` of component {c.name!r} in the inventory")
+
+
+def rollback_steps(plan: Plan, inv: Inventory, done: list[tuple[Step, dict[str, Any], StepStatus]]) -> list[Step]:
+    out: list[Step] = []
+    moved = [(s, obs) for s, obs, status in done
+             if s.action == "git.pull" and status != StepStatus.SKIPPED and obs.get("before")]
+    for s, obs in reversed(moved):
+        out.append(Step(f"revert@{s.node}", s.node, "git.reset", {"to": obs["before"]},
+                        description=f"git reset --hard {obs['before'][:10]}"))
+        out.append(Step(f"reinstall@{s.node}", s.node, "zato.install", description="./update.sh"))
+    comps = _components(plan, inv)
+    # not forced: a component still running the installed (old) code is skipped
+    return out + _restarts(comps, sync_servers=bool(moved), force=False, timeout=plan.ready_timeout, prefix="rb-")

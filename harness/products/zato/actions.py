@@ -1,0 +1,158 @@
+"""The Zato runbook's actions, each with the check that makes a second run a no-op.
+
+Skip rules (what makes the update idempotent and a resumed run safe):
+- ``git.pull``: the checkout is already at the target commit;
+- ``zato.install`` (``./update.sh``): the installed revision equals the checked-out one;
+- ``zato.stop``/``zato.start``: the component already runs the installed version (unless ``force``);
+  ``zato stop`` on a component with no pidfile reports it as not running.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import requests
+
+from harness.engine.actions import StepContext
+from harness.engine.step import Gate
+from harness.environment import ComponentHandle, HostHandle
+from harness.errors import GateTimeout, StepFailed
+from harness.products.zato import state
+from harness.products.zato.logs import parse_log
+
+# ----- hosts: git and update.sh -------------------------------------------------------------------
+
+
+def _host(ctx: StepContext) -> HostHandle:
+    return ctx.env.hosts[ctx.step.node]
+
+
+class GitPull:
+    def skip(self, ctx: StepContext) -> str | None:
+        host = _host(ctx)
+        head = state.head(host)
+        target = state.remote_commit(host, ctx.step.args.get("revision"))
+        ctx.observation.setdefault("before", head)
+        ctx.persist()  # type: ignore[attr-defined]  # before anything changes, for the rollback
+        if head == target:
+            return f"already at {head[:10]} ({ctx.step.args.get('revision') or 'upstream'}): nothing to pull"
+        return None
+
+    def run(self, ctx: StepContext) -> None:
+        host = _host(ctx)
+        rev = ctx.step.args.get("revision")
+        argv = ["git", "-C", host.install_dir, "pull", "--ff-only", "--no-edit", "--quiet"]
+        argv += ["origin", rev] if rev else []
+        host.transport.run(argv, timeout=120).check()
+        ctx.observation["after"] = state.head(host)
+
+
+class GitReset:
+    def skip(self, ctx: StepContext) -> str | None:
+        to = ctx.step.args["to"]
+        head = state.head(_host(ctx))
+        return f"already at {to[:10]}" if head == to else None
+
+    def run(self, ctx: StepContext) -> None:
+        host = _host(ctx)
+        host.transport.run(["git", "-C", host.install_dir, "reset", "--hard", "--quiet", ctx.step.args["to"]],
+                           timeout=60).check()
+        ctx.observation["after"] = state.head(host)
+
+
+class UpdateSh:
+    def skip(self, ctx: StepContext) -> str | None:
+        host = _host(ctx)
+        head, installed = state.head(host), state.installed_revision(host)
+        return f"revision {head[:10]} is already installed" if head == installed else None
+
+    def run(self, ctx: StepContext) -> None:
+        host = _host(ctx)
+        host.transport.run(["./update.sh"], cwd=host.install_dir, timeout=300).check()
+        ctx.observation["installed"] = state.installed_revision(host)
+        ctx.observation["version"] = state.installed_version(host)
+
+
+# ----- components: zato stop / zato start -----------------------------------------------------------
+
+
+def _component(ctx: StepContext) -> ComponentHandle:
+    return ctx.env.components[ctx.step.node]
+
+
+def _current_if_running(comp: ComponentHandle) -> str | None:
+    running = state.running_version(comp)
+    if running and running == state.installed_version(comp.host):
+        return f"{comp.name} already runs the installed version {running}"
+    return None
+
+
+class ZatoStop:
+    def skip(self, ctx: StepContext) -> str | None:
+        return None if ctx.step.args.get("force") else _current_if_running(_component(ctx))
+
+    def run(self, ctx: StepContext) -> None:
+        comp = _component(ctx)
+        res = comp.host.transport.run([comp.host.zato, "stop", comp.path], timeout=60)
+        ctx.observation["exit_code"] = res.exit_code
+        if res.exit_code == 2:  # FILE_MISSING: no pidfile, the component is not running
+            ctx.observation["was_running"] = False
+            return
+        res.check()
+
+
+class ZatoStart:
+    def skip(self, ctx: StepContext) -> str | None:
+        return None if ctx.step.args.get("force") else _current_if_running(_component(ctx))
+
+    def run(self, ctx: StepContext) -> None:
+        comp = _component(ctx)
+        ctx.observation["log_offset"] = len(comp.read_log())
+        argv = [comp.host.zato, "start", comp.path]
+        if ctx.step.args.get("sync_internal"):
+            argv.append("--sync-internal")
+        res = comp.host.transport.run(argv, timeout=60)
+        ctx.observation["exit_code"] = res.exit_code
+        res.check()
+        if "OK" not in res.stdout.split():
+            raise StepFailed(ctx.step.id, f"`zato start` exited 0 without printing OK: {res.stdout!r}")
+
+
+# ----- readiness gate ------------------------------------------------------------------------------
+
+_PROBE_PATH = {"server": "/zato/ping", "web-admin": "/", "scheduler": "/", "load-balancer": "/zato-lb-alive"}
+
+
+def _http_ready(comp: ComponentHandle) -> bool:
+    try:
+        r = requests.get(comp.url.rstrip("/") + _PROBE_PATH[comp.role], timeout=1)
+    except requests.RequestException:
+        return False
+    return r.status_code == 200 and (comp.role != "server" or "ZATO_OK" in r.text)
+
+
+def component_ready(ctx: StepContext, gate: Gate) -> None:
+    """Ready = the component logged its ready line (``Started `s@c` `` for servers) since the start
+    *and* its endpoint answers (``ZATO_OK`` for servers). A boot failure in the log fails at once."""
+    comp = _component(ctx)
+    offset = int(ctx.observation.get("log_offset", 0))
+    deadline = time.monotonic() + gate.timeout
+    while True:
+        events = parse_log(comp.read_log()[offset:])
+        failed = [e for e in events if e.kind == "boot_failed"]
+        if failed:
+            raise StepFailed(ctx.step.id, f"{comp.name} failed to start: {failed[0].message}")
+        if any(e.kind in ("started", "ready") for e in events) and _http_ready(comp):
+            ctx.observation["ready_after"] = round(gate.timeout - (deadline - time.monotonic()), 3)
+            return
+        if time.monotonic() > deadline:
+            tail = "\n".join(comp.read_log()[offset:].splitlines()[-10:])
+            raise GateTimeout(f"{comp.name} not ready after {gate.timeout:g}s (no ready line and/or "
+                              f"endpoint not answering)\n--- log tail ---\n{tail}\n"
+                              f"Hint: check {comp.log_path} on {comp.host.name}")
+        time.sleep(0.05)
+
+
+def _unused(_: Any) -> None:  # keep mypy quiet about re-exports
+    pass

@@ -1,0 +1,55 @@
+"""Read-only questions about a Zato host or component, asked through its transport."""
+
+from __future__ import annotations
+
+from harness.environment import ComponentHandle, HostHandle
+from harness.errors import RefusedError
+from harness.products.zato.logs import parse_log
+
+
+def head(host: HostHandle) -> str:
+    res = host.transport.run(["git", "-C", host.install_dir, "rev-parse", "HEAD"], timeout=30).check()
+    return res.stdout.strip()
+
+
+def remote_commit(host: HostHandle, revision: str | None) -> str:
+    """The commit ``git pull`` would bring, asked with ``git ls-remote`` (changes nothing locally)."""
+    if revision:
+        refs = [f"refs/tags/{revision}", f"refs/tags/{revision}^{{}}", f"refs/heads/{revision}"]
+    else:
+        up = host.transport.run(["git", "-C", host.install_dir, "rev-parse", "--abbrev-ref", "@{u}"], timeout=30)
+        branch = up.stdout.strip().split("/", 1)[-1] if up.ok else "HEAD"
+        refs = [f"refs/heads/{branch}" if branch != "HEAD" else "HEAD"]
+    res = host.transport.run(["git", "-C", host.install_dir, "ls-remote", "origin", *refs], timeout=60)
+    if not res.ok:
+        raise RefusedError(f"{host.name}: cannot reach the upstream repository: {res.stderr.strip()}")
+    found = dict(reversed(line.split("\t", 1)) for line in res.stdout.splitlines() if "\t" in line)
+    for ref in (refs[1], refs[0], refs[-1]) if revision else refs:
+        if ref in found:
+            return found[ref]
+    raise RefusedError(f"{host.name}: revision {revision!r} does not exist upstream\n"
+                       f"Hint: list what exists with `git -C {host.install_dir} ls-remote --tags origin`")
+
+
+def installed_revision(host: HostHandle) -> str:
+    try:
+        return host.transport.get(f"{host.install_dir}/.installed/REVISION").decode().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def installed_version(host: HostHandle) -> str:
+    res = host.transport.run([host.zato, "--version"], timeout=30)
+    parts = res.stdout.split()
+    return parts[1] if res.ok and len(parts) >= 2 else ""
+
+
+def running_version(comp: ComponentHandle) -> str | None:
+    """Version the component started with, if it is running now (its own log says so)."""
+    version, running = None, False
+    for e in parse_log(comp.read_log()):
+        if e.kind == "starting":
+            version, running = e.fields.get("version"), True
+        elif e.kind in ("stopped", "boot_failed"):
+            running = False
+    return version if running else None
