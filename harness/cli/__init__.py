@@ -17,6 +17,7 @@ app = typer.Typer(
 
 # --- sub-command registration (one line each) ---------------------------------------------------
 from harness.cli import lint as _lint; app.add_typer(_lint.app, name="lint")  # noqa: E402,E702
+from harness.cli import patch as _patch; app.add_typer(_patch.app, name="patch")  # noqa: E402,E702
 from harness.cli import run as _run  # noqa: E402
 from harness.cli import standins as _standins  # noqa: E402
 

@@ -1,0 +1,100 @@
+"""Traffic through the product's front door during a run, recording every request's time and outcome.
+
+The loop is bounded twice (``max_seconds`` and ``max_requests``) and stops by itself; it only ever
+talks to the URL it is given (127.0.0.1 or a project container's published port).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+import requests
+
+
+@dataclass(frozen=True)
+class Sample:
+    start: float  # wall clock (time.time()), comparable with node log timestamps
+    duration: float
+    ok: bool
+    status: int | None
+    served_by: str | None
+    error: str | None
+
+
+@dataclass
+class ProbeResult:
+    samples: list[Sample] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return len(self.samples)
+
+    @property
+    def failed(self) -> list[Sample]:
+        return [s for s in self.samples if not s.ok]
+
+    def served_by(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for s in self.samples:
+            if s.served_by:
+                out[s.served_by] = out.get(s.served_by, 0) + 1
+        return out
+
+    def outage_windows(self) -> list[tuple[float, float]]:
+        """Spans of consecutive failures, as (first failed start, last failed end)."""
+        windows: list[tuple[float, float]] = []
+        cur: tuple[float, float] | None = None
+        for s in self.samples:
+            if not s.ok:
+                cur = (cur[0] if cur else s.start, s.start + s.duration)
+            elif cur:
+                windows.append(cur)
+                cur = None
+        if cur:
+            windows.append(cur)
+        return windows
+
+
+class HttpProbe:
+    """GETs ``url`` every ``interval`` seconds on a fresh connection (no keep-alive hiding a failure)."""
+
+    def __init__(self, url: str, *, expect: str = "ZATO_OK", interval: float = 0.01, timeout: float = 2.0,
+                 max_seconds: float = 600.0, max_requests: int = 100_000) -> None:
+        self.url, self.expect, self.interval, self.timeout = url, expect, interval, timeout
+        self.max_seconds, self.max_requests = max_seconds, max_requests
+        self.result = ProbeResult()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="http-probe", daemon=True)
+
+    def _once(self) -> Sample:
+        t0, m0 = time.time(), time.monotonic()
+        try:
+            r = requests.get(self.url, timeout=self.timeout, headers={"Connection": "close"})
+            ok = r.status_code == 200 and self.expect in r.text
+            return Sample(t0, time.monotonic() - m0, ok, r.status_code, r.headers.get("X-Zato-Server"),
+                          None if ok else f"HTTP {r.status_code}: {r.text[:80]!r}")
+        except requests.RequestException as exc:
+            return Sample(t0, time.monotonic() - m0, False, None, None, type(exc).__name__)
+
+    def _loop(self) -> None:
+        deadline = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < deadline and self.result.sent < self.max_requests:
+            self.result.samples.append(self._once())
+            self._stop.wait(self.interval)
+
+    def start(self) -> HttpProbe:
+        self._thread.start()
+        return self
+
+    def stop(self) -> ProbeResult:
+        self._stop.set()
+        self._thread.join(timeout=self.timeout + 5)
+        return self.result
+
+    def __enter__(self) -> HttpProbe:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
