@@ -93,6 +93,7 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
         from harness.standins import zato_docker
 
         return zato_docker.up(spec, state_dir, name=name)
+    state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     upstream = build_upstream(state_dir / "upstream")
     lays = topology(spec.servers)

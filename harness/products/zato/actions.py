@@ -10,8 +10,6 @@ Skip rules (what makes the update idempotent and a resumed run safe):
 from __future__ import annotations
 
 import time
-from typing import Any
-
 import requests
 
 from harness.engine.actions import StepContext
@@ -144,6 +142,8 @@ def component_ready(ctx: StepContext, gate: Gate) -> None:
         if failed:
             raise StepFailed(ctx.step.id, f"{comp.name} failed to start: {failed[0].message}")
         if any(e.kind in ("started", "ready") for e in events) and _http_ready(comp):
+            if comp.role == "server":
+                _wait_in_rotation(ctx, comp, deadline)
             ctx.observation["ready_after"] = round(gate.timeout - (deadline - time.monotonic()), 3)
             return
         if time.monotonic() > deadline:
@@ -154,5 +154,34 @@ def component_ready(ctx: StepContext, gate: Gate) -> None:
         time.sleep(0.05)
 
 
-def _unused(_: Any) -> None:  # keep mypy quiet about re-exports
-    pass
+LB_SETTLE = 0.5  # seconds: more than two HAProxy health-check intervals of the stand-in (200 ms)
+
+
+def _wait_in_rotation(ctx: StepContext, comp: ComponentHandle, deadline: float) -> None:
+    """A server is ready for the rolling restart only once the load balancer sends it traffic again;
+    stopping the next server earlier could leave the LB with no server marked up.
+
+    Through the front door, wait for a response served by this server (the stand-in's ``X-Zato-Server``
+    header); a front door that does not say who served (real Zato) gets a fixed settle time instead.
+    """
+    url = ctx.env.inventory.front_door
+    if not url:
+        return
+    servers = sum(1 for c in ctx.env.components.values() if c.role == "server")
+    for _ in range(max(20, 10 * servers)):  # bounded: round robin reaches this server within `servers` tries
+        if time.monotonic() > deadline:
+            raise GateTimeout(f"{comp.name} answers but the load balancer does not route to it")
+        try:
+            r = requests.get(url.rstrip("/") + "/zato/ping", timeout=1, headers={"Connection": "close"})
+        except requests.RequestException:
+            time.sleep(0.05)
+            continue
+        served = r.headers.get("X-Zato-Server")
+        if served is None:
+            time.sleep(LB_SETTLE)
+            return
+        if served == comp.name:
+            ctx.observation["in_rotation"] = True
+            return
+        time.sleep(0.02)
+    raise GateTimeout(f"{comp.name} answers but the load balancer did not route to it in {servers * 10} tries")

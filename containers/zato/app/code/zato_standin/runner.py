@@ -1,0 +1,96 @@
+"""The life of one component process: log ``Starting``, boot, log the ready line, serve, stop cleanly.
+
+``zato start`` runs ``python3 -m zato_standin.runner PATH`` detached. Every module of the package is
+imported here, at start, so a later ``./update.sh`` cannot change what a running component executes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from zato_standin import __version__, component, httpbase, internal, lb, logsetup, server, simple
+
+BOOTERS = {
+    "server": server.boot,
+    "web-admin": simple.boot,
+    "scheduler": simple.boot,
+    "load-balancer": lb.boot,
+}
+
+
+@dataclass
+class Runtime:
+    comp: component.Component
+    log: logging.Logger
+    sync_internal: bool = False
+    stop_requested: threading.Event = field(default_factory=threading.Event)
+    pid: int = field(default_factory=os.getpid)
+
+    def sleep(self, seconds: float) -> bool:
+        """Sleep, but wake up early on SIGTERM; True when a stop was requested."""
+        return self.stop_requested.wait(max(seconds, 0.0))
+
+
+def ready_line(rt: Runtime) -> str:
+    comp = rt.comp
+    if comp.kind == "server":
+        cluster = comp.config.get("stand_in", "cluster")
+        return f"Started `{comp.name}@{cluster}` (pid: {rt.pid})"
+    return f"{comp.ready_name} `{comp.name}` ready (pid: {rt.pid})"
+
+
+def run(comp: component.Component, sync_internal: bool) -> int:
+    log = logsetup.setup(comp.kind, comp.log_file)
+    rt = Runtime(comp, log, sync_internal)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        rt.stop_requested.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    log.info("Starting Zato `%s` %s `%s` (pid: %d)", __version__, comp.kind, comp.name, rt.pid)
+    try:
+        servers = BOOTERS[comp.kind](rt)
+    except Exception:  # boot failure: the traceback goes to the log, the process exits non-zero
+        log.error("Worker failed to boot, %s `%s` did not start (pid: %d)\n%s",
+                  comp.kind, comp.name, rt.pid, traceback.format_exc().rstrip())
+        return 1
+    if servers is None:
+        return component.FAILED_TO_START
+    if not rt.stop_requested.is_set():
+        log.info("%s", ready_line(rt))
+        while not rt.stop_requested.wait(0.5):
+            pass
+    log.info("Stopping Zato %s `%s` (pid: %d)", comp.kind, comp.name, rt.pid)
+    for httpd in servers:
+        httpbase.stop(httpd)
+    log.info("Stopped Zato %s `%s` (pid: %d)", comp.kind, comp.name, rt.pid)
+    logging.shutdown()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="zato_standin.runner")
+    parser.add_argument("path")
+    parser.add_argument("--sync-internal", action="store_true")
+    args = parser.parse_args(argv)
+    comp = component.load(Path(args.path).resolve())
+    if comp is None:
+        sys.stderr.write(f"Not a Zato component: `{args.path}`\n")
+        return component.NOT_A_ZATO_COMPONENT
+    return run(comp, args.sync_internal)
+
+
+assert internal  # imported for its side effect: loaded at start like every other module
+
+if __name__ == "__main__":
+    sys.exit(main())
