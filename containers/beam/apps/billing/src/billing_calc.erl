@@ -1,0 +1,4 @@
+-module(billing_calc).
+-export([total/1]).
+
+total(N) -> N.
