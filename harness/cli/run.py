@@ -53,7 +53,7 @@ def run_cmd(plan: PlanArg, target: TargetOpt = None,
                           f"({session.plan.standins.backend} backend) …")
         try:
             run = session.setup()
-        except (RefusedError, ConfigError) as exc:
+        except HarnessError as exc:  # refused, bad input, stand-ins or a node unreachable: nothing changed
             raise _fail(exc) from None
         console.print(f"run {run.run_id}: {run.plan.procedure} on {run.inventory.environment}, "
                       f"{len(run.steps)} steps")
@@ -61,7 +61,7 @@ def run_cmd(plan: PlanArg, target: TargetOpt = None,
         try:
             outcome = session.execute()
         except KeyboardInterrupt:
-            run.end(Outcome.INDETERMINATE, "interrupted")
+            run.interrupt("interrupted (Ctrl-C)")
             err.print(f"interrupted: continue with `harness resume {run.run_dir}`")
             raise typer.Exit(EXIT_CODES[Outcome.INDETERMINATE]) from None
         raise typer.Exit(outcome_line(run, outcome))
@@ -80,7 +80,7 @@ def resume_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory (prin
         raise typer.Exit(EXIT_CODES[run.outcome])
     try:
         run.begin(resumed=True)
-    except RefusedError as exc:
+    except HarnessError as exc:
         raise _fail(exc) from None
     run.listeners.append(Progress(run))
     done = len(run.steps) - len(run.pending())

@@ -7,6 +7,7 @@ product's code (or the docker SDK) to run one procedure.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -25,6 +26,8 @@ class StepContext:
     step: Step
     observations: dict[str, dict[str, Any]]
     observation: dict[str, Any] = field(default_factory=dict)
+    #: write ``observation`` to the journal now (e.g. the commit before a pull, needed by a rollback)
+    persist: Callable[[], None] = lambda: None
 
 
 class Action(Protocol):
@@ -68,3 +71,11 @@ def action(name: str) -> Action:
 def gate(name: str) -> GateCheck:
     fn: GateCheck = _resolve(GATES, name, "gate")
     return fn
+
+
+def check_registered(steps: list[Step]) -> None:
+    """Refuse a plan whose steps name an unknown action or gate before anything runs."""
+    for s in steps:
+        _resolve(ACTIONS, s.action, "action")
+        if s.gate:
+            _resolve(GATES, s.gate.kind, "gate")

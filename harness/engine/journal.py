@@ -1,7 +1,8 @@
 """Append-only JSON-lines journal, fsync'ed after every transition.
 
 One file per run (``RUN_DIR/journal.jsonl``). A crash can at worst leave a torn last line, which
-:func:`read_journal` ignores: every earlier transition is on disk.
+:func:`read_journal` ignores: every earlier transition is on disk. A journal reopened after such a crash
+first ends the torn fragment with a newline, so the resumed executor's records stay readable.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ class Journal:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if _torn(path):  # a predecessor died mid-write: end its fragment, so our records stay lines
+            os.write(self._fd, b"\n")
+            os.fsync(self._fd)
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"ts": time.time(), "event": event, **fields}
@@ -50,7 +54,15 @@ def _records(path: Path) -> Iterator[dict[str, Any]]:
         try:
             yield json.loads(line)
         except json.JSONDecodeError:
-            return  # torn last line after a crash
+            continue  # a torn line (the executor died inside write); a resumed executor appended after it
+
+
+def _torn(path: Path) -> bool:
+    with path.open("rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return False
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) != b"\n"
 
 
 def step_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -87,6 +87,11 @@ class LeaseLock:
                     return  # taken over (we were considered dead); do not fight
                 self._write()
 
+    def held(self) -> bool:
+        """True while the lease file still names this holder (nobody took it over)."""
+        lease = self.current()
+        return lease is not None and lease.holder == self.holder
+
     def release(self) -> None:
         self._stop.set()
         if self._thread:

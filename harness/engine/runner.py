@@ -25,13 +25,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from harness.engine.actions import StepContext, action, gate
+from harness.engine.actions import StepContext, action, check_registered, gate
 from harness.engine.journal import Journal, read_journal
 from harness.engine.lock import LeaseLock
 from harness.engine.status import Outcome
 from harness.engine.step import Step, StepStatus
 from harness.environment import Environment
-from harness.errors import CommandFailed, GateTimeout, HarnessError, StepFailed, TransportError
+from harness.errors import CommandFailed, GateTimeout, HarnessError, RefusedError, StepFailed, TransportError
 from harness.plan.models import Inventory, Plan
 from harness.procedures import procedure_module
 
@@ -53,7 +53,9 @@ def new_run_id() -> str:
 
 
 def plan_steps(plan: Plan, inventory: Inventory, *, plan_file: str | None = None) -> list[Step]:
-    return list(procedure_module(plan.procedure, file=plan_file).steps(plan, inventory))
+    steps = list(procedure_module(plan.procedure, file=plan_file).steps(plan, inventory))
+    check_registered(steps)
+    return steps
 
 
 class Run:
@@ -138,9 +140,18 @@ class Run:
                                pid=os.getpid(), steps=[s.id for s in self.steps])
             if not resumed:
                 self.procedure.precheck(self.env, self.plan)
+        except HarnessError as exc:
+            # journal the refusal, so the run is over: `resume` (which skips the precheck) must not start it
+            self.end(Outcome.REFUSED, str(exc).splitlines()[0])
+            raise
         except BaseException:
             self._release()
             raise
+
+    def interrupt(self, reason: str) -> None:
+        """Journal an interruption without ending the run, and let go of the lease: resumable."""
+        self.journal.write("run", status="interrupted", reason=reason)
+        self._release()
 
     def end(self, outcome: Outcome, reason: str = "") -> Outcome:
         self.outcome = outcome
@@ -175,7 +186,13 @@ class Run:
             self.observations[step.id] = dict(ctx.observation)
             self.journal.write("observe", step=step.id, observation=ctx.observation)
 
-        ctx.persist = persist  # type: ignore[attr-defined]
+        ctx.persist = persist
+        if self._lock is not None and not self._lock.held():  # taken over: never act beside another executor
+            rec = StepRecord(step, StepStatus.INDETERMINATE,
+                             f"lost the lease on {self.inventory.environment!r} to another executor; not run")
+            self.journal.write(event, step=step.id, node=step.node, action=step.action, status=rec.status.value,
+                               reason=rec.reason)
+            return rec
         self.journal.write(event, step=step.id, node=step.node, action=step.action, status="started")
         self._emit(event, step, "started")
         start = time.monotonic()
@@ -189,7 +206,7 @@ class Run:
                 act.run(ctx)
                 if step.gate:
                     gate(step.gate.kind)(ctx, step.gate)
-        except (StepFailed, GateTimeout, CommandFailed) as exc:
+        except (StepFailed, GateTimeout, CommandFailed, RefusedError) as exc:
             status, reason = StepStatus.FAILED, str(exc)
         except (TransportError, HarnessError) as exc:
             status, reason = StepStatus.INDETERMINATE, str(exc)

@@ -61,8 +61,14 @@ def load_model(path: str | Path, model: type[M]) -> M:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise PlanError(f"not valid YAML: {exc.problem}", file=str(path), line=line,
+        # the context mark is where the unfinished construct (quote, brace, key) starts; the problem mark
+        # is where the parser gave up, often lines later (end of stream for an unclosed quote)
+        mark = exc.context_mark or exc.problem_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem
+        if exc.context and exc.problem_mark:
+            problem += f" at line {exc.problem_mark.line + 1}, {exc.context} that starts here"
+        raise PlanError(f"not valid YAML: {problem}", file=str(path), line=line,
                         hint="check indentation and quoting around this line") from None
     if not isinstance(data, dict):
         raise PlanError(f"expected a mapping at the top level, found {type(data).__name__}", file=str(path),

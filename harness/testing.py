@@ -1,0 +1,372 @@
+"""Test helpers for code built on the harness (structlog's ``structlog.testing``, httpx's ``MockTransport``).
+
+- :class:`FakeTransport` — a :class:`~harness.transports.base.Transport` whose commands are answered by a
+  handler and whose files live in a dict; every call is recorded in ``.calls``.
+- :func:`zato_log_line` and :class:`LogBuilder` — recorded Zato log histories, in the exact format
+  :func:`harness.products.zato.logs.parse_log` reads, for unit-testing checks.
+- :func:`fake_procedure`, :func:`fake_actions` and :class:`FakeAction` — register a procedure, actions and
+  gates for the duration of a ``with`` block, so the engine can be driven without any product;
+  :func:`fake_inventory` and :func:`abandon` (leave a run as a killed executor would, for resume tests).
+
+Nothing here imports pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+from harness.engine.step import Gate, Step, StepStatus
+from harness.errors import GateTimeout
+from harness.plan.models import Component, Host, Inventory
+from harness.transports.base import CommandResult, Transport
+
+if TYPE_CHECKING:
+    from harness.engine.actions import StepContext
+    from harness.environment import Environment
+    from harness.plan.models import Plan
+
+__all__ = ["Call", "FakeAction", "FakeGate", "FakeTransport", "LogBuilder", "abandon", "compensations",
+           "fake_actions", "fake_inventory", "fake_procedure", "zato_log_line"]
+
+# ----- transport ------------------------------------------------------------------------------------
+
+#: ``handler(argv, cwd, env)`` → a CommandResult or ``(exit_code, stdout, stderr)``
+Handler = Callable[[tuple[str, ...], "str | None", "Mapping[str, str] | None"],
+                   "CommandResult | tuple[int, str, str]"]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call made on a :class:`FakeTransport`: ``op`` is ``run``, ``put`` or ``get``."""
+
+    op: str
+    argv: tuple[str, ...] = ()
+    path: str | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None
+    data: bytes | None = None
+
+
+def _no_commands(argv: tuple[str, ...], cwd: str | None,
+                 env: Mapping[str, str] | None) -> tuple[int, str, str]:
+    return 127, "", f"FakeTransport has no handler: {argv[0] if argv else ''}: command not found\n"
+
+
+class FakeTransport(Transport):
+    """``FakeTransport(handler)``: ``run(argv)`` returns ``handler(argv, cwd, env)`` (a :class:`CommandResult`
+    or an ``(exit_code, stdout, stderr)`` tuple); ``put``/``get`` use the in-memory ``files`` dict."""
+
+    NAME = "fake"
+
+    def __init__(self, handler: Handler | None = None, *, files: Mapping[str, bytes] | None = None,
+                 target: str = "fake://") -> None:
+        self.handler = handler or _no_commands
+        self.files: dict[str, bytes] = dict(files or {})
+        self.calls: list[Call] = []
+        self.closed = False
+        self._target = target
+
+    @property
+    def target(self) -> str:
+        return self._target
+
+    @property
+    def commands(self) -> list[tuple[str, ...]]:
+        """The argv of every ``run`` call, in order."""
+        return [c.argv for c in self.calls if c.op == "run"]
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, cwd: str | None = None,
+            env: Mapping[str, str] | None = None) -> CommandResult:
+        args = tuple(argv)
+        self.calls.append(Call("run", args, cwd=cwd, env=dict(env) if env is not None else None))
+        out = self.handler(args, cwd, env)
+        if isinstance(out, CommandResult):
+            return out
+        code, stdout, stderr = out
+        return CommandResult(args, code, stdout, stderr, 0.0, self.target)
+
+    def put(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+        self.calls.append(Call("put", path=path, data=bytes(data)))
+        self.files[path] = bytes(data)
+
+    def get(self, path: str) -> bytes:
+        self.calls.append(Call("get", path=path))
+        try:
+            return self.files[path]
+        except KeyError:
+            raise FileNotFoundError(path) from None
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# ----- recorded Zato log histories ------------------------------------------------------------------
+
+_EPOCH = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def _as_datetime(ts: datetime | float) -> datetime:
+    if isinstance(ts, datetime):
+        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+def zato_log_line(ts: datetime | float, message: str, pid: int = 1, level: str = "INFO", *,
+                  thread: str = "MainThread", logger: str = "zato.server.base.parallel") -> str:
+    """One line as Zato's ``logging`` format writes it (UTC; ``ts`` a datetime or epoch seconds)::
+
+        2024-05-01 10:00:00,123 - INFO - 42:MainThread - zato.server.base.parallel:0 - Started `s@c` (pid: 42)
+    """
+    t = _as_datetime(ts).astimezone(timezone.utc)
+    stamp = t.strftime("%Y-%m-%d %H:%M:%S") + f",{t.microsecond // 1000:03d}"
+    return f"{stamp} - {level} - {pid}:{thread} - {logger}:0 - {message}"
+
+
+@dataclass
+class LogBuilder:
+    """Appends Zato log lines at increasing timestamps (``step`` seconds apart unless told otherwise).
+
+    >>> log = LogBuilder(pid=42).starting("server", "server1", "3.2.0").started("server1", "dev")
+    >>> [e.kind for e in log.events()]
+    ['starting', 'started']
+    """
+
+    start: datetime = _EPOCH
+    step: float = 0.1
+    pid: int = 1
+    lines: list[str] = field(default_factory=list)
+    _now: datetime | None = field(default=None, init=False, repr=False)
+
+    @property
+    def now(self) -> datetime:
+        """Timestamp of the last line written (``start`` before any)."""
+        return self._now or self.start
+
+    def advance(self, seconds: float) -> LogBuilder:
+        self._now = self.now + timedelta(seconds=seconds)
+        return self
+
+    def line(self, message: str, *, level: str = "INFO", pid: int | None = None,
+             after: float | None = None) -> LogBuilder:
+        """Append ``message`` ``after`` seconds (default ``step``) after the previous line (or the clock
+        moved by :meth:`advance`)."""
+        if self._now is None:  # the first line is at ``start`` (plus ``after``)
+            self._now = self.start + timedelta(seconds=after or 0.0)
+        else:
+            self._now += timedelta(seconds=self.step if after is None else after)
+        self.lines.append(zato_log_line(self._now, message, self.pid if pid is None else pid, level))
+        return self
+
+    def raw(self, text: str) -> LogBuilder:
+        """Append a line with no prefix (a traceback line continuing the previous message)."""
+        self.lines.append(text)
+        return self
+
+    # the lines the parser knows (see harness.products.zato.logs)
+    def starting(self, component: str, name: str, version: str, **kw: Any) -> LogBuilder:
+        pid = kw.get("pid", self.pid)
+        return self.line(f"Starting Zato `{version}` {component} `{name}` (pid: {pid})", **kw)
+
+    def started(self, server: str, cluster: str, **kw: Any) -> LogBuilder:
+        return self.line(f"Started `{server}@{cluster}` (pid: {kw.get('pid', self.pid)})", **kw)
+
+    def ready(self, component: str, name: str, **kw: Any) -> LogBuilder:
+        return self.line(f"{component} `{name}` ready (pid: {kw.get('pid', self.pid)})", **kw)
+
+    def stopping(self, component: str, name: str, **kw: Any) -> LogBuilder:
+        return self.line(f"Stopping Zato {component} `{name}` (pid: {kw.get('pid', self.pid)})", **kw)
+
+    def stopped(self, component: str, name: str, **kw: Any) -> LogBuilder:
+        return self.line(f"Stopped Zato {component} `{name}` (pid: {kw.get('pid', self.pid)})", **kw)
+
+    def sync_internal(self, server: str, count: int = 412, size: str = "17.8 kB", **kw: Any) -> LogBuilder:
+        self.line(f"Deploying and caching internal services ({server})", **kw)
+        return self.line(f"Deployed and cached {count} internal services ({size}) ({server})", **kw)
+
+    def boot_failed(self, reason: str = "Worker failed to boot.", **kw: Any) -> LogBuilder:
+        return self.line(reason, level="ERROR", **kw)
+
+    def text(self) -> str:
+        return "".join(line + "\n" for line in self.lines)
+
+    def __str__(self) -> str:
+        return self.text()
+
+    def events(self) -> list[Any]:
+        from harness.products.zato.logs import parse_log
+
+        return parse_log(self.text())
+
+
+# ----- fake procedures, actions and gates -----------------------------------------------------------
+
+
+@dataclass
+class FakeAction:
+    """An action for engine tests. Each argument is a value or a ``callable(ctx)`` returning one:
+
+    - ``skip``: a reason to skip (str) or None;
+    - ``raises``: an exception to raise from ``run`` (``StepFailed`` fails the step, ``TransportError``
+      makes it indeterminate, ...) or None;
+    - ``observe``: a dict merged into ``ctx.observation`` before ``raises`` is looked at.
+
+    ``ran`` lists the step ids whose ``run`` was called, ``checked`` those whose ``skip`` was asked.
+    """
+
+    skip: str | Callable[[StepContext], str | None] | None = None
+    raises: BaseException | Callable[[StepContext], BaseException | None] | None = None
+    observe: dict[str, Any] | Callable[[StepContext], dict[str, Any]] | None = None
+    ran: list[str] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+
+    def _skip(self, ctx: StepContext) -> str | None:
+        self.checked.append(ctx.step.id)
+        return self.skip(ctx) if callable(self.skip) else self.skip
+
+    def _run(self, ctx: StepContext) -> None:
+        self.ran.append(ctx.step.id)
+        obs = self.observe(ctx) if callable(self.observe) else self.observe
+        ctx.observation.update(obs or {})
+        exc = self.raises(ctx) if callable(self.raises) and not isinstance(self.raises, BaseException) \
+            else self.raises
+        if exc is not None:
+            raise exc
+
+    def instance(self) -> Any:
+        """What the action registry's factory returns: an object with ``skip(ctx)`` and ``run(ctx)``."""
+        return types.SimpleNamespace(skip=self._skip, run=self._run)
+
+
+@dataclass
+class FakeGate:
+    """A readiness gate that polls ``ready(ctx)`` (or a constant) until it is true or ``gate.timeout`` passes,
+    then raises :class:`~harness.errors.GateTimeout` like a real gate. ``polls`` counts the checks."""
+
+    ready: bool | Callable[[StepContext], bool] = True
+    interval: float = 0.01
+    polls: int = 0
+
+    def __call__(self, ctx: StepContext, gate: Gate) -> None:
+        deadline = time.monotonic() + gate.timeout
+        while True:
+            self.polls += 1
+            if self.ready(ctx) if callable(self.ready) else self.ready:
+                return
+            if time.monotonic() > deadline:
+                raise GateTimeout(f"{ctx.step.node} not ready after {gate.timeout:g}s")
+            time.sleep(self.interval)
+
+
+def _module() -> types.ModuleType:
+    """A throwaway module in ``sys.modules``: the registries hold ``module:attr`` strings and resolve them
+    with :func:`importlib.import_module`, which finds it there."""
+    name = f"_harness_fake_{secrets.token_hex(4)}"
+    mod = types.ModuleType(name, "registered by harness.testing; removed when its with-block ends")
+    sys.modules[name] = mod
+    return mod
+
+
+@contextlib.contextmanager
+def _patched(table: dict[str, str], entries: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: table[k] for k in entries if k in table}
+    table.update(entries)
+    try:
+        yield
+    finally:
+        for k in entries:
+            if k in saved:
+                table[k] = saved[k]
+            else:
+                table.pop(k, None)
+
+
+@contextlib.contextmanager
+def fake_actions(actions: Mapping[str, FakeAction] | None = None,
+                 gates: Mapping[str, Callable[..., None]] | None = None) -> Iterator[types.ModuleType]:
+    """Register actions (``{"fake.do": FakeAction()}``) and gates (``{"fake.ready": FakeGate()}``) in
+    :data:`harness.engine.actions.ACTIONS` / ``GATES`` for the with-block; previous entries return after."""
+    from harness.engine import actions as registry
+
+    mod = _module()
+    act_entries, gate_entries = {}, {}
+    for i, (name, fake) in enumerate((actions or {}).items()):
+        setattr(mod, f"action_{i}", fake.instance)
+        act_entries[name] = f"{mod.__name__}:action_{i}"
+    for i, (name, fn) in enumerate((gates or {}).items()):
+        setattr(mod, f"gate_{i}", fn)
+        gate_entries[name] = f"{mod.__name__}:gate_{i}"
+    try:
+        with _patched(registry.ACTIONS, act_entries), _patched(registry.GATES, gate_entries):
+            yield mod
+    finally:
+        sys.modules.pop(mod.__name__, None)
+
+
+StepsFn = Callable[["Plan", Inventory], list[Step]]
+RollbackFn = Callable[["Plan", Inventory, list[tuple[Step, dict[str, Any], StepStatus]]], list[Step]]
+
+
+def compensations(plan: Plan, inv: Inventory,
+                  done: list[tuple[Step, dict[str, Any], StepStatus]]) -> list[Step]:
+    """Default rollback of a fake procedure: every step that ran and has a ``compensation``, in reverse,
+    as step ``undo@ID`` running the compensation action on the same node."""
+    return [Step(f"undo@{s.id}", s.node, s.compensation, {"undoes": s.id})
+            for s, _obs, status in reversed(done) if s.compensation and status != StepStatus.SKIPPED]
+
+
+@contextlib.contextmanager
+def fake_procedure(name: str, steps_fn: StepsFn | Sequence[Step], rollback_fn: RollbackFn | None = None,
+                   precheck_fn: Callable[[Environment, Plan], None] | None = None,
+                   ) -> Iterator[types.ModuleType]:
+    """Register procedure ``name`` in :data:`harness.procedures.PROCEDURES` for the with-block.
+
+    ``steps_fn(plan, inventory)`` (or a fixed list of steps) gives the steps; ``rollback_fn(plan, inventory,
+    done)`` the rollback (default :func:`compensations`); ``precheck_fn(env, plan)`` may raise RefusedError.
+    """
+    from harness import procedures
+
+    mod = _module()
+    fixed = None if callable(steps_fn) else list(steps_fn)
+    mod.NAMES = (name,)  # type: ignore[attr-defined]
+    mod.steps = steps_fn if fixed is None else (lambda plan, inv: list(fixed))  # type: ignore[attr-defined]
+    mod.rollback_steps = rollback_fn or compensations  # type: ignore[attr-defined]
+    mod.precheck = precheck_fn or (lambda env, plan: None)  # type: ignore[attr-defined]
+    try:
+        with _patched(procedures.PROCEDURES, {name: mod.__name__}):
+            yield mod
+    finally:
+        sys.modules.pop(mod.__name__, None)
+
+
+def fake_inventory(environment: str = "test-env", components: Sequence[str] = ("server1", "server2"),
+                   *, root: str = "/nonexistent/harness-test") -> Inventory:
+    """A valid one-host inventory (local transport) whose paths point nowhere; fine for fake actions."""
+    return Inventory(
+        environment=environment,
+        hosts=[Host(name="host1", install_dir=f"{root}/zato")],
+        components=[Component(name=c, role="server", host="host1", path=f"{root}/{c}",
+                              url=f"http://127.0.0.1:{17010 + i}") for i, c in enumerate(components)],
+    )
+
+
+def abandon(run: Any) -> None:
+    """Leave ``run`` as a killed executor would: its lease stays on disk (no longer renewed), its journal
+    ends wherever it ended, nothing is released or finished. For resume tests within one process."""
+    lock = run._lock
+    if lock is not None:
+        lock._stop.set()
+        if lock._thread is not None:
+            lock._thread.join(timeout=5)
+    if run._journal is not None:
+        run._journal.close()
+    if run._env is not None:
+        run._env.close()
+    run._lock = run._journal = run._env = None

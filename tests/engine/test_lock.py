@@ -1,0 +1,166 @@
+"""The environment's lease lock: exclusive, renewed while its holder lives, taken over after its TTL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.engine.lock import LeaseLock, state_dir
+from harness.errors import LockHeld, RefusedError
+
+
+def _write_lease(holder: str, pid: int, expires: float, env: str = "dev") -> Path:
+    path = state_dir() / "locks" / f"{env}.lease"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"environment": env, "holder": holder, "pid": pid,
+                                "host": socket.gethostname(), "expires": expires}))
+    return path
+
+
+def test_lock_lives_under_harness_state_dir(isolated_dirs: Path) -> None:
+    lock = LeaseLock("dev", "run-a")
+    assert lock.path == isolated_dirs / "state" / "locks" / "dev.lease"
+
+
+def test_acquire_writes_the_lease_and_release_removes_it() -> None:
+    lock = LeaseLock("dev", "run-a", ttl=5)
+    with lock:
+        lease = lock.current()
+        assert lease is not None
+        assert (lease.holder, lease.pid, lease.environment) == ("run-a", os.getpid(), "dev")
+        assert lease.expires > time.time() + 4
+    assert not lock.path.exists() and lock.current() is None
+
+
+def test_a_second_holder_is_refused_with_a_message_naming_the_first() -> None:
+    with LeaseLock("dev", "run-a", ttl=5):
+        with pytest.raises(LockHeld) as excinfo:
+            LeaseLock("dev", "run-b", ttl=5).acquire()
+    msg = str(excinfo.value)
+    assert "run-a" in msg and f"pid {os.getpid()}" in msg and "'dev'" in msg
+    assert isinstance(excinfo.value, RefusedError)
+
+
+def test_other_environments_are_independent() -> None:
+    with LeaseLock("dev", "run-a", ttl=5), LeaseLock("staging", "run-b", ttl=5):
+        pass
+
+
+def test_an_expired_lease_of_a_dead_holder_is_taken_over() -> None:
+    _write_lease("run-dead", pid=999_999_999, expires=time.time() - 1)
+    with LeaseLock("dev", "run-b", ttl=5) as lock:
+        assert lock.current().holder == "run-b"  # type: ignore[union-attr]
+
+
+def test_an_unexpired_lease_of_another_run_is_refused_even_if_its_pid_is_gone() -> None:
+    """Another run's lease is only judged by its expiry (its holder may live on another machine)."""
+    _write_lease("run-other", pid=999_999_999, expires=time.time() + 30)
+    with pytest.raises(LockHeld, match="run-other"):
+        LeaseLock("dev", "run-b", ttl=5).acquire()
+
+
+def test_a_garbled_lease_file_does_not_block() -> None:
+    path = state_dir() / "locks" / "dev.lease"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"holder": "run-x", "pi')
+    with LeaseLock("dev", "run-b", ttl=5) as lock:
+        assert lock.current().holder == "run-b"  # type: ignore[union-attr]
+
+
+def test_renewal_keeps_a_live_holders_lease_past_its_ttl() -> None:
+    with LeaseLock("dev", "run-a", ttl=0.5) as lock:
+        time.sleep(0.8)
+        with pytest.raises(LockHeld):
+            LeaseLock("dev", "run-b", ttl=0.5).acquire()
+        assert lock.current().expires > time.time()  # type: ignore[union-attr]
+
+
+def test_renewal_stops_after_release() -> None:
+    lock = LeaseLock("dev", "run-a", ttl=0.3)
+    lock.acquire()
+    lock.release()
+    time.sleep(0.2)
+    assert not lock.path.exists()
+
+
+def test_same_run_id_held_by_another_live_process_is_refused() -> None:
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        _write_lease("run-a", pid=sleeper.pid, expires=time.time() + 30)
+        with pytest.raises(LockHeld, match=rf"run run-a is still being executed by pid {sleeper.pid}"):
+            LeaseLock("dev", "run-a", ttl=5).acquire()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_same_run_id_whose_process_died_is_taken_over_at_once() -> None:
+    """`harness resume` after a kill must not wait for the TTL of its own dead predecessor."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    _write_lease("run-a", pid=dead.pid, expires=time.time() + 30)
+    with LeaseLock("dev", "run-a", ttl=5) as lock:
+        assert lock.current().pid == os.getpid()  # type: ignore[union-attr]
+
+
+_HOLDER = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from harness.engine.lock import LeaseLock
+    LeaseLock("dev", "run-killed", ttl=0.5, directory=Path(sys.argv[1])).acquire()
+    print("held", flush=True)
+    time.sleep(60)
+""")
+
+
+def test_a_sigkilled_holder_is_taken_over_after_its_ttl() -> None:
+    child = subprocess.Popen([sys.executable, "-c", _HOLDER, str(state_dir())], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeld, match="run-killed"):
+            LeaseLock("dev", "run-b", ttl=0.5).acquire()
+        time.sleep(0.6)  # longer than the TTL: only renewal keeps it
+        with pytest.raises(LockHeld, match="run-killed"):
+            LeaseLock("dev", "run-b", ttl=0.5).acquire()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        child.stdout.close()  # type: ignore[union-attr]
+    killed = time.monotonic()
+    lock = LeaseLock("dev", "run-b", ttl=0.5)
+    while True:
+        try:
+            lock.acquire()
+            break
+        except LockHeld:
+            assert time.monotonic() - killed < 5, "the dead holder's lease was never taken over"
+            time.sleep(0.05)
+    try:
+        assert lock.current().holder == "run-b"  # type: ignore[union-attr]
+        assert time.monotonic() - killed <= 0.5 + 1.5  # within the TTL (plus scheduling slack)
+    finally:
+        lock.release()
+
+
+def test_a_run_that_lost_its_lease_does_not_act(tmp_path, monkeypatch) -> None:
+    """The runner checks the lease before every step: once another executor took it, nothing more runs."""
+    from harness.engine.lock import LeaseLock
+
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path))
+    mine = LeaseLock("env-x", "run-a", ttl=30)
+    mine.acquire()
+    assert mine.held()
+    mine.path.write_text(mine.path.read_text().replace('"run-a"', '"run-b"'))  # another run took it over
+    assert not mine.held()
+    mine.release()
+    assert mine.path.exists(), "release must not delete a lease that belongs to someone else"
