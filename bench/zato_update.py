@@ -1,0 +1,85 @@
+"""Numbers for the Zato environment update (issue: executor core), printed, not asserted.
+
+- time to bring a 3-server environment up, per backend;
+- total update time ÷ the sum of the servers' own stop+start times (from their logs: `Stopping` →
+  `Started`), and ÷ the sum over every component plus the hosts' git pull + update.sh time;
+- failed probe requests through the load balancer during the update, and requests sent.
+
+Usage: python bench/zato_update.py [--backend process|docker|all] [--servers 3] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from harness import standins
+from harness.checks.zato import ZatoHistory
+from harness.engine.runner import Run
+from harness.engine.status import Outcome
+from harness.environment import Environment
+from harness.plan.models import Plan, StandinsSpec
+from harness.probes import HttpProbe
+
+
+def one(backend: str, servers: int, base: Path) -> dict[str, float]:
+    spec = StandinsSpec(product="zato", servers=servers, backend=backend)  # type: ignore[arg-type]
+    name = standins.new_env_name("zato")
+    t0 = time.monotonic()
+    inv = standins.up(spec, base / name, name=name)
+    up = time.monotonic() - t0
+    try:
+        env = Environment.from_inventory(inv)
+        plan = Plan(procedure="zato-update", params={"revision": "3.2.1"})
+        probe = HttpProbe(f"{inv.front_door}/zato/ping", max_seconds=600)
+        started = time.time()
+        with probe:
+            run = Run.create(plan, inv, base / "runs")
+            run.begin()
+            m0 = time.monotonic()
+            outcome = run.run_forward()
+            total = time.monotonic() - m0
+        assert outcome == Outcome.SUCCESS, outcome
+        h = ZatoHistory.collect(env, since=started)
+        restarts = h.all_restarts()
+        own_servers = sum((r.ready - r.stopping).total_seconds() for r in restarts
+                          if r.role == "server" and r.stopping and r.ready)
+        own_all = sum((r.ready - r.stopping).total_seconds() for r in restarts if r.stopping and r.ready)
+        code = sum(rec.duration for rec in run.records.values() if rec.step.action in ("git.pull", "zato.install"))
+        res = probe.result
+        return {"up_s": up, "update_s": total, "servers_own_s": own_servers, "ratio_servers": total / own_servers,
+                "ratio_all": total / (own_all + code), "sent": res.sent, "failed": len(res.failed)}
+    finally:
+        standins.down(inv)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--backend", default="all", choices=("all", "process", "docker"))
+    ap.add_argument("--servers", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    backends = ["process", "docker"] if args.backend == "all" else [args.backend]
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in backends:
+            if backend == "docker":
+                from harness.backends.docker_engine import docker_available
+
+                ok, why = docker_available()
+                if not ok:
+                    print(f"docker: skipped ({why})")
+                    continue
+            rows = [one(backend, args.servers, Path(tmp)) for _ in range(args.repeat)]
+            med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+            print(f"{backend}, {args.servers} servers, median of {args.repeat}: "
+                  f"up {med['up_s']:.2f}s | update {med['update_s']:.2f}s | servers' own stop+start "
+                  f"{med['servers_own_s']:.2f}s | ratio (servers) {med['ratio_servers']:.2f} | "
+                  f"ratio (all components + git/update.sh) {med['ratio_all']:.2f} | "
+                  f"probe: {sum(r['failed'] for r in rows)} failed of {sum(r['sent'] for r in rows)} sent")
+
+
+if __name__ == "__main__":
+    main()
