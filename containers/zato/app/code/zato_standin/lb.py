@@ -98,6 +98,22 @@ def _wait_accepting(host: str, port: int, timeout: float) -> bool:
     return False
 
 
+def _wait_pidfile(pidfile: Path, timeout: float = 5.0) -> str:
+    """HAProxy's daemonised master writes its pidfile after the launching process returned (and a
+    reload re-execs the master, which rewrites it): wait until it holds a pid, so nobody reading it
+    after our ready line sees it empty."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            text = pidfile.read_text().strip()
+        except OSError:
+            text = ""
+        if text.isdigit():
+            return text
+        time.sleep(0.01)
+    return ""
+
+
 def ensure_haproxy(rt: Runtime) -> bool:
     comp, log = rt.comp, rt.log
     config_file = comp.path / "config" / "repo" / "zato.config"
@@ -106,6 +122,8 @@ def ensure_haproxy(rt: Runtime) -> bool:
     if master is not None:
         log.info("Reloading HAProxy, master pid %d, config `%s`", master, config_file)
         os.kill(master, signal.SIGUSR2)
+        time.sleep(0.05)  # let the re-executed master rewrite its pidfile before we check it
+        _wait_pidfile(pidfile)
         return True
     binary = haproxy_binary()
     if binary is None:
@@ -117,7 +135,11 @@ def ensure_haproxy(rt: Runtime) -> bool:
     if proc.returncode != 0:
         log.error("HAProxy did not start, exit code %d, see logs/haproxy.log", proc.returncode)
         return False
-    log.info("Started HAProxy, master pid %s, config `%s`", pidfile.read_text().strip(), config_file)
+    pid = _wait_pidfile(pidfile)
+    if not pid:
+        log.error("HAProxy started but wrote no pid to %s", pidfile)
+        return False
+    log.info("Started HAProxy, master pid %s, config `%s`", pid, config_file)
     return True
 
 

@@ -1,0 +1,1 @@
+"""Stand-in backends: the Docker engine helpers and testcontainers-based containers."""

@@ -1,0 +1,307 @@
+"""The transport contract, checked on ``local`` and on ``docker`` (a real container), plus the engine helpers.
+
+Docker cases are marked ``requires_docker`` and skip with :func:`docker_available`'s reason only when
+no engine answers; a missing base image is built (``containers/base/build-base.sh``), not skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.backends.docker_engine import (
+    CONTAINERS_DIR,
+    LABEL_PROJECT,
+    LABEL_RUN,
+    LOCK_DIR,
+    cleanup,
+    client,
+    context_hash,
+    copied_sources,
+    default_context,
+    docker_available,
+    ensure_base_image,
+    ensure_image,
+    image_id,
+    map_exceptions,
+)
+from harness.errors import CommandFailed, SetupFailed, TransportError
+from harness.transports.base import Transport
+from harness.transports.local import LocalTransport
+
+requires_docker = pytest.mark.requires_docker
+
+
+def _need_docker() -> None:
+    ok, reason = docker_available()
+    if not ok:
+        pytest.skip(reason)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def run_id() -> str:
+    return f"selftest-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def network(run_id: str) -> Iterator[object]:
+    _need_docker()
+    from harness.backends.containers import per_run_network
+
+    with per_run_network(run_id) as net:
+        yield net
+    cleanup(run_id)
+
+
+@pytest.fixture(scope="module")
+def mounted(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mounted")
+    (path / "input.txt").write_text("from the host\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def node(run_id: str, network: object, mounted: Path) -> Iterator[object]:
+    """A long-lived container from the base image on the run's network, as ``node1``, port 8080 published."""
+    from harness.backends.containers import StandinContainer, wait_for_exec
+
+    container = (StandinContainer(ensure_base_image(), run_id=run_id)
+                 .with_command(["sleep", "infinity"])
+                 .with_network(network).with_network_aliases("node1")  # type: ignore[arg-type]
+                 .with_published_port(8080)
+                 .with_bind_mount(mounted, "/mnt/in")
+                 .waiting_for(wait_for_exec(["true"], timeout=30)))
+    container.start()
+    yield container
+    container.stop()
+
+
+@pytest.fixture(params=["local", pytest.param("docker", marks=requires_docker)])
+def transport(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[Transport, str]:
+    """A transport and a fresh directory on its node."""
+    if request.param == "local":
+        return LocalTransport(), str(tmp_path)
+    from harness.backends.containers import docker_exec_transport
+
+    return docker_exec_transport(request.getfixturevalue("node")), f"/tmp/{uuid.uuid4().hex}"
+
+
+# ---------------------------------------------------------------- the contract, on every transport
+
+
+def test_run_captures_stdout_stderr_and_exit_code(transport: tuple[Transport, str]) -> None:
+    t, _ = transport
+    result = t.run(["sh", "-c", "echo out; echo err >&2; exit 3"])
+    assert (result.exit_code, result.stdout, result.stderr) == (3, "out\n", "err\n")
+    assert not result.ok and result.target == t.target
+    with pytest.raises(CommandFailed, match="exited 3"):
+        result.check()
+
+
+@pytest.mark.parametrize("arg", ["a b", "it's", 'say "hi"', "$HOME", "; rm -rf /", "*", ""])
+def test_argv_reaches_the_program_verbatim(transport: tuple[Transport, str], arg: str) -> None:
+    """No shell in between: quotes, ``$`` and ``;`` arrive as written."""
+    t, _ = transport
+    assert t.run(["printf", "[%s]", arg]).stdout == f"[{arg}]"
+
+
+def test_run_honours_cwd_and_env(transport: tuple[Transport, str]) -> None:
+    t, workdir = transport
+    t.put(f"{workdir}/marker", b"")
+    assert t.run(["pwd"], cwd=workdir).stdout.strip() == workdir
+    greeting = t.run(["sh", "-c", 'printf %s "$GREETING"'], env={"GREETING": "hello there"})
+    assert greeting.stdout == "hello there"
+
+
+def test_run_times_out_with_a_transport_error(transport: tuple[Transport, str]) -> None:
+    t, _ = transport
+    start = time.monotonic()
+    with pytest.raises(TransportError, match="within 1"):
+        t.run(["sleep", "29.123"], timeout=1)
+    assert time.monotonic() - start < 10
+    if t.NAME == "docker":  # the timed-out process was killed, not left running in the container
+        time.sleep(0.3)
+        running = t.run(["sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"]).stdout
+        assert "sleep 29.123" not in running and "sleep infinity" in running
+
+
+def test_missing_program_is_a_transport_error(transport: tuple[Transport, str]) -> None:
+    t, _ = transport
+    with pytest.raises(TransportError, match="no-such-program"):
+        t.run(["no-such-program"])
+
+
+def test_put_get_exists_round_trip(transport: tuple[Transport, str]) -> None:
+    t, workdir = transport
+    path = f"{workdir}/deep/er/file.bin"
+    data = bytes(range(256)) * 10
+    assert not t.exists(path)
+    t.put(path, data, mode=0o750)
+    assert t.get(path) == data and t.exists(path)
+    assert t.run(["stat", "-c", "%a", path]).stdout.strip() == "750"
+    t.put(path, b"replaced")
+    assert t.get(path) == b"replaced"
+
+
+def test_get_missing_file_raises_file_not_found(transport: tuple[Transport, str]) -> None:
+    t, workdir = transport
+    with pytest.raises(FileNotFoundError):
+        t.get(f"{workdir}/absent")
+
+
+# ---------------------------------------------------------------- docker specifics
+
+
+@requires_docker
+def test_docker_target_and_labels(node: object, run_id: str) -> None:
+    from harness.backends.containers import docker_exec_transport
+
+    t = docker_exec_transport(node)  # type: ignore[arg-type]
+    assert t.target.startswith("docker://") and t.NAME == "docker"
+    labels = client().containers.get(t.container).labels
+    assert labels[LABEL_RUN] == run_id and labels[LABEL_PROJECT] == "standin"
+
+
+@requires_docker
+def test_published_ports_bind_loopback_only(node: object) -> None:
+    wrapped = node.get_wrapped_container()  # type: ignore[attr-defined]
+    wrapped.reload()
+    bindings = wrapped.attrs["HostConfig"]["PortBindings"]["8080/tcp"]
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+    assert node.get_exposed_port(8080) > 0  # type: ignore[attr-defined]
+
+
+@requires_docker
+def test_bind_mounts_are_read_only(node: object) -> None:
+    from harness.backends.containers import docker_exec_transport
+
+    t = docker_exec_transport(node)  # type: ignore[arg-type]
+    assert t.get("/mnt/in/input.txt") == b"from the host\n"
+    write = t.run(["sh", "-c", "echo x > /mnt/in/new.txt"])
+    assert write.exit_code != 0 and "Read-only file system" in write.stderr
+
+
+@requires_docker
+def test_per_run_network_resolves_aliases(node: object, network: object, run_id: str) -> None:
+    from harness.backends.containers import StandinContainer, docker_exec_transport
+
+    with (StandinContainer(ensure_base_image(), run_id=run_id).with_command(["sleep", "infinity"])
+          .with_network(network).with_network_aliases("node2")) as peer:  # type: ignore[arg-type]
+        assert docker_exec_transport(peer).run(["getent", "hosts", "node1"]).ok
+        assert docker_exec_transport(node).run(["getent", "hosts", "node2"]).ok  # type: ignore[arg-type]
+
+
+@requires_docker
+def test_wait_timeout_raises_setup_failed_with_logs_and_removes_container(run_id: str) -> None:
+    _need_docker()
+    from harness.backends.containers import StandinContainer, wait_for_exec
+
+    container = (StandinContainer(ensure_base_image(), run_id=run_id)
+                 .with_command(["sh", "-c", "echo booting; exec sleep infinity"])
+                 .with_label("selftest", "timeout")
+                 .waiting_for(wait_for_exec(["test", "-e", "/never"], timeout=1.5)))
+    with pytest.raises(SetupFailed) as excinfo:
+        container.start()
+    message = str(excinfo.value)
+    assert "status=running" in message and "booting" in message and "Hint:" in message
+    assert client().containers.list(all=True, filters={"label": "selftest=timeout"}) == []
+
+
+@requires_docker
+def test_missing_image_is_not_pulled(run_id: str) -> None:
+    _need_docker()
+    from harness.backends.containers import StandinContainer
+
+    with pytest.raises(SetupFailed, match="will not be pulled"):
+        StandinContainer("upgrade-harness/absent:latest", run_id=run_id).start()
+
+
+@requires_docker
+def test_ensure_image_builds_once_and_rebuilds_on_change(tmp_path: Path) -> None:
+    _need_docker()
+    name = f"selftest-{uuid.uuid4().hex[:8]}"
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY payload /payload\n")
+    (tmp_path / "payload").write_text("one")
+    built: list[str | None] = []
+    try:
+        tag = ensure_image(name, context=tmp_path)
+        built.append(image_id(tag))
+        assert ensure_image(name, context=tmp_path) == tag and image_id(tag) == built[0]
+        (tmp_path / "payload").write_text("two")
+        ensure_image(name, context=tmp_path)
+        built.append(image_id(tag))
+        assert built[1] != built[0]
+    finally:
+        for built_id in filter(None, built):
+            with contextlib.suppress(Exception):
+                client().images.remove(built_id, force=True)
+        for lock in LOCK_DIR.glob(f"*{name}*"):
+            lock.unlink(missing_ok=True)
+
+
+@requires_docker
+def test_cleanup_removes_labelled_containers_and_networks() -> None:
+    _need_docker()
+    from harness.backends.containers import StandinContainer, per_run_network
+
+    run = f"selftest-cleanup-{uuid.uuid4().hex[:8]}"
+    with per_run_network(run) as net:
+        StandinContainer(ensure_base_image(), run_id=run).with_command(["sleep", "infinity"]) \
+            .with_network(net).start()
+        assert cleanup(run) == (1, 1)
+    assert cleanup(run) == (0, 0)
+
+
+# ---------------------------------------------------------------- no engine needed
+
+
+def test_map_exceptions_translates_docker_errors() -> None:
+    import docker.errors
+    import requests
+
+    with pytest.raises(SetupFailed, match="Hint: run scripts/bootstrap"), map_exceptions("start x"):
+        raise docker.errors.ImageNotFound("no such image")
+    with pytest.raises(TransportError, match="docker://n: exec"), map_exceptions("docker://n: exec",
+                                                                                error=TransportError):
+        raise docker.errors.APIError("conflict")
+    with pytest.raises(SetupFailed, match="cannot talk to the Docker engine"), map_exceptions("ping"):
+        raise requests.exceptions.ConnectionError("refused")
+
+
+def test_docker_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_SKIP_DOCKER", "1")
+    assert docker_available.__wrapped__() == (False, "HARNESS_SKIP_DOCKER=1")
+
+
+def test_context_hash_follows_dockerfile_copied_files_and_base(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM x\nCOPY app/ /opt/app\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.py").write_text("print(1)\n")
+    first = context_hash(tmp_path, "sha256:a")
+    assert context_hash(tmp_path, "sha256:a") == first
+    assert context_hash(tmp_path, "sha256:b") != first
+    (tmp_path / "notes.txt").write_text("not copied into the image\n")
+    assert context_hash(tmp_path, "sha256:a") == first
+    (tmp_path / "app" / "main.py").write_text("print(2)\n")
+    assert context_hash(tmp_path, "sha256:a") != first
+
+
+def test_copied_sources_reads_copy_and_add() -> None:
+    text = 'COPY --chown=1:1 a b /x\nADD ["c d", "/y"]\nCOPY --from=build /a /b\nRUN true \\\n && echo\n'
+    assert copied_sources(text) == ["a", "b", "c d"]
+    assert copied_sources("COPY $SRC /y\n") is None
+
+
+def test_default_context_is_the_repo_when_the_dockerfile_copies_repo_paths(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM x\nCOPY containers/beam/apps /opt/apps\n")
+    assert default_context(tmp_path / "Dockerfile") == CONTAINERS_DIR.parent
+    (tmp_path / "Dockerfile").write_text("FROM x\nCOPY apps /opt/apps\n")
+    assert default_context(tmp_path / "Dockerfile") == tmp_path
