@@ -125,3 +125,32 @@ def test_killed_executor_is_resumed_and_a_held_lock_refuses(z: ZatoStandin, tmp_
     # every component was restarted exactly once across both executors, in order
     h = ZatoHistory.collect(z.env(), since=records[0]["ts"])
     assert check_order(h).valid is True, check_order(h).explain()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it is not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def test_standins_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
+    up = harness("standins", "up", "zato", "--servers", "2", cwd=tmp_path)
+    assert up.returncode == 0, up.stdout + up.stderr
+    inv_file = Path(up.stdout.split("inventory:")[-1].split()[0])
+    inv = yaml.safe_load(inv_file.read_text())
+    assert [c["role"] for c in inv["components"]] == ["web-admin", "server", "server", "load-balancer", "scheduler"]
+    pids = []
+    for c in inv["components"]:
+        for name in ("pidfile", "haproxy.pid"):
+            f = Path(c["path"]) / name
+            if f.exists():
+                pids.append(int(f.read_text()))
+    assert len(pids) == 6 and all(_alive(p) for p in pids)  # 5 components + the HAProxy master
+    down = harness("standins", "down", "--target", str(inv_file), cwd=tmp_path)
+    assert down.returncode == 0, down.stderr
+    deadline = time.monotonic() + 5
+    while [p for p in pids if _alive(p)] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)], "a stand-in process survived `harness standins down`"
