@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.zato import RecordedRun, ZatoStandin, record_run
-from harness.checks.zato import ZatoHistory, check_availability, check_order, check_sync_internal, \
+from harness.checks.zato import check_availability, check_order, check_sync_internal, \
     check_unchanged, check_versions, snapshot
 from harness.engine.runner import plan_steps
 from harness.engine.status import Outcome

@@ -329,7 +329,7 @@ def test_running_server_keeps_old_code_until_restarted(zato: Zato) -> None:
 def test_broken_revision_fails_server_only(zato: Zato) -> None:
     server_port, admin_port = free_ports(2)
     server = zato.create("server", "s1", "--boot-seconds", "0.05", port=server_port)
-    admin = zato.create("web-admin", "web-admin", port=admin_port)
+    zato.create("web-admin", "web-admin", port=admin_port)
     zato.git("fetch", "-q", "--tags")
     zato.git("checkout", "-q", up.BROKEN)
     zato.update()

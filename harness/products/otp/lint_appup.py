@@ -15,7 +15,7 @@ from typing import Any
 from harness.products.otp.beams import AppDir
 from harness.products.otp.files import Appup, AppupEntry, Direction, read_appup, resolve_entry, string_of
 from harness.products.otp.findings import Finding, finding
-from harness.products.otp.instructions import A, T, expand_script, refusals
+from harness.products.otp.instructions import A, T, _tag, expand_script, refusals
 from harness.products.otp.printer import format_term
 from harness.products.otp.terms import Atom, Binary, List, Tuple, is_atom, line_of
 
@@ -138,14 +138,6 @@ def _symmetry(appup: Appup) -> list[Finding]:
             out.append(finding("OTP021", appup.file, e.line, f"downgrade to {e.key_text} has no upgrade "
                                "entry with the same key"))
     return out
-
-
-def _tag(i: Any) -> str | None:
-    if isinstance(i, Atom):
-        return str(i)
-    if isinstance(i, Tuple) and i and isinstance(i[0], Atom):
-        return str(i[0])
-    return None
 
 
 def _lint_script(f: str, app: str, direction: str, e: AppupEntry,
