@@ -9,7 +9,7 @@ import typer
 
 from harness.cli._render import Progress, console, err, outcome_line, steps_table
 from harness.engine.runner import Run
-from harness.engine.session import PlanSession, Teardown
+from harness.engine.session import PlanSession, Teardown, teardown_owned
 from harness.engine.status import EXIT_CODES, Outcome
 from harness.errors import ConfigError, HarnessError, LockHeld, RefusedError
 
@@ -86,7 +86,8 @@ def resume_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory (prin
     done = len(run.steps) - len(run.pending())
     console.print(f"resuming run {run.run_id}: {done} of {len(run.steps)} steps already done")
     outcome = run.roll_back("resumed rollback") if run.rolling_back() else run.run_forward()
-    _teardown_owned(run, outcome)
+    if run.meta.get("owns_standins"):
+        teardown_owned(run.inventory, "always", outcome)
     raise typer.Exit(outcome_line(run, outcome))
 
 
@@ -128,10 +129,3 @@ def register(app: typer.Typer) -> None:
     app.command("rollback")(rollback_cmd)
     app.command("status")(status_cmd)
     app.command("schema")(schema_cmd)
-
-
-def _teardown_owned(run: Run, outcome: Outcome) -> None:
-    if run.meta.get("owns_standins"):
-        from harness import standins
-
-        standins.down(run.inventory)

@@ -50,9 +50,5 @@ def down(target: Annotated[Optional[Path], typer.Option("--target", "-t",
         console.print("no stand-in environment to stop")
     for p in paths:
         inv = load_inventory(p)
-        backends.down(inv)
-        if purge and inv.state_dir:
-            import shutil
-
-            shutil.rmtree(inv.state_dir, ignore_errors=True)
+        backends.down(inv, purge=purge)
         console.print(f"environment {inv.environment} is down")

@@ -64,11 +64,3 @@ def _torn(path: Path) -> bool:
         f.seek(-1, os.SEEK_END)
         return f.read(1) != b"\n"
 
-
-def step_outcomes(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Last recorded transition of every forward step (``event == "step"``)."""
-    last: dict[str, dict[str, Any]] = {}
-    for r in records:
-        if r["event"] == "step":
-            last[r["step"]] = r
-    return last

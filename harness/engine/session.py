@@ -62,8 +62,7 @@ class PlanSession:
     def setup(self) -> Run:
         """Resolve the inventory (starting stand-ins if the plan asks), create the run and take the lease."""
         if self.target is not None:
-            self.inventory = load_inventory(self.target)
-            plan_steps(self.plan, self.inventory, plan_file=str(self.plan_path))  # validate before anything
+            self.inventory = load_inventory(self.target)  # Run.create validates the steps before any change
         else:
             from harness import standins
 
@@ -82,9 +81,13 @@ class PlanSession:
         return self.run.run_forward()
 
     def close(self, outcome: Outcome | None) -> None:
-        if not (self.owns_standins and self.inventory):
-            return
-        if self.teardown == "always" or (self.teardown == "on-success" and outcome == Outcome.SUCCESS):
-            from harness import standins
+        if self.owns_standins and self.inventory:
+            teardown_owned(self.inventory, self.teardown, outcome)
 
-            standins.down(self.inventory)
+
+def teardown_owned(inventory: Inventory, teardown: Teardown, outcome: Outcome | None) -> None:
+    """Remove stand-ins a run started for itself, as ``--teardown`` says (also after ``harness resume``)."""
+    if teardown == "always" or (teardown == "on-success" and outcome == Outcome.SUCCESS):
+        from harness import standins
+
+        standins.down(inventory)

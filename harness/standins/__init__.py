@@ -22,7 +22,8 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str | None = None) -> Inven
     return zato.up(spec, state_dir, name=name or new_env_name(spec.product))
 
 
-def down(inventory: Inventory) -> None:
+def down(inventory: Inventory, *, purge: bool = False) -> None:
+    """Stop an environment; nothing is left running. ``purge`` also deletes its files and logs."""
     from harness.standins import zato
 
-    zato.down(inventory)
+    zato.down(inventory, purge=purge)

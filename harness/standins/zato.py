@@ -152,12 +152,12 @@ def down(inv: Inventory, *, purge: bool = False) -> None:
         from harness.standins import zato_docker
 
         zato_docker.down(inv)
-        return
-    env = Environment.from_inventory(inv)
-    for comp in env.components.values():
-        comp.host.transport.run([comp.host.zato, "stop", comp.path], timeout=60)
-        for pidfile in ("pidfile", "haproxy.pid"):
-            _kill_pidfile(Path(comp.path) / pidfile)
+    else:
+        env = Environment.from_inventory(inv)
+        for comp in env.components.values():
+            comp.host.transport.run([comp.host.zato, "stop", comp.path], timeout=60)
+            for pidfile in ("pidfile", "haproxy.pid"):
+                _kill_pidfile(Path(comp.path) / pidfile)
     if purge and inv.state_dir:
         shutil.rmtree(inv.state_dir, ignore_errors=True)
 

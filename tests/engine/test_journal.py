@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine.journal import Journal, read_journal, step_outcomes
+from harness.engine.journal import Journal, read_journal
 
 
 def test_every_write_is_one_line_fsynced_before_returning(tmp_path: Path,
@@ -76,16 +76,3 @@ def test_records_appended_after_a_torn_line_are_read(tmp_path: Path) -> None:
 
 def test_missing_journal_reads_as_empty(tmp_path: Path) -> None:
     assert read_journal(tmp_path / "none.jsonl") == []
-
-
-def test_step_outcomes_keeps_the_last_transition_of_forward_steps_only() -> None:
-    records = [
-        {"event": "step", "step": "a", "status": "started"},
-        {"event": "step", "step": "a", "status": "ok"},
-        {"event": "step", "step": "b", "status": "started"},
-        {"event": "observe", "step": "b", "observation": {"x": 1}},
-        {"event": "rollback_step", "step": "b", "status": "ok"},
-        {"event": "run", "status": "finished"},
-    ]
-    out = step_outcomes(records)
-    assert {k: v["status"] for k, v in out.items()} == {"a": "ok", "b": "started"}

@@ -105,11 +105,18 @@ def _check_pidfile(comp: component.Component) -> int | None:
     return None
 
 
-def cmd_start(args: argparse.Namespace) -> int:
+def _component(args: argparse.Namespace) -> tuple[Path, component.Component | None]:
+    """The component at ``PATH``, or None after saying why (the caller exits NOT_A_ZATO_COMPONENT)."""
     path = Path(args.path).resolve()
     comp = component.load(path)
     if comp is None:
         _err(f"Path `{path}` does not point to a Zato component")
+    return path, comp
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    path, comp = _component(args)
+    if comp is None:
         return component.NOT_A_ZATO_COMPONENT
     code = _check_pidfile(comp)
     if code is not None:
@@ -141,10 +148,8 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
-    path = Path(args.path).resolve()
-    comp = component.load(path)
+    path, comp = _component(args)
     if comp is None:
-        _err(f"Path `{path}` does not point to a Zato component")
         return component.NOT_A_ZATO_COMPONENT
     if not comp.pidfile.exists():
         _err(f"No pidfile found in `{comp.pidfile}`")
