@@ -43,7 +43,7 @@ class ComponentHandle:
 
     @property
     def log_path(self) -> str:
-        return f"{self.path}/logs/{LOG_FILES[self.role]}"
+        return f"{self.path}/logs/{LOG_FILES.get(self.role, self.role + '.log')}"
 
     def read_log(self) -> str:
         try:

@@ -17,14 +17,26 @@ from harness.plan.models import StandinsSpec
 app = typer.Typer(help="Start and stop stand-in environments.", no_args_is_help=True)
 
 
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--option {text!r}: write KEY=VALUE")
+    return key, value
+
+
 @app.command("up")
-def up(product: Annotated[str, typer.Argument(help="product: zato")],
-       servers: Annotated[int, typer.Option(min=1, max=16)] = 3,
+def up(product: Annotated[str, typer.Argument(help="product: " + ", ".join(backends.STANDINS))],
+       servers: Annotated[int, typer.Option(min=1, max=16, help="zato: servers")] = 3,
+       nodes: Annotated[int, typer.Option(min=1, max=16, help="beam/otp: nodes")] = 3,
        backend: Annotated[str, typer.Option(help="process or docker")] = "process",
-       version: Annotated[str, typer.Option(help="revision installed at start")] = "3.2.0") -> None:
+       version: Annotated[Optional[str], typer.Option(help="version installed at start")] = None,
+       option: Annotated[Optional[list[str]], typer.Option(
+           "--option", "-o", help="product-specific KEY=VALUE (e.g. canopsis: -o edition=cat)")] = None) -> None:
     """Start a stand-in environment and write its inventory (use it with `--target`)."""
     try:
-        spec = StandinsSpec(product=product, servers=servers, backend=backend, version=version)  # type: ignore[arg-type]
+        options = dict(_key_value(o) for o in option or [])
+        spec = StandinsSpec(product=product, servers=servers, nodes=nodes, backend=backend,  # type: ignore[arg-type]
+                            version=version, options=options)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     name = backends.new_env_name(product)

@@ -50,10 +50,10 @@ class PlanSession:
     def planned_inventory(self) -> Inventory:
         if self.target is not None:
             return load_inventory(self.target)
-        from harness.standins.zato import planned_inventory
+        from harness import standins
 
         assert self.plan.standins is not None
-        return planned_inventory(self.plan.standins, standins_dir() / "<new>", name="<new>")
+        return standins.planned_inventory(self.plan.standins, standins_dir() / "<new>", name="<new>")
 
     def planned_steps(self) -> list[Step]:
         return plan_steps(self.plan, self.planned_inventory(), plan_file=str(self.plan_path))

@@ -12,17 +12,24 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
-Role = Literal["web-admin", "server", "load-balancer", "scheduler"]
+Product = Literal["zato", "canopsis", "beam", "otp"]
+#: zato: web-admin, server, load-balancer, scheduler; canopsis: node (+ broker, api);
+#: beam/otp: master (the domain that takes patches) and node
+Role = Literal["web-admin", "server", "load-balancer", "scheduler", "node", "master", "broker", "api"]
 
 
 class StandinsSpec(BaseModel):
     """Stand-ins the run brings up for itself and removes afterwards."""
 
     model_config = _STRICT
-    product: Literal["zato"] = Field(description="which product's stand-ins to start")
-    servers: int = Field(3, ge=1, le=16, description="number of Zato servers behind the load balancer")
+    product: Product = Field(description="which product's stand-ins to start")
+    servers: int = Field(3, ge=1, le=16, description="zato: number of servers behind the load balancer")
+    nodes: int = Field(3, ge=1, le=16, description="beam/otp: number of nodes")
     backend: Literal["process", "docker"] = Field("process", description="where the stand-ins run")
-    version: str = Field("3.2.0", description="revision every node is installed at before the run")
+    version: str | None = Field(None, description="version every node runs before the run (default: the "
+                                "product stand-in's base version, e.g. zato 3.2.0)")
+    options: dict[str, Any] = Field(default_factory=dict, description="product-specific stand-in settings "
+                                    "(canopsis: edition, install; see docs/standins.md)")
 
 
 class Plan(BaseModel):
@@ -66,12 +73,14 @@ class Component(BaseModel):
 class Inventory(BaseModel):
     model_config = _STRICT
     environment: str = Field(description="environment name; the executor's lease lock is keyed by it")
-    product: Literal["zato"] = "zato"
+    product: Product = "zato"
     backend: Literal["process", "docker", "inventory"] = "inventory"
     front_door: str | None = Field(None, description="URL of the load balancer, for probes")
     state_dir: str | None = Field(None, description="where a stand-in backend keeps its files (for `down`)")
     hosts: list[Host]
     components: list[Component]
+    facts: dict[str, Any] = Field(default_factory=dict, description="product-specific facts the stand-in or the "
+                                  "operator records (e.g. a broker URL, the system version)")
 
     @field_validator("environment")
     @classmethod

@@ -28,6 +28,7 @@ from harness.standins.zato_upstream import build_upstream
 
 PORTS = {"server": 17010, "web-admin": 8183, "scheduler": 31530, "load-balancer": 11223}
 AGENT_PORT = 20151
+BASE_VERSION = "3.2.0"  # what upstream's main holds; tags above it are updates
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
         root = state_dir / "hosts" / lay.host
         install = root / "opt/zato/current"
         _git("clone", "--quiet", "--branch", "main", str(upstream), str(install))
-        if spec.version != "3.2.0":
+        if (spec.version or BASE_VERSION) != BASE_VERSION:
             _git("reset", "--quiet", "--hard", spec.version, cwd=install)
         subprocess.run(["./update.sh"], cwd=install, check=True, capture_output=True)
         path = root / "env" / lay.name

@@ -22,7 +22,7 @@ from harness.environment import Environment
 from harness.errors import SetupFailed
 from harness.net import LOOPBACK
 from harness.plan.models import Component, Host, Inventory, StandinsSpec
-from harness.standins.zato import PORTS, Layout, create_argv, start_all, topology, write_inventory
+from harness.standins.zato import BASE_VERSION, PORTS, Layout, create_argv, start_all, topology, write_inventory
 from harness.standins.zato_upstream import build_upstream
 
 INSTALL_DIR = "/opt/zato/current"
@@ -43,7 +43,7 @@ def _provision(c: StandinContainer, lay: Layout, version: str, servers: list[tup
     t = docker_exec_transport(c)
     t.run(["git", "clone", "--quiet", "--branch", "main", f"{UPSTREAM_MOUNT}/zato.git", INSTALL_DIR],
           timeout=120).check()
-    if version != "3.2.0":
+    if version != BASE_VERSION:
         t.run(["git", "-C", INSTALL_DIR, "reset", "--quiet", "--hard", version], timeout=60).check()
     t.run(["./update.sh"], cwd=INSTALL_DIR, timeout=120).check()
     path = f"/opt/zato/env/{lay.name}"
@@ -67,7 +67,8 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
         net.create()
         with ThreadPoolExecutor(max_workers=4) as pool:
             started = list(pool.map(lambda lay: _container(image, name, lay, net, state_dir / "upstream"), lays))
-            list(pool.map(lambda pair: _provision(pair[0], pair[1], spec.version, servers), zip(started, lays)))
+            version = spec.version or BASE_VERSION
+            list(pool.map(lambda pair: _provision(pair[0], pair[1], version, servers), zip(started, lays)))
         hosts, comps = [], []
         for c, lay in zip(started, lays, strict=True):
             hosts.append(Host(name=lay.host, transport=f"docker://{name}-{lay.host}", install_dir=INSTALL_DIR))
