@@ -17,6 +17,7 @@ from harness.checks.zato import check_availability, check_order, check_sync_inte
     check_unchanged, check_versions, snapshot
 from harness.engine.runner import plan_steps
 from harness.engine.status import Outcome
+from harness.engine.step import stages
 from harness.plan.models import Plan
 
 SIZES = (1, 3)
@@ -63,10 +64,18 @@ def test_every_component_reports_the_new_version(update: RecordedRun, zato: Zato
 
 
 def test_dry_run_equals_the_journal(update: RecordedRun, zato: ZatoStandin) -> None:
-    planned = [(s.id, s.node, s.action, s.args) for s in plan_steps(UPDATE, zato.inventory)]
+    steps = plan_steps(UPDATE, zato.inventory)
+    planned = [(s.id, s.node, s.action, s.args) for s in steps]
     journal = [(r["step"], r["node"], r["action"]) for r in update.run.journal_records()
                if r["event"] == "step" and r["status"] != "started"]
-    assert [p[:3] for p in planned] == journal
+    # the same steps; stage by stage in plan order; within a stage each node's lane in plan order
+    assert sorted(journal) == sorted(p[:3] for p in planned)
+    done = [sid for sid, _, _ in journal]
+    flat = [(i, lane) for i, st in enumerate(stages(steps)) for lane in st]
+    stage_of = {s.id: i for i, lane in flat for s in lane}
+    assert [stage_of[sid] for sid in done] == sorted(stage_of[sid] for sid in done)
+    for _, lane in flat:
+        assert [sid for sid in done if sid in {s.id for s in lane}] == [s.id for s in lane]
     steps_json = json.loads((update.run.run_dir / "steps.json").read_text())
     assert [(d["id"], d["node"], d["action"], d["args"]) for d in steps_json] == planned
 

@@ -49,7 +49,7 @@ def run_cmd(plan: PlanArg, target: TargetOpt = None,
         raise _fail(exc) from None
     try:
         if session.plan.standins:
-            console.print(f"starting {session.plan.standins.servers}-server Zato stand-ins "
+            console.print(f"starting {session.plan.standins.summary()} stand-ins "
                           f"({session.plan.standins.backend} backend) …")
         try:
             run = session.setup()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._write_lock = threading.Lock()
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         if _torn(path):  # a predecessor died mid-write: end its fragment, so our records stay lines
             os.write(self._fd, b"\n")
@@ -27,8 +29,9 @@ class Journal:
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"ts": time.time(), "event": event, **fields}
         line = (json.dumps(record, default=str, sort_keys=True) + "\n").encode()
-        os.write(self._fd, line)
-        os.fsync(self._fd)
+        with self._write_lock:  # steps of a parallel stage journal from several threads
+            os.write(self._fd, line)
+            os.fsync(self._fd)
         return record
 
     def close(self) -> None:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -29,10 +31,12 @@ from harness.engine.actions import StepContext, action, check_registered, gate
 from harness.engine.journal import Journal, read_journal
 from harness.engine.lock import LeaseLock
 from harness.engine.status import Outcome
-from harness.engine.step import Step, StepStatus
+from harness.engine.step import Step, StepStatus, stages
 from harness.environment import Environment
-from harness.errors import CommandFailed, GateTimeout, HarnessError, RefusedError, StepFailed, TransportError
+from harness.errors import (CommandFailed, GateTimeout, HarnessError, PlanError, RefusedError, StepFailed,
+                            TransportError)
 from harness.plan.models import Inventory, Plan
+from harness.plan.loader import locate
 from harness.procedures import procedure_module
 
 Listener = Callable[[str, Step, str, str], None]
@@ -53,7 +57,10 @@ def new_run_id() -> str:
 
 
 def plan_steps(plan: Plan, inventory: Inventory, *, plan_file: str | None = None) -> list[Step]:
-    steps = list(procedure_module(plan.procedure, file=plan_file).steps(plan, inventory))
+    try:
+        steps = list(procedure_module(plan.procedure, file=plan_file).steps(plan, inventory))
+    except PlanError as exc:  # a procedure knows the field, not the file: name file and line here
+        raise (locate(exc, plan_file) if plan_file else exc) from None
     check_registered(steps)
     return steps
 
@@ -222,12 +229,37 @@ class Run:
         return rec
 
     def run_forward(self) -> Outcome:
-        """Execute pending steps; on a failure, roll back (``rollback: auto``) or stop."""
-        for step in self.pending():
-            rec = self.execute_step(step)
-            if rec.status in (StepStatus.FAILED, StepStatus.INDETERMINATE):
+        """Execute pending steps stage by stage; on a failure, roll back (``rollback: auto``) or stop."""
+        for lanes in stages(self.pending()):
+            rec = self._run_stage(lanes)
+            if rec is not None:
                 return self.after_failure(rec)
         return self.end(Outcome.SUCCESS)
+
+    def _run_stage(self, lanes: list[list[Step]]) -> StepRecord | None:
+        """Run a stage's lanes concurrently (at most ``plan.parallel`` at once); the first failed record.
+
+        After a failure no lane starts another step; steps already running finish and are journaled,
+        so the rollback knows exactly what changed.
+        """
+        stop = threading.Event()
+
+        def lane(steps: list[Step]) -> StepRecord | None:
+            for step in steps:
+                if stop.is_set():
+                    return None
+                rec = self.execute_step(step)
+                if rec.status in (StepStatus.FAILED, StepStatus.INDETERMINATE):
+                    stop.set()
+                    return rec
+            return None
+
+        if len(lanes) == 1 or self.plan.parallel == 1:
+            return next((r for r in map(lane, lanes) if r is not None), None)
+        with ThreadPoolExecutor(max_workers=min(len(lanes), self.plan.parallel),
+                                thread_name_prefix="stage") as pool:
+            failed = [r for r in pool.map(lane, lanes) if r is not None]
+        return failed[0] if failed else None
 
     def after_failure(self, rec: StepRecord) -> Outcome:
         why = f"step {rec.step.id} {rec.status.value}: {rec.reason.splitlines()[0] if rec.reason else ''}"

@@ -37,6 +37,9 @@ class Step:
     gate: Gate | None = None
     compensation: str | None = None
     description: str = ""
+    #: steps sharing this key and adjacent in the plan form one stage that runs concurrently, one lane
+    #: per node (a lane keeps its steps in order), e.g. ``git pull`` + ``./update.sh`` on every host
+    parallel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,4 +53,27 @@ class Step:
         text = self.description or f"{self.action} {self.args or ''}".strip()
         if self.gate:
             text += f"  [gate: {self.gate.kind}, ≤{self.gate.timeout:g}s]"
+        if self.parallel:
+            text += f"  [stage {self.parallel}: nodes concurrently]"
         return text
+
+
+def stages(steps: list[Step]) -> list[list[list[Step]]]:
+    """Group steps into stages run one after another; a stage is a list of lanes run concurrently.
+
+    A step without ``parallel`` is a stage of its own. Adjacent steps with the same ``parallel`` key
+    form one stage, split into lanes by node, each lane in plan order.
+    """
+    out: list[list[list[Step]]] = []
+    key: str | None = None
+    for step in steps:
+        if step.parallel is None or step.parallel != key:
+            out.append([])
+        key = step.parallel
+        lanes = out[-1]
+        lane = next((ln for ln in lanes if ln[0].node == step.node), None)
+        if lane is None:
+            lanes.append([step])
+        else:
+            lane.append(step)
+    return out

@@ -31,6 +31,13 @@ class StandinsSpec(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict, description="product-specific stand-in settings "
                                     "(canopsis: edition, install; see docs/standins.md)")
 
+    def summary(self) -> str:
+        if self.product == "zato":
+            return f"{self.servers}-server Zato"
+        if self.product == "canopsis":
+            return "single-node Canopsis"
+        return f"{self.nodes}-node {self.product}"
+
 
 class Plan(BaseModel):
     model_config = _STRICT
@@ -44,6 +51,8 @@ class Plan(BaseModel):
     rollback: Literal["auto", "never"] = Field("auto", description="roll back when a step fails")
     ready_timeout: float = Field(60.0, gt=0, description="seconds a readiness gate may take")
     lock_ttl: float = Field(30.0, gt=0, description="seconds the environment lease lives without renewal")
+    parallel: int = Field(8, ge=1, le=64, description="most nodes a parallel stage (e.g. the code update on "
+                          "every host) acts on at once; 1 = strictly one node at a time")
 
     @model_validator(mode="after")
     def _target_xor_standins(self) -> Plan:

@@ -1,6 +1,6 @@
 """Zato environment update (reference zato.md §1.4) and the restart-only variant.
 
-``zato-update``: on every host ``git pull`` + ``./update.sh``; then web-admin stop/start; then each
+``zato-update``: on every host ``git pull`` + ``./update.sh`` (hosts concurrently: one stage); then web-admin stop/start; then each
 server in turn: stop → ``zato start PATH --sync-internal`` → wait until ready → next; then the load
 balancer; then the scheduler. ``zato-restart``: the same stop/start order with no code update and
 no ``--sync-internal`` (the docs: only after a code update).
@@ -68,8 +68,10 @@ def steps(plan: Plan, inv: Inventory) -> list[Step]:
         for h in hosts:
             install = _short(inv.host(h).install_dir)
             out.append(Step(f"pull@{h}", h, "git.pull", {"revision": rev}, compensation="git.reset",
-                            description=f"cd {install} && git pull{' origin ' + rev if rev else ''}"))
-            out.append(Step(f"install@{h}", h, "zato.install", description=f"cd {install} && ./update.sh"))
+                            description=f"cd {install} && git pull{' origin ' + rev if rev else ''}",
+                            parallel="code-update"))
+            out.append(Step(f"install@{h}", h, "zato.install", description=f"cd {install} && ./update.sh",
+                            parallel="code-update"))
     return out + _restarts(comps, sync_servers=update, force=not update, timeout=plan.ready_timeout)
 
 

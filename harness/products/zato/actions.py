@@ -79,16 +79,27 @@ def _component(ctx: StepContext) -> ComponentHandle:
     return ctx.env.components[ctx.step.node]
 
 
-def _current_if_running(comp: ComponentHandle) -> str | None:
+def _installed_version(ctx: StepContext, host: HostHandle) -> str:
+    """The version ``./update.sh`` installed on ``host`` in this run (its step observed it: no need to
+    spawn ``zato --version`` again for every component), else asked on the host."""
+    for step_id in (f"reinstall@{host.name}", f"install@{host.name}"):  # the rollback's reinstall is later
+        version = ctx.observations.get(step_id, {}).get("version")
+        if version:
+            return str(version)
+    return state.installed_version(host)
+
+
+def _current_if_running(ctx: StepContext) -> str | None:
+    comp = _component(ctx)
     running = state.running_version(comp)
-    if running and running == state.installed_version(comp.host):
+    if running and running == _installed_version(ctx, comp.host):
         return f"{comp.name} already runs the installed version {running}"
     return None
 
 
 class ZatoStop:
     def skip(self, ctx: StepContext) -> str | None:
-        return None if ctx.step.args.get("force") else _current_if_running(_component(ctx))
+        return None if ctx.step.args.get("force") else _current_if_running(ctx)
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
@@ -102,7 +113,7 @@ class ZatoStop:
 
 class ZatoStart:
     def skip(self, ctx: StepContext) -> str | None:
-        return None if ctx.step.args.get("force") else _current_if_running(_component(ctx))
+        return None if ctx.step.args.get("force") else _current_if_running(ctx)
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
@@ -151,7 +162,7 @@ def component_ready(ctx: StepContext, gate: Gate) -> None:
             raise GateTimeout(f"{comp.name} not ready after {gate.timeout:g}s (no ready line and/or "
                               f"endpoint not answering)\n--- log tail ---\n{tail}\n"
                               f"Hint: check {comp.log_path} on {comp.host.name}")
-        time.sleep(0.05)
+        time.sleep(0.025)
 
 
 LB_SETTLE = 0.5  # seconds: more than two HAProxy health-check intervals of the stand-in (200 ms)
