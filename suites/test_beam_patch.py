@@ -1,7 +1,8 @@
 """Hot patch of an Erlang-based system (runbook seeds/003): conformance on real BEAM nodes.
 
-One 3-node system (master, w1, w2) is shared by the tests of this module that do not conflict;
-the ones that change the system for good (update, not_updated) start their own.
+One 3-node system (master, w1, w2) per backend (process; docker where an engine runs) is shared by the
+tests of this module that do not conflict; the ones that change the system for good (update,
+not_updated) start their own BeamSystem on the process backend.
 """
 
 from __future__ import annotations
@@ -9,15 +10,22 @@ from __future__ import annotations
 import secrets
 import shutil
 import zipfile
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from typer.testing import CliRunner
 
 from harness.cli import app as cli
-from harness.products.patch import AntiPatch, PatchClient, PatchRefused, Status, build_patch
+from fixtures.backends import skip_unless_backend_runs
+from harness import standins
+from harness.plan.models import Inventory, StandinsSpec
+from harness.products.patch import AgentClient, AntiPatch, PatchClient, PatchRefused, Status, build_patch
+from harness.products.patch.domain import Domain
 from harness.products.patch.testing import snapshot, symlink_info, variant, zip_bytes
 from harness.standins.beam import SOURCES, BeamSystem, erlang_available
 
@@ -27,6 +35,7 @@ pytestmark = [pytest.mark.requires_erlang,
 SRC = {m: p for p in SOURCES.glob("*/src/*.erl") for m in [p.stem]}
 APP = {m: p.parent.parent.name for m, p in SRC.items()}
 ALL = ("master", "w1", "w2")
+SIZES = (3,)
 
 
 def _build(tmp: Path, modules: dict[str, str], version: str = "2.7.1", on_load_error: set[str] = frozenset()) -> Path:
@@ -36,10 +45,51 @@ def _build(tmp: Path, modules: dict[str, str], version: str = "2.7.1", on_load_e
     return build_patch(specs, version, d / "patch.zip")
 
 
+@dataclass
+class ContainerSystem:
+    """The docker-backed system through its inventory, with the BeamSystem surface these tests use."""
+
+    inventory: Inventory
+    users: dict[str, dict[str, str]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        doc = json.loads(Path(self.inventory.facts["credentials"]).read_text())
+        self.users = {"admin": {"password": doc["password"]}, "operator": {"password": doc["operator"]["password"]}}
+
+    @property
+    def master_url(self) -> str:
+        return str(self.inventory.facts["patch_service"])
+
+    def agent(self, name: str) -> AgentClient:
+        return Domain.from_inventory(self.inventory).agent(name)
+
+    @property
+    def agents(self) -> list[AgentClient]:
+        return [self.agent(c.name) for c in self.inventory.components]
+
+    def full_name(self, name: str) -> str:
+        return str(self.inventory.facts["erlang_nodes"][name])
+
+
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamSystem]:
-    with BeamSystem(tmp_path_factory.mktemp("beam")).start() as s:
-        yield s
+def system(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    backend, nodes = env_param
+    skip_unless_backend_runs(backend)
+    if backend == "process":
+        with BeamSystem(tmp_path_factory.mktemp("beam")).start() as s:
+            yield s
+        return
+    name = standins.new_env_name("beam")
+    inv = standins.up(StandinsSpec(product="beam", nodes=nodes, backend="docker"),
+                      tmp_path_factory.mktemp("beam") / name, name=name)
+    try:
+        yield ContainerSystem(inv)
+    finally:
+        standins.down(inv)
+
+
+def password(s: Any, user: str) -> str:
+    return str(s.users[user]["password"])
 
 
 @pytest.fixture
@@ -49,7 +99,7 @@ def fresh(tmp_path: Path) -> Iterator[BeamSystem]:
 
 
 def admin(s: BeamSystem) -> PatchClient:
-    return PatchClient(s.master_url, "admin", "admin-secret")
+    return PatchClient(s.master_url, "admin", password(s, "admin"))
 
 
 def node_statuses(result, path: str) -> dict[str, Status]:  # type: ignore[no-untyped-def]
@@ -110,7 +160,7 @@ def test_every_status_code_for_real(fresh: BeamSystem, tmp_path: Path) -> None:
     assert fresh.agent("w2").info()["reboot_required"] == []
 
 
-def test_idempotence_same_patch_twice(system: BeamSystem, tmp_path: Path) -> None:
+def test_idempotence_same_patch_twice(system: Any, tmp_path: Path) -> None:
     c = admin(system)
     c.upload(_build(tmp_path, {"core_util": "idem", "billing_calc": "idem"}))
     first = c.apply()
@@ -123,7 +173,7 @@ def test_idempotence_same_patch_twice(system: BeamSystem, tmp_path: Path) -> Non
     assert second.exit_code == 0
 
 
-def test_anti_patch_round_trip_restores_every_md5(system: BeamSystem, tmp_path: Path) -> None:
+def test_anti_patch_round_trip_restores_every_md5(system: Any, tmp_path: Path) -> None:
     c = admin(system)
     patch = _build(tmp_path, {"core_util": "anti", "billing_calc": "anti", "core_report": "anti"})
     paths = ["core/ebin/core_util.beam", "billing/ebin/billing_calc.beam", "core/ebin/core_report.beam",
@@ -141,7 +191,7 @@ def test_anti_patch_round_trip_restores_every_md5(system: BeamSystem, tmp_path: 
     assert saved.expected_md5s() == anti.expected_md5s()
 
 
-def test_patching_keeps_processes_and_state(system: BeamSystem, tmp_path: Path) -> None:
+def test_patching_keeps_processes_and_state(system: Any, tmp_path: Path) -> None:
     for a in system.agents:
         a.bump()
     before = {short: system.agent(short).state() for short in ALL}
@@ -181,7 +231,7 @@ def test_version_binding_and_wipe_on_update(fresh: BeamSystem, tmp_path: Path) -
         c.apply()
 
 
-def test_sticky_and_system_modules_cannot_be_patched(system: BeamSystem) -> None:
+def test_sticky_and_system_modules_cannot_be_patched(system: Any) -> None:
     lists = next(Path("/usr/lib/erlang/lib").glob("stdlib-*/ebin/lists.beam")).read_bytes()
     before = snapshot(system.agents)
     with pytest.raises(PatchRefused) as info:
@@ -196,8 +246,8 @@ def test_sticky_and_system_modules_cannot_be_patched(system: BeamSystem) -> None
 
 # ---- roles ----------------------------------------------------------------------------------
 
-def test_only_admin_may_change_patches(system: BeamSystem, tmp_path: Path) -> None:
-    op = PatchClient(system.master_url, "operator", "operator-secret")
+def test_only_admin_may_change_patches(system: Any, tmp_path: Path) -> None:
+    op = PatchClient(system.master_url, "operator", password(system, "operator"))
     assert op.login() == "operator"
     patch = zip_bytes([("core/ebin/core_report.beam", b"x")])
     for call in (lambda: op.upload(patch), op.check, op.apply, op.delete):
@@ -227,7 +277,7 @@ def _hostile() -> dict[str, tuple[bytes, str]]:
 
 
 @pytest.mark.parametrize("case", sorted(_hostile()))
-def test_hostile_archive_is_refused_and_nothing_loaded(system: BeamSystem, case: str) -> None:
+def test_hostile_archive_is_refused_and_nothing_loaded(system: Any, case: str) -> None:
     data, reason = _hostile()[case]
     before = snapshot(system.agents)
     with pytest.raises(PatchRefused) as info:
@@ -236,7 +286,7 @@ def test_hostile_archive_is_refused_and_nothing_loaded(system: BeamSystem, case:
     assert snapshot(system.agents) == before
 
 
-def test_archive_over_10mb_is_refused(system: BeamSystem) -> None:
+def test_archive_over_10mb_is_refused(system: Any) -> None:
     big = zip_bytes([("core/ebin/noise.beam", secrets.token_bytes(11 * 1024 * 1024))],
                     compression=0)
     with pytest.raises(PatchRefused) as info:
@@ -244,8 +294,8 @@ def test_archive_over_10mb_is_refused(system: BeamSystem) -> None:
     assert info.value.http_status == 413
 
 
-def test_non_beam_and_misnamed_beam_get_their_status_and_load_nothing(system: BeamSystem, tmp_path: Path) -> None:
-    util = (Path(system.agent("w1").info()["root"]) / "lib/core/ebin/core_util.beam").read_bytes()
+def test_non_beam_and_misnamed_beam_get_their_status_and_load_nothing(system: Any, tmp_path: Path) -> None:
+    util = system.agent("w1").capture(["core/ebin/core_util.beam"])[0]["disk"]  # as installed on the node
     c = admin(system)
     c.upload(zip_bytes([("core/ebin/fake.beam", b"PK not an erlang module"), ("core/ebin/other_name.beam", util)]))
     before = snapshot(system.agents, ["fake", "other_name", "core_util"])
@@ -261,11 +311,14 @@ def test_non_beam_and_misnamed_beam_get_their_status_and_load_nothing(system: Be
 
 # ---- the CLI --------------------------------------------------------------------------------
 
-def test_cli_build_check_apply_rollback(system: BeamSystem, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_build_check_apply_rollback(system: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not isinstance(system, BeamSystem):
+        pytest.skip("`harness patch apply --anti-patch` reaches agents at the addresses the nodes report "
+                    "(127.0.0.1 inside their containers): process backend only; the executor uses the inventory")
     monkeypatch.chdir(tmp_path)
     src = variant(SRC["core_util"], tmp_path / "src", "cli")
     run = CliRunner().invoke
-    env = {"HARNESS_PATCH_MASTER": system.master_url, "HARNESS_PATCH_PASSWORD": "admin-secret"}
+    env = {"HARNESS_PATCH_MASTER": system.master_url, "HARNESS_PATCH_PASSWORD": password(system, "admin")}
     r = run(cli, ["patch", "build", f"core:{src}", "--version", "2.7.1", "--out", "p.zip"])
     assert r.exit_code == 0, r.output
     r = run(cli, ["patch", "build", f"core:{src}", "--version", "2.7.1", "--out", "q.zip"] + ["core:nope.erl"])
@@ -281,7 +334,7 @@ def test_cli_build_check_apply_rollback(system: BeamSystem, tmp_path: Path, monk
     assert r.exit_code == 0, r.output
     assert system.agent("w2").md5s(["core_util"]) == before
     r = run(cli, ["patch", "delete"], env={**env, "HARNESS_PATCH_USER": "operator",
-                                            "HARNESS_PATCH_PASSWORD": "operator-secret"})
+                                            "HARNESS_PATCH_PASSWORD": password(system, "operator")})
     assert r.exit_code == 4
     r = run(cli, ["patch", "delete"], env=env)
     assert r.exit_code == 0

@@ -48,6 +48,13 @@ ACTIONS: dict[str, str] = {
     "zato.install": "harness.products.zato.actions:UpdateSh",
     "zato.stop": "harness.products.zato.actions:ZatoStop",
     "zato.start": "harness.products.zato.actions:ZatoStart",
+    "beam.upload": "harness.products.patch.actions:Upload",
+    "beam.check": "harness.products.patch.actions:Check",
+    "beam.capture": "harness.products.patch.actions:Capture",
+    "beam.apply": "harness.products.patch.actions:Apply",
+    "beam.verify": "harness.products.patch.actions:Verify",
+    "beam.delete": "harness.products.patch.actions:Delete",
+    "beam.restore": "harness.products.patch.actions:Restore",
 }
 
 GATES: dict[str, str] = {

@@ -236,7 +236,7 @@ class Run:
                 return self.after_failure(rec)
         return self.end(Outcome.SUCCESS)
 
-    def _run_stage(self, lanes: list[list[Step]]) -> StepRecord | None:
+    def _run_stage(self, lanes: list[list[Step]], event: str = "step") -> StepRecord | None:
         """Run a stage's lanes concurrently (at most ``plan.parallel`` at once); the first failed record.
 
         After a failure no lane starts another step; steps already running finish and are journaled,
@@ -248,8 +248,8 @@ class Run:
             for step in steps:
                 if stop.is_set():
                     return None
-                rec = self.execute_step(step)
-                if rec.status in (StepStatus.FAILED, StepStatus.INDETERMINATE):
+                rec = self.execute_step(step, event=event)
+                if rec.status not in (StepStatus.OK, StepStatus.SKIPPED):
                     stop.set()
                     return rec
             return None
@@ -278,13 +278,11 @@ class Run:
         finished = {r["step"] for r in self.journal_records()
                     if r["event"] == "rollback_step" and r["status"] in _FINAL}
         self.journal.write("rollback", status="started", reason=why, steps=[s.id for s in steps])
-        for step in steps:
-            if step.id in finished:
-                continue
-            rec = self.execute_step(step, event="rollback_step")
-            if rec.status not in (StepStatus.OK, StepStatus.SKIPPED):
-                self.journal.write("rollback", status="failed", step=step.id)
-                return self.end(Outcome.INDETERMINATE, f"{why}; rollback step {step.id} {rec.status.value}")
+        for lanes in stages([s for s in steps if s.id not in finished]):
+            rec = self._run_stage(lanes, event="rollback_step")
+            if rec is not None:
+                self.journal.write("rollback", status="failed", step=rec.step.id)
+                return self.end(Outcome.INDETERMINATE, f"{why}; rollback step {rec.step.id} {rec.status.value}")
         self.journal.write("rollback", status="finished")
         return self.end(Outcome.ROLLED_BACK, why)
 

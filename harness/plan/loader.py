@@ -84,6 +84,20 @@ def load_model(path: str | Path, model: type[M]) -> M:
                         hint=_hint(err, model)) from None
 
 
+def locate(exc: PlanError, path: str | Path) -> PlanError:
+    """A procedure's PlanError (field known, file not) with the plan file and the field's line filled in."""
+    if exc.file is not None:
+        return exc
+    try:
+        node = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
+    except (OSError, yaml.YAMLError):
+        node = None
+    loc = tuple((exc.field or "").split(".")) if exc.field else ()
+    message = str(exc).split("\n")[0].split(" (field: ")[0]
+    return PlanError(message, file=str(path), line=_line_of(node, loc) if node is not None else None,
+                     field=exc.field, hint=exc.hint)
+
+
 def load_plan(path: str | Path) -> Plan:
     return load_model(path, Plan)
 

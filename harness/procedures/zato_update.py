@@ -100,8 +100,9 @@ def rollback_steps(plan: Plan, inv: Inventory, done: list[tuple[Step, dict[str, 
              if s.action == "git.pull" and status != StepStatus.SKIPPED and obs.get("before")]
     for s, obs in reversed(moved):
         out.append(Step(f"revert@{s.node}", s.node, "git.reset", {"to": obs["before"]},
-                        description=f"git reset --hard {obs['before'][:10]}"))
-        out.append(Step(f"reinstall@{s.node}", s.node, "zato.install", description="./update.sh"))
+                        description=f"git reset --hard {obs['before'][:10]}", parallel="code-revert"))
+        out.append(Step(f"reinstall@{s.node}", s.node, "zato.install", description="./update.sh",
+                        parallel="code-revert"))
     comps = _components(plan, inv)
     # not forced: a component still running the installed (old) code is skipped
     return out + _restarts(comps, sync_servers=bool(moved), force=False, timeout=plan.ready_timeout, prefix="rb-")

@@ -19,6 +19,9 @@ Usage (a backend needs only this)::
 
 Nodes are child processes that halt when their stdin closes, so they never outlive the harness;
 ``stop()`` closes stdin, then kills the process group after a grace period. epmd is left alone.
+``detached=True`` (what ``harness standins up beam`` uses, so the system outlives the command and a
+killed executor) starts them in their own sessions without the stdin watch; their pids are written to
+``WORKDIR/pids.json`` and :func:`harness.standins.beam_env.down` stops them by pid.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from pathlib import Path
 from typing import Self
 
 from harness.errors import ConfigError, SetupFailed
+from harness.plan.models import Inventory, StandinsSpec
 from harness.products.patch.agent import AgentClient
 
 __all__ = [
@@ -65,6 +69,13 @@ class NodeSpec:
 DEFAULT_TOPOLOGY = (NodeSpec("master", "master", ("core", "billing")),
                     NodeSpec("w1", "worker", ("core", "billing")),
                     NodeSpec("w2", "worker", ("core", "gateway")))
+
+
+def topology(nodes: int) -> tuple[NodeSpec, ...]:
+    """``master`` plus workers ``w1..w{n-1}``; odd workers run billing, even ones gateway (as w1, w2)."""
+    workers = tuple(NodeSpec(f"w{i}", "worker", ("core", "billing") if i % 2 else ("core", "gateway"))
+                    for i in range(1, nodes))
+    return (DEFAULT_TOPOLOGY[0], *workers)
 
 
 def erlang_available() -> bool:
@@ -118,6 +129,7 @@ class BeamSystem:
     cookie: str = field(default_factory=lambda: "c" + secrets.token_hex(8))
     salt: str = field(default_factory=lambda: f"{os.environ.get('PYTEST_XDIST_WORKER', 'm')}{secrets.token_hex(3)}")
     start_timeout: float = 30.0
+    detached: bool = False
 
     def __post_init__(self) -> None:
         self.workdir = Path(self.workdir)
@@ -140,6 +152,18 @@ class BeamSystem:
             self.stop()
             raise
         return self
+
+    @property
+    def processes(self) -> list[subprocess.Popen[bytes]]:
+        """The running node and service processes this object started."""
+        return [p for p in [*(n.proc for n in self.nodes.values()), self._service] if p is not None]
+
+    def pids(self) -> dict[str, int]:
+        """Process ids (each the leader of its own process group): nodes by name, and ``service``."""
+        out = {n.name: n.proc.pid for n in self.nodes.values() if n.proc is not None}
+        if self._service is not None:
+            out["service"] = self._service.pid
+        return out
 
     def stop(self) -> None:
         self._stop_procs([n.proc for n in self.nodes.values()] + [self._service])
@@ -200,7 +224,7 @@ class BeamSystem:
         argv = ["erl", "-sname", n.short, "-setcookie", self.cookie, "-noinput", "-hidden"]
         for app in APPS:
             argv += ["-pa", str(n.root / "lib" / app / "ebin")]
-        argv += ["-eval", "sys_boot:start()", "-watch_stdin", "-system_root", str(n.root),
+        argv += ["-eval", "sys_boot:start()", *([] if self.detached else ["-watch_stdin"]), "-system_root", str(n.root),
                  "-system_role", n.spec.role, "-system_apps", *n.spec.apps, "patch_agent",
                  "-agent_portfile", str(n.port_file)]
         if n.spec.role == "master":
@@ -211,7 +235,8 @@ class BeamSystem:
         for n in nodes:
             n.port_file.unlink(missing_ok=True)
             with n.log.open("ab") as log:
-                n.proc = subprocess.Popen(self._argv(n), stdin=subprocess.PIPE, stdout=log,
+                n.proc = subprocess.Popen(self._argv(n), stdin=subprocess.DEVNULL if self.detached else subprocess.PIPE,
+                                          stdout=log,
                                           stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
         for n in nodes:
@@ -227,6 +252,7 @@ class BeamSystem:
         store, users = self.workdir / "service" / "store", self.workdir / "service" / "users.json"
         users.parent.mkdir(parents=True, exist_ok=True)
         users.write_text(json.dumps(self.users))
+        users.chmod(0o600)
         port_file = self.workdir / "service" / "port"
         port_file.unlink(missing_ok=True)
         log = self.workdir / "logs" / "patch-service.log"
@@ -235,8 +261,9 @@ class BeamSystem:
         with log.open("ab") as fh:
             self._service = subprocess.Popen(
                 [sys.executable, "-m", "harness.products.patch.service", "--agent-file", str(self.master.port_file),
-                 "--store", str(store), "--users", str(users), "--port-file", str(port_file), "--watch-stdin"],
-                stdin=subprocess.PIPE, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+                 "--store", str(store), "--users", str(users), "--port-file", str(port_file),
+                 *([] if self.detached else ["--watch-stdin"])],
+                stdin=subprocess.DEVNULL if self.detached else subprocess.PIPE, stdout=fh, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.monotonic() + self.start_timeout
         while not port_file.exists():
             if self._service.poll() is not None or time.monotonic() > deadline:
@@ -250,6 +277,11 @@ class BeamSystem:
         for p in live:
             if p.stdin and not p.stdin.closed:
                 p.stdin.close()
+            elif p.stdin is None and p.poll() is None:  # detached: no stdin watch; the BEAM stops on TERM
+                try:
+                    os.killpg(p.pid, 15)
+                except ProcessLookupError:
+                    pass
         for p in live:
             try:
                 p.wait(timeout=5)
@@ -266,3 +298,23 @@ def _tail(path: Path, lines: int = 20) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+# ---- the stand-in registry's entry points (harness.standins.STANDINS["beam"]) -------------------
+
+def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
+    from harness.standins import beam_env
+
+    return beam_env.up(spec, state_dir, name=name)
+
+
+def down(inv: Inventory, *, purge: bool = False) -> None:
+    from harness.standins import beam_env
+
+    beam_env.down(inv, purge=purge)
+
+
+def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
+    from harness.standins import beam_env
+
+    return beam_env.planned_inventory(spec, state_dir, name=name)

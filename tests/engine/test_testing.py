@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+from pathlib import Path
 from datetime import datetime, timedelta, timezone
 from types import ModuleType
 
@@ -228,16 +229,41 @@ def test_every_procedure_resolves_to_a_module_implementing_it(name: str) -> None
         assert callable(getattr(mod, fn)), f"{mod.__name__} lacks {fn}()"
 
 
-def test_every_action_a_procedure_plans_is_registered() -> None:
-    from harness.plan.models import Plan
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.yaml"))
 
-    inv = fake_inventory()
-    for name in procedures.PROCEDURES:
-        mod = procedures.procedure_module(name)
-        plan = Plan(procedure=name, target="inv.yaml")
-        steps = mod.steps(plan, inv)
-        done = [(s, {"before": "0" * 40}, StepStatus.OK) for s in steps]
-        for s in steps + mod.rollback_steps(plan, inv, done):
-            assert s.action in registry.ACTIONS, f"{name}: step {s.id} uses unregistered action {s.action}"
-            assert s.compensation is None or s.compensation in registry.ACTIONS
-            assert s.gate is None or s.gate.kind in registry.GATES
+
+def _example_procedures() -> dict[str, Path]:
+    import yaml
+
+    out: dict[str, Path] = {}
+    for path in EXAMPLES:
+        doc = yaml.safe_load(path.read_text())
+        if isinstance(doc, dict) and "procedure" in doc:
+            out.setdefault(doc["procedure"], path)
+    return out
+
+
+def test_every_procedure_has_an_example_plan() -> None:
+    missing = set(procedures.PROCEDURES) - set(_example_procedures())
+    assert not missing, f"add a plan under examples/ for: {', '.join(sorted(missing))}"
+
+
+@pytest.mark.parametrize("name", sorted(procedures.PROCEDURES))
+def test_every_action_a_procedure_plans_is_registered(name: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Planned (not run) from its example plan: the steps and the rollback of every step done."""
+    from harness.engine.session import PlanSession
+
+    monkeypatch.setenv("HARNESS_STANDINS_DIR", str(tmp_path))
+    example = _example_procedures().get(name)
+    if example is None:
+        pytest.fail(f"no example plan for {name} under examples/")
+    session = PlanSession(example)
+    inv = session.planned_inventory()
+    mod = procedures.procedure_module(name)
+    steps = mod.steps(session.plan, inv)
+    done = [(s, {"before": "0" * 40, "images": {"m": "x"}}, StepStatus.OK) for s in steps]
+    for s in steps + mod.rollback_steps(session.plan, inv, done):
+        assert s.action in registry.ACTIONS, f"{name}: step {s.id} uses unregistered action {s.action}"
+        assert s.compensation is None or s.compensation in registry.ACTIONS
+        assert s.gate is None or s.gate.kind in registry.GATES

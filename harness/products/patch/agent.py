@@ -102,6 +102,10 @@ class AgentClient:
         """``{module: md5hex | "not_loaded"}`` as loaded right now."""
         return plain(self.call((Atom("md5s"), list(modules))))  # type: ignore[no-any-return]
 
+    def files(self) -> dict[str, str]:
+        """Every file under the node's ``ROOT/lib``: ``{relative path: md5 of its bytes}``."""
+        return plain(self.call(Atom("files")))  # type: ignore[no-any-return]
+
     def capture(self, paths: Sequence[str]) -> list[dict[str, Any]]:
         return plain(self.call((Atom("capture"), list(paths))))  # type: ignore[no-any-return]
 

@@ -66,9 +66,10 @@ class PatchResult:
         return exit_code(self.integral)
 
     def node(self, name: str) -> NodeResult:
-        """By full node name or by its short prefix (``w1`` matches ``ph..._w1@host``)."""
+        """By full node name or by its short name (``w1`` matches ``w1@w1`` and ``ph..._w1@host``)."""
         for n in self.nodes:
-            if n.node == name or n.node.split("@")[0].endswith(f"_{name}"):
+            short = n.node.split("@")[0]
+            if n.node == name or short == name or short.endswith(f"_{name}"):
                 return n
         raise KeyError(name)
 

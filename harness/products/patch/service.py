@@ -254,9 +254,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
 
-def serve(service: PatchService, port: int = 0) -> ThreadingHTTPServer:
+def serve(service: PatchService, port: int = 0, bind: str = "127.0.0.1") -> ThreadingHTTPServer:
     handler = type("Handler", (_Handler,), {"service": service})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = ThreadingHTTPServer((bind, port), handler)
     server.daemon_threads = True
     return server
 
@@ -267,11 +267,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--store", type=Path, required=True, help="where uploaded archives are kept")
     p.add_argument("--users", type=Path, required=True, help='JSON {"name": {"password": .., "role": ..}}')
     p.add_argument("--port", type=int, default=0)
+    p.add_argument("--bind", default="127.0.0.1", help="0.0.0.0 only inside a container (published on 127.0.0.1)")
     p.add_argument("--port-file", type=Path)
     p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes (child of the harness)")
     args = p.parse_args(argv)
     service = PatchService(args.agent_file, args.store, json.loads(args.users.read_text()))
-    server = serve(service, args.port)
+    server = serve(service, args.port, args.bind)
     if args.port_file:
         tmp = args.port_file.with_suffix(".tmp")
         tmp.write_text(f"{server.server_address[1]}\n")

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import re
@@ -78,12 +77,9 @@ def symlink_info(name: str) -> zipfile.ZipInfo:
 
 
 def snapshot(agents: Sequence[AgentClient], modules: Sequence[str] = STANDIN_MODULES) -> dict[str, Any]:
-    """Per node: loaded md5 of ``modules`` and the sha256 of every file under ``ROOT/lib``."""
+    """Per node: loaded md5 of ``modules`` and the md5 of every file under ``ROOT/lib``, as the node's
+    agent reads them (so it works on every backend, the node's disk need not be the harness's)."""
     out: dict[str, Any] = {}
     for a in agents:
-        info = a.info()
-        lib = Path(info["root"]) / "lib"
-        files = {str(p.relative_to(lib)): hashlib.sha256(p.read_bytes()).hexdigest()
-                 for p in sorted(lib.rglob("*")) if p.is_file()}
-        out[info["node"]] = {"md5": a.md5s(list(modules)), "files": files}
+        out[a.info()["node"]] = {"md5": a.md5s(list(modules)), "files": a.files()}
     return out

@@ -7,7 +7,7 @@
 %%   error=1 load failed, not_beam=2, wrong_path=3, not_updated=4, not_changed=5, ok=6, not_loaded=7.
 %% The master node fans requests out to the domain with erpc (see domain/1).
 -module(patch_agent).
--export([info/0, state/0, bump/0, check/1, apply/2, md5s/1, capture/1, restore/1,
+-export([info/0, state/0, bump/0, check/1, apply/2, md5s/1, files/0, capture/1, restore/1,
          system_libraries/1, domain/1, version/0]).
 
 -compile({no_auto_import, [apply/2]}).
@@ -48,6 +48,13 @@ md5s(Names) ->
                             undefined -> not_loaded;
                             Md5 -> hex(Md5)
                         end} || N <- Names]).
+
+%% Every file under ROOT/lib with the md5 of its bytes: proves from the outside (any backend) that
+%% nothing was written.
+files() ->
+    Lib = filename:join(root(), "lib"),
+    maps:from_list([{unicode:characters_to_binary(F), hex(erlang:md5(element(2, {ok, _} = file:read_file(filename:join(Lib, F)))))}
+                    || F <- filelib:wildcard("**", Lib), filelib:is_regular(filename:join(Lib, F))]).
 
 %% ---- check / apply --------------------------------------------------------------------------
 

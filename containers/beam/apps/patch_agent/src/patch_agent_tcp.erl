@@ -1,14 +1,17 @@
-%% The agent's harness-facing listener: 127.0.0.1 only, {packet,4} frames, each request and each
+%% The agent's harness-facing listener: 127.0.0.1 (0.0.0.0 only inside a container, published on the
+%% host's 127.0.0.1), {packet,4} frames, each request and each
 %% reply one term in the external term format (binary_to_term with [safe]: no atoms are created).
 %% Replies are {ok, Result} or {error, Text}.
 -module(patch_agent_tcp).
--export([start/0, dispatch/1]).
+-export([start/0, start/2, dispatch/1]).
 
-start() ->
+start() -> start({127, 0, 0, 1}, 0).
+
+start(Ip, ListenPort) ->
     Self = self(),
     Pid = spawn(fun() ->
-                        {ok, L} = gen_tcp:listen(0, [binary, {packet, 4}, {active, false},
-                                                     {ip, {127, 0, 0, 1}}, {reuseaddr, true}]),
+                        {ok, L} = gen_tcp:listen(ListenPort, [binary, {packet, 4}, {active, false},
+                                                              {ip, Ip}, {reuseaddr, true}]),
                         {ok, Port} = inet:port(L),
                         Self ! {self(), port, Port},
                         accept_loop(L)
@@ -43,6 +46,7 @@ dispatch(bump) -> patch_agent:bump();
 dispatch({check, Items}) -> patch_agent:check(Items);
 dispatch({apply, Name, Items}) -> patch_agent:apply(Name, Items);
 dispatch({md5s, Names}) -> patch_agent:md5s(Names);
+dispatch(files) -> patch_agent:files();
 dispatch({capture, Paths}) -> patch_agent:capture(Paths);
 dispatch({restore, Images}) -> patch_agent:restore(Images);
 dispatch({system_libraries, Names}) -> patch_agent:system_libraries(Names);

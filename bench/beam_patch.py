@@ -1,0 +1,110 @@
+"""Numbers for the BEAM hot patch (issue 5), printed, not asserted.
+
+- apply time (POST /api/patch/apply: the master fans out to every node with erpc:multicall) for 1 and
+  8 nodes, and their ratio (goal ≤ 1.5: the fan-out is parallel);
+- per-module load time on one node (the agent's apply of 8 loaded modules ÷ 8; soft purge +
+  code:load_binary + atomic file write each);
+- check time (POST /api/patch/check) for a patch of about 10 MB, on 3 nodes.
+
+Usage: python bench/beam_patch.py [--repeat 5]   (process backend: real `erl` nodes on 127.0.0.1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import secrets
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from harness.products.patch import PatchClient, build_patch
+from harness.products.patch.testing import variant
+from harness.standins.beam import SOURCES, BeamSystem, topology
+
+SRC = {p.stem: p for p in SOURCES.glob("*/src/*.erl")}
+APP = {m: p.parent.parent.name for m, p in SRC.items()}
+LOADED_ON_MASTER = ["core_util", "core_counter", "core_sup", "core_app",
+                    "billing_calc", "billing_srv", "billing_sup", "billing_app"]
+
+
+def _patch(tmp: Path, modules: list[str], tag: str) -> Path:
+    d = tmp / tag
+    return build_patch([f"{APP[m]}:{variant(SRC[m], d, tag)}" for m in modules], "2.7.1", d / "p.zip")
+
+
+def apply_time(nodes: int, repeat: int, tmp: Path) -> float:
+    with BeamSystem(tmp / f"sys{nodes}", topology=topology(nodes)).start() as system:
+        client = PatchClient(system.master_url, "admin", system.users["admin"]["password"])
+        times = []
+        for i in range(repeat + 1):
+            client.upload(_patch(tmp, ["core_util", "core_counter"], f"a{nodes}x{i}"))
+            t0 = time.perf_counter()
+            result = client.apply()
+            dt = time.perf_counter() - t0
+            assert result.integral >= 5 and len(result.nodes) == nodes, result.rows()
+            if i:  # the first one warms up connections and code paths
+                times.append(dt)
+        return statistics.median(times)
+
+
+def per_module_load(repeat: int, tmp: Path) -> float:
+    with BeamSystem(tmp / "sysm", topology=topology(1)).start() as system:
+        agent = system.agent("master")
+        times = []
+        for i in range(repeat):
+            d = tmp / f"m{i}"
+            items = []
+            for m in LOADED_ON_MASTER:
+                src = variant(SRC[m], d, f"m{i}")
+                subprocess.run(["erlc", "-o", str(d), str(src)], check=True)
+                items.append((f"{APP[m]}/ebin/{m}.beam", (d / f"{m}.beam").read_bytes()))
+            t0 = time.perf_counter()
+            reply = agent.apply(f"bench{i}", items)
+            times.append((time.perf_counter() - t0) / len(items))
+            assert {x["status"] for x in reply["modules"]} == {"ok"}, reply
+        return statistics.median(times)
+
+
+def big_patch(tmp: Path) -> Path:
+    """One module holding ~12 MB of base64 text: a zip of about 9.5 MB (BEAM literals are compressed)."""
+    text = base64.b64encode(secrets.token_bytes(9 * 1024 * 1024 + 200_000)).decode()
+    src = tmp / "big" / "core_report.erl"
+    src.parent.mkdir(parents=True, exist_ok=True)
+    src.write_text(f'-module(core_report).\n-export([blob/0]).\nblob() -> <<"{text}">>.\n')
+    return build_patch([f"core:{src}"], "2.7.1", tmp / "big" / "big.zip")
+
+
+def check_time(repeat: int, tmp: Path) -> tuple[float, int]:
+    archive = big_patch(tmp)
+    with BeamSystem(tmp / "sysc").start() as system:
+        client = PatchClient(system.master_url, "admin", system.users["admin"]["password"])
+        client.upload(archive)
+        times = []
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            result = client.check()
+            times.append(time.perf_counter() - t0)
+            assert result.integral >= 5, result.rows()
+        return statistics.median(times), archive.stat().st_size
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-beam-") as d:
+        tmp = Path(d)
+        one, eight = apply_time(1, args.repeat, tmp), apply_time(8, args.repeat, tmp)
+        print(f"apply, 2 modules, 1 node:   {one * 1000:8.1f} ms (median of {args.repeat})")
+        print(f"apply, 2 modules, 8 nodes:  {eight * 1000:8.1f} ms   ratio 8/1 = {eight / one:.2f} (goal <= 1.5)")
+        print(f"load per module (1 node):   {per_module_load(args.repeat, tmp) * 1000:8.2f} ms "
+              f"(agent apply of {len(LOADED_ON_MASTER)} loaded modules / {len(LOADED_ON_MASTER)})")
+        t, size = check_time(args.repeat, tmp)
+        print(f"check, {size / 1e6:.1f} MB patch, 3 nodes: {t * 1000:8.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
