@@ -20,6 +20,7 @@ import typer
 
 from harness.errors import ConfigError
 from harness.products.otp import AppupContext, Finding, lint_appup_file, lint_relup_file, load_app_dir
+from harness.products.otp.lint_rel import lint_rel_files
 
 app = typer.Typer(help="Lint Erlang/OTP .appup and relup files (rule ids: docs/lint-rules.md).",
                   no_args_is_help=True, add_completion=False)
@@ -101,3 +102,19 @@ def relup_cmd(
         except ConfigError as exc:
             problems.append(str(exc))
     raise typer.Exit(_report(findings, problems, fmt, wae))
+
+
+@app.command("rel")
+def rel_cmd(
+    old: Path = typer.Argument(..., help="The base release's .rel file.", show_default=False),
+    new: Path = typer.Argument(..., help="The target release's .rel file.", show_default=False),
+    relup: Optional[Path] = typer.Option(None, "--relup", help="The target release's relup."),
+    fmt: Format = _FORMAT,
+    wae: bool = _WAE,
+) -> None:
+    """Lint a base/target .rel pair: sasl in both; core-app changes need restart_new_emulator first."""
+    try:
+        findings = lint_rel_files(str(old), str(new), str(relup) if relup else None)
+    except ConfigError as exc:
+        raise typer.Exit(_report([], [str(exc)], fmt, wae)) from None
+    raise typer.Exit(_report(findings, [], fmt, wae))

@@ -55,10 +55,16 @@ ACTIONS: dict[str, str] = {
     "beam.verify": "harness.products.patch.actions:Verify",
     "beam.delete": "harness.products.patch.actions:Delete",
     "beam.restore": "harness.products.patch.actions:Restore",
+    "otp.unpack": "harness.products.otp.actions:Unpack",
+    "otp.check": "harness.products.otp.actions:CheckInstall",
+    "otp.install": "harness.products.otp.actions:Install",
+    "otp.permanent": "harness.products.otp.actions:MakePermanent",
+    "otp.remove": "harness.products.otp.actions:Remove",
 }
 
 GATES: dict[str, str] = {
     "zato.ready": "harness.products.zato.actions:component_ready",
+    "otp.running": "harness.products.otp.actions:running",
 }
 
 

@@ -16,6 +16,7 @@ PROCEDURES: dict[str, str] = {
     "zato-update": "harness.procedures.zato_update",
     "zato-restart": "harness.procedures.zato_update",
     "beam-patch": "harness.procedures.beam_patch",
+    "otp-release-upgrade": "harness.procedures.otp_release_upgrade",
 }
 
 

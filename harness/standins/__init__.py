@@ -22,6 +22,7 @@ from harness.plan.models import Inventory, StandinsSpec
 STANDINS: dict[str, str] = {
     "zato": "harness.standins.zato",
     "beam": "harness.standins.beam",
+    "otp": "harness.standins.otp",
 }
 
 

@@ -53,6 +53,7 @@ _TABLE: list[tuple[str, Severity, str]] = [
                         "(illegal_instruction_after_point_of_no_return)"),
     ("OTP053", "error", "instructions after restart_emulator never run"),
     ("OTP054", "error", "restart_new_emulator not first in a relup script"),
+    ("OTP055", "error", "sasl missing from a release (make_relup: missing_sasl)"),
 ]
 RULES: dict[str, Rule] = {rid: Rule(rid, sev, title) for rid, sev, title in _TABLE}
 
