@@ -99,7 +99,9 @@ def locate(exc: PlanError, path: str | Path) -> PlanError:
 
 
 def load_plan(path: str | Path) -> Plan:
-    return load_model(path, Plan)
+    plan = load_model(path, Plan)
+    plan._base_dir = Path(path).resolve().parent
+    return plan
 
 
 def load_inventory(path: str | Path) -> Inventory:

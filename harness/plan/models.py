@@ -6,9 +6,10 @@ A plan either names an inventory (``target:`` or ``--target FILE``) or asks for 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
@@ -53,6 +54,14 @@ class Plan(BaseModel):
     lock_ttl: float = Field(30.0, gt=0, description="seconds the environment lease lives without renewal")
     parallel: int = Field(8, ge=1, le=64, description="most nodes a parallel stage (e.g. the code update on "
                           "every host) acts on at once; 1 = strictly one node at a time")
+
+    #: the plan file's directory (set by the loader): relative paths in ``params`` are relative to it
+    _base_dir: Path | None = PrivateAttr(None)
+
+    def resolve_path(self, value: str | Path) -> Path:
+        """A path from the plan's params, relative to the plan file (or the current directory)."""
+        path = Path(value).expanduser()
+        return (path if path.is_absolute() else (self._base_dir or Path.cwd()) / path).resolve()
 
     @model_validator(mode="after")
     def _target_xor_standins(self) -> Plan:

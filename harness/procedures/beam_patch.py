@@ -5,8 +5,8 @@
 parallel) → verify every node (md5 of every module; long-lived processes: same pid, state kept) →
 delete the archive.
 
-Params (exactly one of ``archive`` and ``sources``; relative paths are resolved against the current
-directory when the plan is made, and the steps carry absolute paths so ``resume`` works anywhere)::
+Params (exactly one of ``archive`` and ``sources``; relative paths are resolved against the plan
+file's directory when the plan is made, and the steps carry absolute paths so ``resume`` works anywhere)::
 
     archive: fix.zip                         a patch built with `harness patch build`
     sources: [core:src/core_util.erl, ...]   APP:FILE (.erl or .beam), built into a zip for `version`
@@ -52,7 +52,7 @@ def patch_args(plan: Plan) -> dict[str, Any]:
         raise PlanError(f"version must be a string, got {p['version']!r}", field="params.version",
                         hint='quote it: version: "2.7.1"')
     if p.get("archive"):
-        path = Path(str(p["archive"])).resolve()
+        path = plan.resolve_path(str(p["archive"]))
         if not path.is_file():
             raise PlanError(f"patch archive {path} does not exist", field="params.archive",
                             hint="build one with `harness patch build APP:FILE... --version V --out FILE`")
@@ -69,7 +69,7 @@ def patch_args(plan: Plan) -> dict[str, Any]:
             mod = ModuleSpec.parse(spec)
         except ConfigError as exc:
             raise PlanError(str(exc).splitlines()[0], field=f"params.sources.{i}", hint=exc.hint) from None
-        path = mod.source.resolve()
+        path = plan.resolve_path(mod.source)
         if not path.is_file() or path.suffix not in (".erl", ".beam"):
             raise PlanError(f"{path}: no such .erl or .beam file", field=f"params.sources.{i}",
                             hint="write APP:FILE with an existing module source or object file")

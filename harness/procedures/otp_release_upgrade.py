@@ -11,7 +11,7 @@ installed before any is made permanent). Note: the engine runs steps one at a ti
 ``sync_nodes`` (which blocks until all nodes reach it) cannot be driven by either mode.
 
 Params: ``release`` (required), ``mode``, ``package`` (tarball path on the controller, absolute or
-relative to the working directory; default ``<facts.packages>/<name>-<release>.tar.gz``), ``name`` (default
+relative to the plan file; default ``<facts.packages>/<name>-<release>.tar.gz``), ``name`` (default
 ``facts.release_name``), ``lint`` (``strict``: refuse a relup with lint errors; ``warn``: run it anyway).
 
 Rollback: on every node where this run changed something, ``install_release`` of the release that was
@@ -72,7 +72,8 @@ def _params(plan: Plan, inv: Inventory) -> dict[str, Any]:
     if lint not in ("strict", "warn"):
         raise PlanError(f"lint {lint!r} is not known", field="params.lint", hint="use strict or warn")
     vsn = str(p["release"])
-    package = p.get("package") or f"{inv.facts.get('packages', '.')}/{name}-{vsn}.tar.gz"
+    package = plan.resolve_path(p["package"]) if p.get("package") else \
+        f"{inv.facts.get('packages', '.')}/{name}-{vsn}.tar.gz"
     return {"release": vsn, "name": name, "mode": mode, "lint": lint, "package": str(package)}
 
 
