@@ -35,12 +35,24 @@ def _patch(tmp: Path, modules: list[str], tag: str) -> Path:
     return build_patch([f"{APP[m]}:{variant(SRC[m], d, tag)}" for m in modules], "2.7.1", d / "p.zip")
 
 
-def apply_time(nodes: int, repeat: int, tmp: Path) -> float:
-    with BeamSystem(tmp / f"sys{nodes}", topology=topology(nodes)).start() as system:
+def _slow_patch(tmp: Path, tag: str, ms: int) -> Path:
+    """core_util (loaded on every node) with an ``-on_load`` that sleeps ``ms``: the node-side work of
+    an apply then waits instead of computing, so 8 nodes cost 8x the time only if applied one by one."""
+    src = variant(SRC["core_util"], tmp / tag, tag)
+    text = src.read_text().replace("-export([patch_tag/0]).\n",
+                                   "-export([patch_tag/0]).\n-on_load(patch_slow/0).\n", 1)
+    src.write_text(text + f"patch_slow() -> timer:sleep({ms}), ok.\n")
+    return build_patch([f"core:{src}"], "2.7.1", tmp / tag / "p.zip")
+
+
+def apply_time(nodes: int, repeat: int, tmp: Path, slow_ms: int = 0) -> float:
+    with BeamSystem(tmp / f"sys{nodes}-{slow_ms}", topology=topology(nodes)).start() as system:
         client = PatchClient(system.master_url, "admin", system.users["admin"]["password"])
         times = []
         for i in range(repeat + 1):
-            client.upload(_patch(tmp, ["core_util", "core_counter"], f"a{nodes}x{i}"))
+            tag = f"a{nodes}x{i}s{slow_ms}"
+            client.upload(_slow_patch(tmp, tag, slow_ms) if slow_ms else
+                          _patch(tmp, ["core_util", "core_counter"], tag))
             t0 = time.perf_counter()
             result = client.apply()
             dt = time.perf_counter() - t0
@@ -100,6 +112,10 @@ def main() -> None:
         one, eight = apply_time(1, args.repeat, tmp), apply_time(8, args.repeat, tmp)
         print(f"apply, 2 modules, 1 node:   {one * 1000:8.1f} ms (median of {args.repeat})")
         print(f"apply, 2 modules, 8 nodes:  {eight * 1000:8.1f} ms   ratio 8/1 = {eight / one:.2f} (goal <= 1.5)")
+        # the same fan-out when each node's part waits (200 ms on_load) instead of using the 2 CPUs
+        one, eight = apply_time(1, args.repeat, tmp, 200), apply_time(8, args.repeat, tmp, 200)
+        print(f"apply, 200 ms on_load, 1 node:  {one * 1000:8.1f} ms; 8 nodes: {eight * 1000:8.1f} ms   "
+              f"ratio 8/1 = {eight / one:.2f} (one by one would be 8x)")
         print(f"load per module (1 node):   {per_module_load(args.repeat, tmp) * 1000:8.2f} ms "
               f"(agent apply of {len(LOADED_ON_MASTER)} loaded modules / {len(LOADED_ON_MASTER)})")
         t, size = check_time(args.repeat, tmp)
