@@ -48,6 +48,17 @@ ACTIONS: dict[str, str] = {
     "zato.install": "harness.products.zato.actions:UpdateSh",
     "zato.stop": "harness.products.zato.actions:ZatoStop",
     "zato.start": "harness.products.zato.actions:ZatoStart",
+    "canopsis.broadcast": "harness.products.canopsis.actions:Broadcast",
+    "canopsis.release_note": "harness.products.canopsis.actions:ReleaseNote",
+    "canopsis.stop": "harness.products.canopsis.actions:Stop",
+    "canopsis.packages": "harness.products.canopsis.actions:Packages",
+    "canopsis.downgrade": "harness.products.canopsis.actions:Downgrade",
+    "canopsis.canopsinit": "harness.products.canopsis.actions:Canopsinit",
+    "canopsis.reconfigure": "harness.products.canopsis.actions:Reconfigure",
+    "canopsis.config_restore": "harness.products.canopsis.actions:ConfigRestore",
+    "canopsis.daemon_reload": "harness.products.canopsis.actions:DaemonReload",
+    "canopsis.restart": "harness.products.canopsis.actions:Restart",
+    "canopsis.verify": "harness.products.canopsis.actions:Verify",
     "beam.upload": "harness.products.patch.actions:Upload",
     "beam.check": "harness.products.patch.actions:Check",
     "beam.capture": "harness.products.patch.actions:Capture",
@@ -64,6 +75,7 @@ ACTIONS: dict[str, str] = {
 
 GATES: dict[str, str] = {
     "zato.ready": "harness.products.zato.actions:component_ready",
+    "canopsis.ready": "harness.products.canopsis.actions:ready",
     "otp.running": "harness.products.otp.actions:running",
 }
 

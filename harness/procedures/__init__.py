@@ -15,6 +15,7 @@ from harness.errors import PlanError
 PROCEDURES: dict[str, str] = {
     "zato-update": "harness.procedures.zato_update",
     "zato-restart": "harness.procedures.zato_update",
+    "canopsis-update": "harness.procedures.canopsis_update",
     "beam-patch": "harness.procedures.beam_patch",
     "otp-release-upgrade": "harness.procedures.otp_release_upgrade",
 }

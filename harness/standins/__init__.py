@@ -21,6 +21,7 @@ from harness.plan.models import Inventory, StandinsSpec
 
 STANDINS: dict[str, str] = {
     "zato": "harness.standins.zato",
+    "canopsis": "harness.standins.canopsis",
     "beam": "harness.standins.beam",
     "otp": "harness.standins.otp",
 }

@@ -1,0 +1,230 @@
+"""The Canopsis runbook's actions (reference §2.4), each with the check that makes a second run a no-op.
+
+Skip rules: a release note is skipped once the installed version is at or past it, or when the journal
+says it was applied (a resumed run never repeats one); every package step is skipped when the node is
+up to date (package, version document, edition, and every unit running the target version).
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness.engine.actions import StepContext
+from harness.engine.step import Gate
+from harness.errors import GateTimeout, StepFailed
+from harness.products.canopsis import config, versions
+from harness.products.canopsis.api import CanopsisApi
+from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
+from harness.transports.base import CommandResult
+
+EDITIONS = {"core": "community", "cat": "pro"}
+REPO_FLAGS = ["--disablerepo=*", "--enablerepo=canopsis*"]
+CONF = "etc/canopsis.toml"
+
+
+def _node(ctx: StepContext) -> CanopsisNode:
+    return CanopsisNode.of(ctx.env)
+
+
+def _api(ctx: StepContext, max_wait: float = 60.0) -> CanopsisApi:
+    assert ctx.env.inventory.front_door, "the inventory names no API URL (front_door)"
+    return CanopsisApi(ctx.env.inventory.front_door, max_wait=max_wait)
+
+
+def _check(ctx: StepContext, res: CommandResult) -> None:
+    ctx.observation["exit_code"] = res.exit_code
+    ctx.observation["output"] = (res.stdout + res.stderr)[-2000:]
+    if not res.ok:
+        lines = [ln for ln in (res.stderr + res.stdout).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "failed to" in ln), lines[-1] if lines else "")
+        raise StepFailed(ctx.step.id, f"`{' '.join(res.argv[-3:])}` exited {res.exit_code}: {why}")
+
+
+def engines_for(edition: str) -> list[str]:
+    return list(ENGINE_LOGS if edition == "cat" else ENGINE_LOGS[:3])
+
+
+def up_to_date(node: CanopsisNode, to: str, edition: str) -> str | None:
+    """Why nothing needs doing on ``node`` for target ``to`` (a reason), or None."""
+    if node.installed_version() != to:
+        return None
+    doc = node.version_doc()
+    if doc.get("version") != to or doc.get("edition") != EDITIONS[edition] or node.edition() != edition:
+        return None
+    running = node.running_versions()
+    if any(running.get(e) != to for e in engines_for(edition)) or not node.units_active():
+        return None
+    return f"canopsis {to} ({EDITIONS[edition]}) is already installed, configured and running"
+
+
+class _PackageStep:
+    """Base of the package steps: skipped when the node is up to date."""
+
+    def skip(self, ctx: StepContext) -> str | None:
+        return up_to_date(_node(ctx), ctx.step.args["to"], ctx.step.args["edition"])
+
+
+class Broadcast(_PackageStep):
+    def skip(self, ctx: StepContext) -> str | None:
+        if ctx.observation.get("id"):
+            return f"broadcast message {ctx.observation['id']} already posted"
+        return super().skip(ctx)
+
+    def run(self, ctx: StepContext) -> None:
+        a = ctx.step.args
+        now = time.time()
+        msg = _api(ctx).broadcast(a["message"], start=now, end=now + 60 * a["minutes"])
+        ctx.observation.update(id=msg["_id"], start=msg["start"], end=msg["end"])
+        ctx.persist()
+
+
+class ReleaseNote:
+    def skip(self, ctx: StepContext) -> str | None:
+        installed = _node(ctx).installed_version()
+        v = ctx.step.args["version"]
+        if installed and versions.parse(installed) >= versions.parse(v):
+            return f"{installed} is installed: the release note of {v} was applied before"
+        return None
+
+    def run(self, ctx: StepContext) -> None:
+        node, a = _node(ctx), ctx.step.args
+        done: list[int] = ctx.observation.setdefault("done", [])
+        for i, s in enumerate(a["steps"]):
+            if i in done:
+                continue  # resumed: this sub-step finished before the executor died
+            if s["kind"] == "config":
+                text = node.read(CONF)
+                ctx.observation.setdefault("config_before", text)
+                if not config.has_key(text, s["table"], s["key"], s["value"]):
+                    node.transport.put(f"{node.root}/{CONF}", config.add_key(text, s["table"], s["key"],
+                                                                                s["value"]).encode())
+            elif s["kind"] == "migration":
+                script = f"{ctx.env.inventory.facts['node_repository']}/{a['version']}/migrations/{s['script']}"
+                _check(ctx, node.run("canopsis-migrate", script))
+            done.append(i)
+            ctx.persist()
+
+
+class Stop(_PackageStep):
+    def run(self, ctx: StepContext) -> None:
+        _check(ctx, _node(ctx).run("canoctl", "stop"))
+
+
+class Packages(_PackageStep):
+    def skip(self, ctx: StepContext) -> str | None:
+        node = _node(ctx)
+        installed = node.installed_version()
+        ctx.observation.setdefault("before", installed)
+        ctx.persist()  # the version to go back to, before anything changes
+        to = ctx.step.args["to"]
+        return f"canopsis {to} is already installed" if installed == to else None
+
+    def run(self, ctx: StepContext) -> None:
+        node, a = _node(ctx), ctx.step.args
+        if a["tool"] == "dnf":
+            _check(ctx, node.run("dnf", *REPO_FLAGS, "makecache"))
+        _check(ctx, node.run(a["tool"], *REPO_FLAGS, "update", f"canopsis-{a['to']}", "-y"))
+        ctx.observation["after"] = node.installed_version()
+
+
+class Downgrade:
+    def skip(self, ctx: StepContext) -> str | None:
+        to = ctx.step.args["to"]
+        return f"canopsis {to} is installed" if _node(ctx).installed_version() == to else None
+
+    def run(self, ctx: StepContext) -> None:
+        node = _node(ctx)
+        _check(ctx, node.run(ctx.step.args["tool"], *REPO_FLAGS, "downgrade", f"canopsis-{ctx.step.args['to']}", "-y"))
+
+
+class Canopsinit(_PackageStep):
+    def run(self, ctx: StepContext) -> None:
+        _check(ctx, _node(ctx).run("canopsinit", "--canopsis-edition", ctx.step.args["edition"]))
+
+
+class Reconfigure(_PackageStep):
+    def skip(self, ctx: StepContext) -> str | None:
+        return None if ctx.step.args.get("always") else super().skip(ctx)
+
+    def run(self, ctx: StepContext) -> None:
+        _check(ctx, _node(ctx).sourced("canopsis-reconfigure", *ctx.step.args["flags"]))
+
+
+class ConfigRestore:
+    def skip(self, ctx: StepContext) -> str | None:
+        return "canopsis.toml is as before the run" if _node(ctx).read(CONF) == ctx.step.args["content"] else None
+
+    def run(self, ctx: StepContext) -> None:
+        node = _node(ctx)
+        node.transport.put(f"{node.root}/{CONF}", ctx.step.args["content"].encode())
+
+
+class DaemonReload(_PackageStep):
+    def skip(self, ctx: StepContext) -> str | None:
+        return None if ctx.step.args.get("always") else super().skip(ctx)
+
+    def run(self, ctx: StepContext) -> None:
+        _check(ctx, _node(ctx).run("systemctl", "daemon-reload"))
+
+
+class Restart(_PackageStep):
+    def skip(self, ctx: StepContext) -> str | None:
+        return None if ctx.step.args.get("always") else super().skip(ctx)
+
+    def run(self, ctx: StepContext) -> None:
+        node = _node(ctx)
+        ctx.observation["log_offsets"] = node.log_sizes()
+        ctx.observation["restarted_at"] = time.time()
+        ctx.persist()
+        if ctx.step.args["via"] == "canoctl":
+            _check(ctx, node.run("canoctl", "restart"))
+        else:  # YY.MM runbook: `systemctl restart` of the engine and API units
+            _check(ctx, node.run("systemctl", "restart", *ctx.step.args["units"]))
+
+
+class Verify:
+    def skip(self, ctx: StepContext) -> str | None:
+        return None
+
+    def run(self, ctx: StepContext) -> None:
+        node, a = _node(ctx), ctx.step.args
+        info = _api(ctx, max_wait=30).app_info(retry=True)
+        running = node.running_versions()
+        ctx.observation.update(app_info=info, engines=running, units_active=node.units_active())
+        want = {"version": a["to"], "edition": EDITIONS[a["edition"]]}
+        problems = [f"API reports {k} {info.get(k)!r}, expected {v!r}" for k, v in want.items() if info.get(k) != v]
+        problems += [f"{e} runs {running.get(e)!r}, expected {a['to']!r}" for e in engines_for(a["edition"])
+                     if running.get(e) != a["to"]]
+        if not ctx.observation["units_active"]:
+            problems.append("`canoctl status` reports a unit that is not active")
+        if problems:
+            raise StepFailed(ctx.step.id, "; ".join(problems))
+
+
+def ready(ctx: StepContext, gate: Gate) -> None:
+    """Every engine of the edition logged ``engine started`` since the restart, and the API answers.
+    An engine logging a fatal line since then fails the step at once."""
+    node = _node(ctx)
+    offsets: dict[str, int] = ctx.observation.get("log_offsets", {})
+    engines = engines_for(ctx.step.args["edition"])
+    api = _api(ctx)
+    deadline = time.monotonic() + gate.timeout
+    while True:
+        started, fatal = [], []
+        for e in engines:
+            text = node.read(f"var/log/{e}.log")[offsets.get(e, 0):]
+            if '"message": "engine started"' in text:
+                started.append(e)
+            if '"level": "fatal"' in text:
+                fatal.append(f"{e}: {[ln for ln in text.splitlines() if 'fatal' in ln][-1]}")
+        if fatal:
+            raise StepFailed(ctx.step.id, "engine failed to start: " + "; ".join(fatal))
+        if len(started) == len(engines) and api.answers():
+            ctx.observation["ready_after"] = round(gate.timeout - (deadline - time.monotonic()), 3)
+            return
+        if time.monotonic() > deadline:
+            raise GateTimeout(f"canopsis not ready after {gate.timeout:g}s: engines started {started} of {engines}, "
+                              f"API answers: {api.answers()}\nHint: see {node.root}/var/log/engine-*.log and "
+                              f"canopsis-api.log")
+        time.sleep(0.1)
+

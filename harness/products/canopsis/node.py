@@ -1,0 +1,93 @@
+"""Read-only questions and the runbook's commands on a Canopsis node, through its transport."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from harness.environment import Environment
+from harness.transports.base import CommandResult, Transport
+
+# argv, not a shell string: the script is fixed and the file and command come as arguments
+SOURCED = 'set -o allexport; . "$1"; set +o allexport; shift; exec "$@"'
+ENGINE_LOGS = ("engine-fifo", "engine-che", "engine-axe", "engine-correlation")
+
+
+@dataclass
+class CanopsisNode:
+    transport: Transport
+    root: str
+    name: str = "node"
+
+    @classmethod
+    def of(cls, env: Environment) -> CanopsisNode:
+        host = env.hosts["node"]
+        return cls(host.transport, host.install_dir)
+
+    def bin(self, prog: str) -> str:
+        return f"{self.root}/bin/{prog}"
+
+    def run(self, prog: str, *args: str, timeout: float = 120.0) -> CommandResult:
+        return self.transport.run([self.bin(prog), *args], timeout=timeout, cwd=self.root)
+
+    def sourced(self, prog: str, *args: str, timeout: float = 300.0) -> CommandResult:
+        """``set -o allexport ; source go-engines-vars.conf`` then the command (runbook step 4-5)."""
+        return self.transport.run(["bash", "-c", SOURCED, "canopsis", f"{self.root}/etc/go-engines-vars.conf",
+                                   self.bin(prog), *args], timeout=timeout, cwd=self.root)
+
+    def read(self, rel: str) -> str:
+        try:
+            return self.transport.get(f"{self.root}/{rel}").decode(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def json(self, rel: str) -> Any:
+        text = self.read(rel)
+        return json.loads(text) if text.strip() else None
+
+    def installed_version(self) -> str:
+        return str((self.json("var/lib/canopsis/package.json") or {}).get("version", ""))
+
+    def version_doc(self) -> dict[str, Any]:
+        return self.json("var/lib/canopsis/version.json") or {}
+
+    def edition(self) -> str:
+        return self.read("var/lib/canopsis/edition").strip() or "core"
+
+    def log(self, name: str) -> list[dict[str, Any]]:
+        """zerolog JSON lines of ``var/log/<name>.log`` (torn or foreign lines are skipped)."""
+        out = []
+        for line in self.read(f"var/log/{name}.log").splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                out.append(rec)
+        return out
+
+    def log_sizes(self) -> dict[str, int]:
+        return {n: len(self.read(f"var/log/{n}.log")) for n in ENGINE_LOGS}
+
+    def stats(self, prefix: str = "") -> dict[str, Any]:
+        res = self.run("cps-stats", "--prefix", prefix, timeout=60).check()
+        data: dict[str, Any] = json.loads(res.stdout)
+        return data
+
+    def units_active(self) -> bool:
+        return self.run("canoctl", "status", timeout=60).ok
+
+    def running_versions(self) -> dict[str, str]:
+        """Engine → version it logged at its last ``engine started`` (running ones only)."""
+        out = {}
+        for n in ENGINE_LOGS:
+            version, running = None, False
+            for rec in self.log(n):
+                if rec.get("message") == "engine started":
+                    version, running = rec.get("version"), True
+                elif rec.get("message") == "engine stopped":
+                    running = False
+            if running and version is not None:
+                out[n] = version
+        return out
