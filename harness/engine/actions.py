@@ -59,6 +59,10 @@ ACTIONS: dict[str, str] = {
     "canopsis.daemon_reload": "harness.products.canopsis.actions:DaemonReload",
     "canopsis.restart": "harness.products.canopsis.actions:Restart",
     "canopsis.verify": "harness.products.canopsis.actions:Verify",
+    "zato.hot_deploy": "harness.products.zato.deploy:HotDeploy",
+    "zato.invoke": "harness.products.zato.deploy:Invoke",
+    "zato.put_files": "harness.products.zato.deploy:PutFiles",
+    "zato.restore_files": "harness.products.zato.deploy:RestoreFiles",
     "beam.upload": "harness.products.patch.actions:Upload",
     "beam.check": "harness.products.patch.actions:Check",
     "beam.capture": "harness.products.patch.actions:Capture",
@@ -77,6 +81,7 @@ GATES: dict[str, str] = {
     "zato.ready": "harness.products.zato.actions:component_ready",
     "canopsis.ready": "harness.products.canopsis.actions:ready",
     "otp.running": "harness.products.otp.actions:running",
+    "zato.deployed": "harness.products.zato.deploy:deployed",
 }
 
 

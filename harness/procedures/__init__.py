@@ -16,6 +16,9 @@ PROCEDURES: dict[str, str] = {
     "zato-update": "harness.procedures.zato_update",
     "zato-restart": "harness.procedures.zato_update",
     "canopsis-update": "harness.procedures.canopsis_update",
+    "zato-hot-deploy": "harness.procedures.zato_deploy",
+    "zato-service-sources": "harness.procedures.zato_deploy",
+    "zato-extra-paths": "harness.procedures.zato_deploy",
     "beam-patch": "harness.procedures.beam_patch",
     "otp-release-upgrade": "harness.procedures.otp_release_upgrade",
 }

@@ -45,7 +45,7 @@ def _short(path: str) -> str:
     return path if len(parts) <= 3 else ".../" + "/".join(parts[-2:])
 
 
-def _restarts(comps: Iterable[Component], *, sync_servers: bool, force: bool, timeout: float,
+def restart_steps(comps: Iterable[Component], *, sync_servers: bool, force: bool, timeout: float,
               prefix: str = "") -> list[Step]:
     out = []
     for c in comps:
@@ -72,7 +72,7 @@ def steps(plan: Plan, inv: Inventory) -> list[Step]:
                             parallel="code-update"))
             out.append(Step(f"install@{h}", h, "zato.install", description=f"cd {install} && ./update.sh",
                             parallel="code-update"))
-    return out + _restarts(comps, sync_servers=update, force=not update, timeout=plan.ready_timeout)
+    return out + restart_steps(comps, sync_servers=update, force=not update, timeout=plan.ready_timeout)
 
 
 def precheck(env: Environment, plan: Plan) -> None:
@@ -105,4 +105,4 @@ def rollback_steps(plan: Plan, inv: Inventory, done: list[tuple[Step, dict[str, 
                         parallel="code-revert"))
     comps = _components(plan, inv)
     # not forced: a component still running the installed (old) code is skipped
-    return out + _restarts(comps, sync_servers=bool(moved), force=False, timeout=plan.ready_timeout, prefix="rb-")
+    return out + restart_steps(comps, sync_servers=bool(moved), force=False, timeout=plan.ready_timeout, prefix="rb-")

@@ -47,15 +47,27 @@ def topology(servers: int) -> list[Layout]:
 
 
 def create_argv(zato: str, lay: Layout, path: str, *, bind: str, port: int, servers: list[tuple[str, str]],
-                agent_port: int = AGENT_PORT) -> list[str]:
+                agent_port: int = AGENT_PORT, odb_path: str | None = None, lb_address: str | None = None) -> list[str]:
+    """``zato create ...`` for one component. Servers share the cluster's ODB (``odb_path``, a SQLite file
+    every server host reaches); web-admin reaches the cluster through the load balancer (``lb_address``)."""
     argv = [zato, "create", lay.role, path, "--host", bind, "--port", str(port)]
     if lay.role == "server":
         argv += ["--name", lay.name, "--cluster", "dev"]
+        if odb_path:
+            argv += ["--odb_type", "sqlite", "--sqlite_path", odb_path]
+    if lay.role == "web-admin" and lb_address:
+        argv += ["--cluster-address", lb_address]
     if lay.role == "load-balancer":
         argv += ["--agent-port", str(agent_port)]
         for name, addr in servers:
             argv += ["--server", f"{name}={addr}"]
     return argv
+
+
+def odb_file(state_dir: Path) -> Path:
+    """The cluster's ODB on the process backend: one SQLite file in the environment's state dir, opened
+    by every server process (as Zato's quickstart shares one SQL database between its servers)."""
+    return state_dir / "odb" / "zato-odb.sqlite"
 
 
 def write_inventory(inv: Inventory, path: Path) -> Path:
@@ -111,7 +123,9 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
         subprocess.run(["./update.sh"], cwd=install, check=True, capture_output=True)
         path = root / "env" / lay.name
         subprocess.run(create_argv(str(install / "bin/zato"), lay, str(path), bind=LOOPBACK, port=ports[lay.name],
-                                   servers=server_addrs, agent_port=agent_port), check=True, capture_output=True)
+                                   servers=server_addrs, agent_port=agent_port, odb_path=str(odb_file(state_dir)),
+                                   lb_address=f"{LOOPBACK}:{ports['load-balancer']}"),
+                       check=True, capture_output=True)
         hosts.append(Host(name=lay.host, transport="local", install_dir=str(install)))
         comps.append(Component(name=lay.name, role=lay.role, host=lay.host, path=str(path),  # type: ignore[arg-type]
                                url=f"http://{LOOPBACK}:{ports[lay.name]}"))

@@ -27,14 +27,20 @@ from harness.standins.zato_upstream import build_upstream
 
 INSTALL_DIR = "/opt/zato/current"
 UPSTREAM_MOUNT = "/srv/upstream"
+ODB_MOUNT = "/opt/zato/odb"  # the cluster's ODB: one SQLite file in a directory every server container mounts
 
 
-def _container(image: str, name: str, lay: Layout, net: Network, upstream_dir: Path) -> StandinContainer:
+def _container(image: str, name: str, lay: Layout, net: Network, upstream_dir: Path, odb_dir: Path) -> StandinContainer:
     c = (StandinContainer(image, run_id=name)
          .with_network(net).with_network_aliases(lay.host)
          .with_published_port(PORTS[lay.role])
          .with_bind_mount(upstream_dir, UPSTREAM_MOUNT)
          .with_name(f"{name}-{lay.host}").with_kwargs(hostname=lay.host))
+    if lay.role == "server":
+        # Deliberately read-write, unlike every other mount: the servers share the ODB the way
+        # Zato's quickstart shares one SQL database (SQLite locks work across containers of one
+        # kernel). A tiny ODB service on one host would add a protocol the stand-in does not need.
+        c.with_volume_mapping(str(odb_dir), ODB_MOUNT, "rw")
     c.start()
     return c
 
@@ -48,7 +54,8 @@ def _provision(c: StandinContainer, lay: Layout, version: str, servers: list[tup
     t.run(["./update.sh"], cwd=INSTALL_DIR, timeout=120).check()
     path = f"/opt/zato/env/{lay.name}"
     t.run(create_argv(f"{INSTALL_DIR}/bin/zato", lay, path, bind="0.0.0.0", port=PORTS[lay.role],
-                      servers=servers), timeout=60).check()
+                      servers=servers, odb_path=f"{ODB_MOUNT}/zato-odb.sqlite",
+                      lb_address=f"vm-load-balancer:{PORTS['load-balancer']}"), timeout=60).check()
 
 
 def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
@@ -66,7 +73,9 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
     try:
         net.create()
         with ThreadPoolExecutor(max_workers=4) as pool:
-            started = list(pool.map(lambda lay: _container(image, name, lay, net, state_dir / "upstream"), lays))
+            (state_dir / "odb").mkdir(exist_ok=True)
+            started = list(pool.map(lambda lay: _container(image, name, lay, net, state_dir / "upstream",
+                                                           state_dir / "odb"), lays))
             version = spec.version or BASE_VERSION
             list(pool.map(lambda pair: _provision(pair[0], pair[1], version, servers), zip(started, lays)))
         hosts, comps = [], []

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from zato_standin import __version__, component, lb
+from zato_standin import __version__, component, lb, odb
 
 CODE_DIR = Path(__file__).resolve().parent.parent  # the installation this CLI was imported from
 
@@ -68,7 +68,13 @@ def cmd_create(args: argparse.Namespace) -> int:
                 "token": secrets.token_hex(16), "service_sources": "./service-sources.txt"}
         hot = {"pickup_dir": "../../pickup/incoming/services", "work_dir": "../../work",
                "current_work_dir": "./hot-deploy/current"}
-        _write_conf(repo / conf_name, {"main": main, "hot_deploy": hot, "stand_in": stand_in})
+        hot["delete_after_pick_up"] = "False"
+        sections: dict[str, dict[str, object]] = {"main": main, "hot_deploy": hot}
+        if args.odb_type == "sqlite":
+            db_path = Path(args.sqlite_path or path.parent / "zato-odb.sqlite").resolve()
+            sections["odb"] = {"engine": "sqlite", "db_name": db_path}
+            odb.ODB(db_path).register_server(name, args.cluster)
+        _write_conf(repo / conf_name, {**sections, "stand_in": stand_in})
         (repo / "service-sources.txt").write_text(
             "# Directories, .py files or module names to import at startup, one per line.\n"
             "# Always the last line, needed for internal purposes:\n./work/hot-deploy/current\n")
@@ -82,6 +88,9 @@ def cmd_create(args: argparse.Namespace) -> int:
                                        "stand_in": stand_in})
         (repo / "zato.config").write_text(lb.haproxy_config(args.host, args.port, servers))
     else:
+        if kind == "web-admin":
+            stand_in.update(cluster_address=args.cluster_address or "", admin_user="admin",
+                            admin_password=args.admin_password or secrets.token_urlsafe(12))
         _write_conf(repo / conf_name, {"main": {"host": args.host, "port": args.port}, "stand_in": stand_in})
     component.write_info(path, kind)
     _out("OK")
@@ -187,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--boot-seconds", type=float, default=0.3 if kind == "server" else 0.05)
         if kind == "server":
             p.add_argument("--cluster", default="dev")
+            p.add_argument("--odb_type", "--odb-type", default="sqlite", choices=("sqlite", "none"),
+                           help="the cluster's ODB (stand-in: sqlite only; none = no hot-deploy)")
+            p.add_argument("--sqlite_path", "--sqlite-path", default=None,
+                           help="ODB file shared by the cluster's servers (default: zato-odb.sqlite beside PATH)")
+        if kind == "web-admin":
+            p.add_argument("--cluster-address", default=None, metavar="HOST:PORT",
+                           help="the cluster's load balancer (real web-admin reads lb_host/lb_port from the ODB)")
+            p.add_argument("--admin-password", default=None, help="password of the `admin` user (default: random)")
         if kind == "load-balancer":
             p.add_argument("--agent-port", type=int, default=20151)
             p.add_argument("--server", action="append", type=_parse_server_spec, metavar="NAME=HOST:PORT")

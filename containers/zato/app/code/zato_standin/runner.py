@@ -13,14 +13,16 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zato_standin import __version__, component, httpbase, internal, lb, logsetup, server, simple
+from zato_standin import __version__, component, hotdeploy, httpbase, internal, lb, logsetup, odb, server, simple, \
+    store, webadmin
 
 BOOTERS = {
     "server": server.boot,
-    "web-admin": simple.boot,
+    "web-admin": webadmin.boot,
     "scheduler": simple.boot,
     "load-balancer": lb.boot,
 }
@@ -33,6 +35,8 @@ class Runtime:
     sync_internal: bool = False
     stop_requested: threading.Event = field(default_factory=threading.Event)
     pid: int = field(default_factory=os.getpid)
+    #: run after the HTTP servers stopped (e.g. the server's ODB up-status becomes clean-down)
+    on_stop: list[Callable[[], None]] = field(default_factory=list)
 
     def sleep(self, seconds: float) -> bool:
         """Sleep, but wake up early on SIGTERM; True when a stop was requested."""
@@ -73,6 +77,11 @@ def run(comp: component.Component, sync_internal: bool) -> int:
     log.info("Stopping Zato %s `%s` (pid: %d)", comp.kind, comp.name, rt.pid)
     for httpd in servers:
         httpbase.stop(httpd)
+    for hook in rt.on_stop:
+        try:
+            hook()
+        except Exception as exc:  # a failing hook must not keep the process from stopping
+            log.warning("Stop hook failed, e:`%s`", exc)
     log.info("Stopped Zato %s `%s` (pid: %d)", comp.kind, comp.name, rt.pid)
     logging.shutdown()
     return 0
@@ -90,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     return run(comp, args.sync_internal)
 
 
-assert internal  # imported for its side effect: loaded at start like every other module
+assert internal and hotdeploy and odb and store  # imported for their side effect: loaded at start like every other module
 
 if __name__ == "__main__":
     sys.exit(main())
