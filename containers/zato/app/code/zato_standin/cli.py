@@ -141,7 +141,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         _err(f"--sync-internal applies to servers only, ignored for {comp.kind} `{path}`")
     run_argv = [str(path)] + (["--sync-internal"] if args.sync_internal and comp.kind == "server" else [])
     if args.fg:
-        comp.pidfile.write_text(f"{os.getpid()}\n")
+        component.write_pid(comp.pidfile, os.getpid())
         from zato_standin import runner
 
         return runner.main(run_argv)
@@ -151,7 +151,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         proc = subprocess.Popen([sys.executable, "-m", "zato_standin.runner", *run_argv], cwd=str(path),
                                 env=env, stdin=subprocess.DEVNULL, stdout=console, stderr=console,
                                 start_new_session=True, close_fds=True)
-    comp.pidfile.write_text(f"{proc.pid}\n")
+    component.write_pid(comp.pidfile, proc.pid)
     _out("OK")
     return component.OK
 

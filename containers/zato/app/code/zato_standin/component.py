@@ -111,6 +111,13 @@ def write_info(path: Path, kind: str) -> None:
     (path / INFO_FILE).write_text(json.dumps(data) + "\n")
 
 
+def write_pid(pidfile: Path, pid: int) -> None:
+    """Write the pidfile in one step (a reader never sees it empty or half-written)."""
+    tmp = pidfile.with_name(f".{pidfile.name}.{os.getpid()}")
+    tmp.write_text(f"{pid}\n")
+    os.replace(tmp, pidfile)
+
+
 def read_pid(pidfile: Path) -> int | None:
     """The pid in a pidfile, None when the file is empty or garbage."""
     text = pidfile.read_text().strip()
