@@ -212,7 +212,11 @@ class Run:
             else:
                 act.run(ctx)
                 if step.gate:
-                    gate(step.gate.kind)(ctx, step.gate)
+                    g0 = time.monotonic()
+                    try:
+                        gate(step.gate.kind)(ctx, step.gate)
+                    finally:
+                        ctx.observation["gate_s"] = round(time.monotonic() - g0, 4)  # how long readiness took
         except (StepFailed, GateTimeout, CommandFailed, RefusedError) as exc:
             status, reason = StepStatus.FAILED, str(exc)
         except (TransportError, HarnessError) as exc:

@@ -103,8 +103,9 @@ class ZatoStop:
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
+        t0 = time.monotonic()
         res = comp.host.transport.run([comp.host.zato, "stop", comp.path], timeout=60)
-        ctx.observation["exit_code"] = res.exit_code
+        ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
         if res.exit_code == 2:  # FILE_MISSING: no pidfile, the component is not running
             ctx.observation["was_running"] = False
             return
@@ -121,8 +122,9 @@ class ZatoStart:
         argv = [comp.host.zato, "start", comp.path]
         if ctx.step.args.get("sync_internal"):
             argv.append("--sync-internal")
+        t0 = time.monotonic()
         res = comp.host.transport.run(argv, timeout=60)
-        ctx.observation["exit_code"] = res.exit_code
+        ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
         res.check()
         if "OK" not in res.stdout.split():
             raise StepFailed(ctx.step.id, f"`zato start` exited 0 without printing OK: {res.stdout!r}")
