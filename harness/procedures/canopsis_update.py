@@ -18,6 +18,13 @@ canopsis.toml, or a broker the node cannot reach.
 Rollback (a release-note step, the packages, canopsis-reconfigure or the restart failed): canopsis.toml
 as before the run, the previous package (``yum downgrade``), canopsis-reconfigure, daemon-reload,
 restart, verify on the previous version. Migrations already applied stay applied (they only go forward).
+
+Compose installation (inventory ``facts.install: compose``, project dir ``facts.compose_dir``): after the
+release notes, ``docker-compose.yml`` is replaced by the reference file of the target version
+(``facts.compose_reference/<to>/``; the operator's ``etc/conf.d/canopsis-override.toml`` is kept), then
+``docker-compose up -d`` (the one-shot reconfigure service with the notes' flags, then the engines and the
+API), then verify. Rollback: canopsis.toml and the previous compose file restored, ``up -d`` recreating
+the engines and the API, verify. A target without a reference compose file is refused at planning.
 """
 
 from __future__ import annotations
@@ -69,6 +76,12 @@ def resolve(plan: Plan, inv: Inventory) -> dict[str, Any]:
         path = versions.check_update(notes.versions(repo), current, to)
     except versions.VersionError as exc:
         raise PlanError(str(exc), field="params.to", hint=exc.hint) from None
+    if inv.facts.get("install") == "compose":
+        ref = Path(str(inv.facts.get("compose_reference", ""))) / to / "docker-compose.yml"
+        if not ref.is_file():
+            raise PlanError(f"no reference compose file for Canopsis {to} ({ref})", field="params.to",
+                            hint="add containers/canopsis/compose/<version>/docker-compose.yml, or use the "
+                                 "packages installation")
     return {"from": current, "to": to, "edition": edition, "path": path,
             "notes": [notes.load(repo, v) for v in path], "minutes": int(plan.params.get("broadcast_minutes", 30))}
 
@@ -89,6 +102,8 @@ def steps(plan: Plan, inv: Inventory) -> list[Step]:
                         {"version": n.version, "steps": [s.model_dump() for s in n.steps]},
                         description=f"release note {n.version}: " + (", ".join(_say(s.model_dump()) for s in n.steps)
                                                                       or "nothing to apply")))
+    if inv.facts.get("install") == "compose":
+        return out + _compose_steps(common, flags, plan.ready_timeout)
     tool = "dnf" if calver else "yum"
     out.append(Step(f"stop@{NODE}", NODE, "canopsis.stop", common, description="canoctl stop"))
     out.append(Step(f"packages@{NODE}", NODE, "canopsis.packages", {**common, "tool": tool},
@@ -103,6 +118,19 @@ def steps(plan: Plan, inv: Inventory) -> list[Step]:
     out.append(Step(f"verify@{NODE}", NODE, "canopsis.verify", common,
                     description=f"API app-info reports {to} {EDITIONS[ed]}; every engine started on {to}"))
     return out
+
+
+def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float) -> list[Step]:
+    return [Step(f"compose-files@{NODE}", NODE, "canopsis.compose_files", common,
+                 description=f"docker-compose.yml <- reference file of {common['to']} "
+                             "(etc/conf.d/canopsis-override.toml kept)"),
+            Step(f"compose-up@{NODE}", NODE, "canopsis.compose_up", {**common, "flags": flags},
+                 gate=Gate("canopsis.ready", timeout),
+                 description=f"docker-compose up -d (reconfigure {' '.join(flags)}, then engines and API)"
+                 .replace("reconfigure ,", "reconfigure,")),
+            Step(f"verify@{NODE}", NODE, "canopsis.verify", common,
+                 description=f"API app-info reports {common['to']} {EDITIONS[common['edition']]}; "
+                             f"every engine started on {common['to']}")]
 
 
 def _restart(common: dict[str, Any], calver: bool, timeout: float, prefix: str = "", always: bool = False) -> list[Step]:
@@ -140,17 +168,20 @@ def precheck(env: Environment, plan: Plan) -> None:
         err = config.check(text, f"{node.root}/{rel}") if text else None
         if err:
             raise RefusedError(err)
-    _broker_reachable(node)
+    compose_url = str(env.inventory.facts.get("node_amqp_url", "")) \
+        if env.inventory.facts.get("install") == "compose" else ""
+    _broker_reachable(node, compose_url)
 
 
-def _broker_reachable(node: CanopsisNode) -> None:
-    vars_file = f"{node.root}/etc/go-engines-vars.conf"
+def _broker_reachable(node: CanopsisNode, compose_url: str = "") -> None:
+    # Compose: CPS_AMQP_URL is in the services' environment (the compose file), not in a vars file
+    vars_file = "docker-compose.yml" if compose_url else f"{node.root}/etc/go-engines-vars.conf"
     lines = node.read("etc/go-engines-vars.conf").splitlines()
     found = [(i, ln.split("=", 1)[1].strip().strip("\"'")) for i, ln in enumerate(lines, 1)
              if ln.strip().startswith("CPS_AMQP_URL=")]
-    if not found:
+    if not found and not compose_url:
         raise RefusedError(f"{vars_file}: CPS_AMQP_URL is not set\nHint: add CPS_AMQP_URL=amqp://USER:PASS@HOST:5672/")
-    line, url = found[-1]
+    line, url = (0, compose_url) if compose_url else found[-1]
     u = urlsplit(url)
     host, port = u.hostname or "", str(u.port or 5672)
     # from the node itself (its view of the network), with bash's /dev/tcp: nothing to install on the node
@@ -170,6 +201,8 @@ def rollback_steps(plan: Plan, inv: Inventory, done: list[tuple[Step, dict[str, 
     if before is not None:
         out.append(Step(f"rb-config@{NODE}", NODE, "canopsis.config_restore", {"content": before},
                         description="restore canopsis.toml as it was before the run"))
+    if inv.facts.get("install") == "compose":
+        return out + _compose_rollback(prev, done, plan.ready_timeout)
     pkg = next(((s, obs) for s, obs, st in done if s.action == "canopsis.packages" and st != StepStatus.SKIPPED), None)
     calver = versions.parse(r["from"]).scheme == "YY.MM"
     if pkg and pkg[1].get("before"):
@@ -188,3 +221,19 @@ def rollback_steps(plan: Plan, inv: Inventory, done: list[tuple[Step, dict[str, 
                     description=f"API app-info reports {prev['to']}; every engine started on it"))
     return out
 
+
+
+def _compose_rollback(prev: dict[str, Any], done: list[tuple[Step, dict[str, Any], StepStatus]],
+                      timeout: float) -> list[Step]:
+    out: list[Step] = []
+    before = next((obs["before"] for s, obs, _st in done if s.action == "canopsis.compose_files"
+                   and obs.get("before") is not None), None)
+    if before is not None:
+        out.append(Step(f"rb-compose-files@{NODE}", NODE, "canopsis.compose_restore", {"content": before},
+                        description="restore docker-compose.yml as it was before the run"))
+    out.append(Step(f"rb-compose-up@{NODE}", NODE, "canopsis.compose_up", {**prev, "flags": [], "always": True},
+                    gate=Gate("canopsis.ready", timeout),
+                    description="docker-compose up -d; recreate the engines and the API on the previous version"))
+    out.append(Step(f"rb-verify@{NODE}", NODE, "canopsis.verify", prev,
+                    description=f"API app-info reports {prev['to']}; every engine started on it"))
+    return out

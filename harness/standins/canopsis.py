@@ -10,7 +10,9 @@ Layout under the environment's state dir::
 Bringing it up runs the node's own commands, as an installation would: ``yum install``, ``canopsinit``,
 ``canopsis-reconfigure`` (declares the topology), ``systemctl daemon-reload``, ``canoctl start``; then
 waits for every engine's ``engine started`` and the API. ``spec.options``: ``edition`` (core|cat),
-``install`` (packages only for now: the docker backend and the Compose installation are not built yet).
+``install`` (packages|compose). On the docker backend (``backend: docker``) RabbitMQ and the node run
+in two containers (:mod:`harness.standins.canopsis_docker`); ``install: compose`` (docker backend only)
+is a Compose project of engines, API and RabbitMQ as services (:mod:`harness.standins.canopsis_compose`).
 """
 
 from __future__ import annotations
@@ -44,11 +46,9 @@ def options(spec: StandinsSpec) -> dict[str, str]:
             raise ConfigError(f"canopsis option {k}={v!r}", field=f"standins.options.{k}",
                               hint=f"use one of: {', '.join(OPTIONS[k])}")
         out[k] = str(v)
-    if spec.backend == "docker" or out["install"] == "compose":
-        # not built yet: RabbitMQ in its own container and the Compose installation (issue 4, docker part)
-        raise ConfigError("the Canopsis stand-in runs on the process backend with the packages installation only",
-                          field="standins.backend" if spec.backend == "docker" else "standins.options.install",
-                          hint="use `backend: process` and `install: packages`")
+    if out["install"] == "compose" and spec.backend != "docker":
+        raise ConfigError("the Compose installation runs on the docker backend", field="standins.backend",
+                          hint="use `backend: docker` with `install: compose`")
     return out
 
 
@@ -74,7 +74,8 @@ def write_etc(root: Path, *, amqp_url: str, api_url: str, repo: str, listen: str
         "[base]\nname=CentOS-7 - Base\nbaseurl=file:///nonexistent/centos/7/os\nenabled=1\n")
 
 
-def install(node: CanopsisNode, version: str, edition: str) -> None:
+def install(node: CanopsisNode, version: str, edition: str, *, api_url: str | None = None,
+            transport: str = "local") -> None:
     """What an installation does, with the node's own commands."""
     from harness.products.canopsis.versions import parse
 
@@ -85,18 +86,18 @@ def install(node: CanopsisNode, version: str, edition: str) -> None:
     node.run("systemctl", "daemon-reload").check()
     offsets = node.log_sizes()
     node.run("canoctl", "start").check()
-    wait_ready(node, edition, offsets, api_url=None)
+    wait_ready(node, edition, offsets, api_url=api_url, transport=transport)
 
 
 def wait_ready(node: CanopsisNode, edition: str, offsets: dict[str, int], *, api_url: str | None,
-               timeout: float = 60.0) -> None:
+               timeout: float = 60.0, transport: str = "local") -> None:
     from harness.engine.actions import StepContext
     from harness.engine.step import Gate, Step
     from harness.environment import Environment
     from harness.plan.models import Plan
     from harness.products.canopsis.actions import ready
 
-    inv = _inventory_for_gate(node, api_url)
+    inv = _inventory_for_gate(node, api_url, transport)
     step = Step("up@node", "node", "canopsis.restart", {"edition": edition})
     ctx = StepContext(Environment.from_inventory(inv), Plan(procedure="canopsis-update"), step, {},
                       {"log_offsets": offsets})
@@ -106,16 +107,21 @@ def wait_ready(node: CanopsisNode, edition: str, offsets: dict[str, int], *, api
         raise SetupFailed(f"Canopsis stand-in did not come up: {exc}") from exc
 
 
-def _inventory_for_gate(node: CanopsisNode, api_url: str | None) -> Inventory:
+def _inventory_for_gate(node: CanopsisNode, api_url: str | None, transport: str = "local") -> Inventory:
     if api_url is None:
         vars_text = node.read("etc/go-engines-vars.conf")
         api_url = re.search(r"^CPS_API_URL=(.*)$", vars_text, re.MULTILINE).group(1)  # type: ignore[union-attr]
-    return Inventory(environment="gate", product="canopsis", hosts=[Host(name="node", install_dir=node.root)],
+    return Inventory(environment="gate", product="canopsis", hosts=[Host(name="node", transport=transport, install_dir=node.root)],
                      components=[], front_door=api_url)
 
 
 def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
     opts = options(spec)
+    if spec.backend == "docker":
+        from harness.standins import canopsis_compose, canopsis_docker
+
+        mod = canopsis_compose if opts["install"] == "compose" else canopsis_docker
+        return mod.up(spec, state_dir, name=name)
     state_dir = state_dir.resolve()
     state_dir.mkdir(parents=True, exist_ok=True)
     version = spec.version or BASE_VERSION
@@ -144,6 +150,11 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
 def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str, api_url: str | None = None,
                       broker: Broker | None = None) -> Inventory:
     opts = options(spec)
+    if spec.backend == "docker":
+        from harness.standins import canopsis_compose, canopsis_docker
+
+        mod = canopsis_compose if opts["install"] == "compose" else canopsis_docker
+        return mod.planned_inventory(spec, state_dir, name=name)
     root = state_dir / "node/opt/canopsis"
     # before `up` copies it, the repository is the one shipped with the stand-in (planning reads notes)
     repo = str(state_dir / "repo") if broker else str(SOURCE / "repo")
@@ -170,6 +181,12 @@ def broker_of(inv: Inventory) -> Broker:
 
 def down(inv: Inventory, *, purge: bool = False) -> None:
     """Stop engines, API and the broker; nothing is left running. Files stay unless ``purge``."""
+    if inv.backend == "docker":
+        from harness.standins import canopsis_compose, canopsis_docker
+
+        mod = canopsis_compose if inv.facts.get("install") == "compose" else canopsis_docker
+        mod.down(inv, purge=purge)
+        return
     root = inv.hosts[0].install_dir
     node = CanopsisNode(LocalTransport(), root)
     if Path(root, "bin/canoctl").exists():

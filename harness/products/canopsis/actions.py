@@ -8,11 +8,12 @@ up to date (package, version document, edition, and every unit running the targe
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.errors import GateTimeout, StepFailed
-from harness.products.canopsis import config, versions
+from harness.products.canopsis import compose, config, versions
 from harness.products.canopsis.api import CanopsisApi
 from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
 from harness.transports.base import CommandResult
@@ -44,15 +45,25 @@ def engines_for(edition: str) -> list[str]:
     return list(ENGINE_LOGS if edition == "cat" else ENGINE_LOGS[:3])
 
 
-def up_to_date(node: CanopsisNode, to: str, edition: str) -> str | None:
-    """Why nothing needs doing on ``node`` for target ``to`` (a reason), or None."""
+def units_active(ctx: StepContext) -> bool:
+    """Every engine and the API running: ``canoctl status``, or the Compose services when installed so."""
+    facts = ctx.env.inventory.facts
+    if facts.get("install") == "compose":
+        return compose.running_services(facts["compose_dir"]) >= set(compose.SERVICES)
+    return _node(ctx).units_active()
+
+
+def up_to_date(node: CanopsisNode, to: str, edition: str, active: bool | None = None) -> str | None:
+    """Why nothing needs doing on ``node`` for target ``to`` (a reason), or None. ``active``: whether every
+    unit runs (asked with ``canoctl status`` when None)."""
     if node.installed_version() != to:
         return None
     doc = node.version_doc()
     if doc.get("version") != to or doc.get("edition") != EDITIONS[edition] or node.edition() != edition:
         return None
     running = node.running_versions()
-    if any(running.get(e) != to for e in engines_for(edition)) or not node.units_active():
+    if any(running.get(e) != to for e in engines_for(edition)) or not (
+            node.units_active() if active is None else active):
         return None
     return f"canopsis {to} ({EDITIONS[edition]}) is already installed, configured and running"
 
@@ -61,7 +72,7 @@ class _PackageStep:
     """Base of the package steps: skipped when the node is up to date."""
 
     def skip(self, ctx: StepContext) -> str | None:
-        return up_to_date(_node(ctx), ctx.step.args["to"], ctx.step.args["edition"])
+        return up_to_date(_node(ctx), ctx.step.args["to"], ctx.step.args["edition"], units_active(ctx))
 
 
 class Broadcast(_PackageStep):
@@ -190,15 +201,73 @@ class Verify:
         node, a = _node(ctx), ctx.step.args
         info = _api(ctx, max_wait=30).app_info(retry=True)
         running = node.running_versions()
-        ctx.observation.update(app_info=info, engines=running, units_active=node.units_active())
+        ctx.observation.update(app_info=info, engines=running, units_active=units_active(ctx))
         want = {"version": a["to"], "edition": EDITIONS[a["edition"]]}
         problems = [f"API reports {k} {info.get(k)!r}, expected {v!r}" for k, v in want.items() if info.get(k) != v]
         problems += [f"{e} runs {running.get(e)!r}, expected {a['to']!r}" for e in engines_for(a["edition"])
                      if running.get(e) != a["to"]]
         if not ctx.observation["units_active"]:
-            problems.append("`canoctl status` reports a unit that is not active")
+            problems.append("`canoctl status` reports a unit that is not active"
+                            if ctx.env.inventory.facts.get("install") != "compose"
+                            else f"not every service of {', '.join(compose.SERVICES)} is running")
         if problems:
             raise StepFailed(ctx.step.id, "; ".join(problems))
+
+
+class ComposeFiles(_PackageStep):
+    """Replace docker-compose.yml with the reference file of the target version; etc/ (the operator's
+    canopsis-override.toml) is left as it is."""
+
+    def skip(self, ctx: StepContext) -> str | None:
+        f = ctx.env.inventory.facts
+        current = (Path(f["compose_dir"]) / compose.FILE).read_text()
+        ctx.observation.setdefault("before", current)
+        ctx.persist()  # the file to go back to, before anything changes
+        target = compose.reference(f["compose_reference"], ctx.step.args["to"]).read_text()
+        return f"{compose.FILE} is the reference file of {ctx.step.args['to']}" if current == target else None
+
+    def run(self, ctx: StepContext) -> None:
+        f = ctx.env.inventory.facts
+        target = compose.reference(f["compose_reference"], ctx.step.args["to"]).read_text()
+        (Path(f["compose_dir"]) / compose.FILE).write_text(target)
+
+
+class ComposeRestore:
+    def skip(self, ctx: StepContext) -> str | None:
+        path = Path(ctx.env.inventory.facts["compose_dir"]) / compose.FILE
+        return f"{compose.FILE} is as before the run" if path.read_text() == ctx.step.args["content"] else None
+
+    def run(self, ctx: StepContext) -> None:
+        (Path(ctx.env.inventory.facts["compose_dir"]) / compose.FILE).write_text(ctx.step.args["content"])
+
+
+class ComposeUp(_PackageStep):
+    """``docker-compose up -d`` with the release notes' reconfigure flags: the one-shot ``reconfigure``
+    service runs first, the engines and the API are recreated only once it exited 0. ``always`` (rollback)
+    also recreates the engines and the API (not RabbitMQ), so they restart on the restored version."""
+
+    def skip(self, ctx: StepContext) -> str | None:
+        return None if ctx.step.args.get("always") else super().skip(ctx)
+
+    def run(self, ctx: StepContext) -> None:
+        project, a = ctx.env.inventory.facts["compose_dir"], ctx.step.args
+        ctx.observation["log_offsets"] = _node(ctx).log_sizes()
+        ctx.observation["restarted_at"] = time.time()
+        ctx.persist()
+        env = {"CPS_RECONFIGURE_FLAGS": " ".join(a["flags"])}
+        calls = [["up", "-d"]]
+        if a.get("always"):
+            calls.append(["up", "-d", "--no-deps", "--force-recreate", *compose.ENGINES_AND_API])
+        for argv in calls:
+            res = compose.run(project, *argv, env=env)
+            ctx.observation["exit_code"] = res.returncode
+            ctx.observation["output"] = (res.stdout + res.stderr)[-2000:]
+            if res.returncode != 0:
+                logs = compose.run(project, "logs", "--no-color", "--tail", "20", "reconfigure", timeout=60).stdout
+                why = next((ln for ln in reversed(logs.splitlines()) if "failed to" in ln), "")
+                raise StepFailed(ctx.step.id, f"`{' '.join(compose.command())} {' '.join(argv)}` exited "
+                                              f"{res.returncode}: {(res.stdout + res.stderr).strip()[-300:]}"
+                                              + (f"; reconfigure: {why.split('|', 1)[-1].strip()}" if why else ""))
 
 
 def ready(ctx: StepContext, gate: Gate) -> None:

@@ -153,17 +153,30 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, new)
         return self.reply(405, {"error": "Method not allowed"})
 
+    def _serve(self, method: str) -> None:
+        # requests being handled finish before the process exits (graceful shutdown, as Go's
+        # Server.Shutdown): killed mid-reply, a client gets a cut response it cannot tell from a refusal
+        with self.server.active_lock:
+            self.server.active += 1
+        try:
+            if self.server.stopping:
+                self.close_connection = True
+            self.route(method)
+        finally:
+            with self.server.active_lock:
+                self.server.active -= 1
+
     def do_GET(self) -> None:
-        self.route("GET")
+        self._serve("GET")
 
     def do_POST(self) -> None:
-        self.route("POST")
+        self._serve("POST")
 
     def do_PUT(self) -> None:
-        self.route("PUT")
+        self._serve("PUT")
 
     def do_DELETE(self) -> None:
-        self.route("DELETE")
+        self._serve("DELETE")
 
 
 class Api(ThreadingHTTPServer):
@@ -173,6 +186,14 @@ class Api(ThreadingHTTPServer):
     def __init__(self, addr: tuple[str, int], broker: Broker) -> None:
         super().__init__(addr, Handler)
         self.broker, self.lock = broker, threading.Lock()
+        self.active, self.active_lock, self.stopping = 0, threading.Lock(), False
+
+    def drain(self, timeout: float = 5.0) -> None:
+        """After serve_forever returned: let requests being handled finish (bounded)."""
+        self.stopping = True
+        deadline = time.monotonic() + timeout
+        while self.active and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     def broadcasts(self) -> list[dict[str, Any]]:
         with self.lock:
@@ -192,5 +213,6 @@ def main(argv: list[str]) -> int:
     log("info", "http server started", file=LOGFILE, addr=listen, version=(read_json(VERSION_DOC, {}) or {}).get("version", ""))
     api.serve_forever(poll_interval=0.1)
     api.server_close()
+    api.drain()
     log("info", "http server stopped", file=LOGFILE)
     return 0

@@ -40,6 +40,10 @@ def main() -> int:
         from cps_standin.api import main as api
 
         return api(argv)
+    if prog == "cps-service":
+        from cps_standin.service import main as service
+
+        return service(argv)
     if prog == "cps-stats":
         from cps_standin.store import main_stats
 
