@@ -21,7 +21,7 @@ import yaml
 from harness.backends.docker_engine import cleanup, docker_available, ensure_image
 from harness.errors import ConfigError, SetupFailed
 from harness.net import LOOPBACK, free_ports
-from harness.plan.models import Component, Host, Inventory, StandinsSpec
+from harness.plan.models import Inventory, StandinsSpec
 from harness.products.canopsis import compose
 from harness.products.canopsis.node import CanopsisNode
 
@@ -53,14 +53,9 @@ def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str, api_url
              "repository": repo, "node_repository": REPO_MOUNT, "amqp_url": amqp_url or "",
              "node_amqp_url": NODE_AMQP_URL, "compose_dir": str(state_dir / "compose"),
              "compose_reference": reference}
-    return Inventory(environment=name.strip("<>") or "new", product="canopsis", backend="docker",
-                     front_door=api, state_dir=str(state_dir),
-                     hosts=[Host(name="node", transport=f"docker://{name}-api", install_dir=ROOT)],
-                     components=[Component(name="canopsis", role="node", host="node", path=ROOT, url=api),
-                                 Component(name="rabbitmq", role="broker", host="node", path="/var/lib/rabbitmq",
-                                           url=amqp_url or "amqp://"),
-                                 Component(name="api", role="api", host="node", path=ROOT, url=api)],
-                     facts=facts)
+    from harness.standins.canopsis_docker import docker_inventory
+
+    return docker_inventory(name, state_dir, container=f"{name}-api", api=api, amqp_url=amqp_url, facts=facts)
 
 
 def _compose(project: Path, *args: str, what: str) -> None:

@@ -132,9 +132,15 @@ def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str, api_url
     facts = {"version": spec.version or BASE_VERSION, "edition": opts["edition"], "install": opts["install"],
              "repository": repo, "node_repository": REPO_MOUNT, "amqp_url": amqp_url or "",
              "node_amqp_url": NODE_AMQP_URL, "containers": [broker_c, node_c]}
+    return docker_inventory(name, state_dir, container=node_c, api=api, amqp_url=amqp_url, facts=facts)
+
+
+def docker_inventory(name: str, state_dir: Path, *, container: str, api: str, amqp_url: str | None,
+                     facts: dict[str, object]) -> Inventory:
+    """The inventory of a Canopsis node reached by ``docker exec`` (docker backend and Compose path)."""
     return Inventory(environment=name.strip("<>") or "new", product="canopsis", backend="docker",
                      front_door=api, state_dir=str(state_dir),
-                     hosts=[Host(name="node", transport=f"docker://{node_c}", install_dir=ROOT)],
+                     hosts=[Host(name="node", transport=f"docker://{container}", install_dir=ROOT)],
                      components=[Component(name="canopsis", role="node", host="node", path=ROOT, url=api),
                                  Component(name="rabbitmq", role="broker", host="node", path="/var/lib/rabbitmq",
                                            url=amqp_url or "amqp://"),
