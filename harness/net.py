@@ -9,6 +9,8 @@ import threading
 import time
 from pathlib import Path
 
+from harness import procs
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -38,7 +40,7 @@ def _reserve(port: int) -> bool:
                 owner = int(path.read_text() or "0")
             except (OSError, ValueError):
                 return False
-            if owner == os.getpid() or _alive(owner):
+            if owner == os.getpid() or procs.alive(owner):
                 return False
             path.unlink(missing_ok=True)  # the claimant died: take it over
             continue
@@ -46,16 +48,6 @@ def _reserve(port: int) -> bool:
             f.write(str(os.getpid()))
         return True
     return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
 
 
 _CLAIMS = Path(os.environ.get("TMPDIR", "/tmp")) / f"upgrade-harness-ports-{os.getuid()}"

@@ -19,6 +19,7 @@ from fixtures.zato import ZatoStandin, start_zato
 from harness import standins
 from harness.checks.zato import ZatoHistory, check_order, check_versions, snapshot
 from harness.engine.journal import read_journal
+from harness.procs import alive
 
 
 @pytest.fixture(scope="module")
@@ -127,14 +128,6 @@ def test_killed_executor_is_resumed_and_a_held_lock_refuses(z: ZatoStandin, tmp_
     assert check_order(h).valid is True, check_order(h).explain()
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for init to reap it is not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 def test_standins_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
     up = harness("standins", "up", "zato", "--servers", "2", cwd=tmp_path)
     assert up.returncode == 0, up.stdout + up.stderr
@@ -147,10 +140,10 @@ def test_standins_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
             f = Path(c["path"]) / name
             if f.exists():
                 pids.append(int(f.read_text()))
-    assert len(pids) == 6 and all(_alive(p) for p in pids)  # 5 components + the HAProxy master
+    assert len(pids) == 6 and all(alive(p) for p in pids)  # 5 components + the HAProxy master
     down = harness("standins", "down", "--target", str(inv_file), cwd=tmp_path)
     assert down.returncode == 0, down.stderr
     deadline = time.monotonic() + 5
-    while [p for p in pids if _alive(p)] and time.monotonic() < deadline:
+    while [p for p in pids if alive(p)] and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [p for p in pids if _alive(p)], "a stand-in process survived `harness standins down`"
+    assert not [p for p in pids if alive(p)], "a stand-in process survived `harness standins down`"

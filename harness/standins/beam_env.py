@@ -28,6 +28,7 @@ from pathlib import Path
 
 import yaml
 
+from harness import procs
 from harness.errors import SetupFailed
 from harness.net import LOOPBACK
 from harness.plan.models import Component, Host, Inventory, StandinsSpec
@@ -111,9 +112,9 @@ def down(inv: Inventory, *, purge: bool = False) -> None:
             _signal_group(int(pid), signal.SIGTERM)
         deadline = time.monotonic() + 5
         for pid in pids.values():
-            while _alive(int(pid)) and time.monotonic() < deadline:
+            while procs.alive(int(pid)) and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if _alive(int(pid)):
+            if procs.alive(int(pid)):
                 _signal_group(int(pid), signal.SIGKILL)
             child = _CHILDREN.pop(int(pid), None)
             if child is not None:
@@ -131,17 +132,9 @@ def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inve
                      creds=state_dir / "credentials.json", erlang_nodes={})
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting to be reaped is not)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
-
-
 def _signal_group(pid: int, sig: int) -> None:
     """Signal the process group ``pid`` leads (the stand-in started it with its own session)."""
-    if not _alive(pid):
+    if not procs.alive(pid):
         return
     try:
         if os.getpgid(pid) == pid:

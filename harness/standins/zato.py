@@ -6,11 +6,8 @@ local upstream repository, so ``git pull`` + ``./update.sh`` run once per host a
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,7 @@ from harness.engine.actions import StepContext
 from harness.engine.step import Gate, Step
 from harness.environment import ComponentHandle, Environment
 from harness.errors import HarnessError, SetupFailed
+from harness import procs
 from harness.net import LOOPBACK, free_ports
 from harness.plan.models import Component, Host, Inventory, Plan, StandinsSpec
 from harness.products.zato.actions import component_ready
@@ -146,19 +144,7 @@ def _kill_pidfile(pidfile: Path) -> None:
         pid = int(pidfile.read_text().strip() or 0)
     except (FileNotFoundError, ValueError):
         return
-    if pid <= 0:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            return
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+    procs.terminate(pid)
 
 
 def down(inv: Inventory, *, purge: bool = False) -> None:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from harness.errors import TransportError
+from harness.procs import alive
 from harness.products.patch.etf import Atom
 from harness.standins.beam import BeamSystem, NodeSpec, erlang_available
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().split()[2] != "Z"
 
 
 def test_system_starts_answers_and_stops_clean(tmp_path: Path) -> None:
@@ -44,7 +35,7 @@ def test_system_starts_answers_and_stops_clean(tmp_path: Path) -> None:
             "billing_calc": "not_loaded", "core_report": "not_loaded"}
     finally:
         system.stop()
-    assert not any(_alive(p) for p in pids)
+    assert not any(alive(p) for p in pids)
     with pytest.raises(TransportError):
         system.agent("w1").info()
 

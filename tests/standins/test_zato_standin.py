@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from harness.net import free_ports
+from harness.procs import alive
 from harness.products.zato import LogEvent, parse_log
 from harness.standins import zato_upstream as up
 
@@ -48,21 +49,13 @@ def http_get(url: str, method: str = "GET", timeout: float = 3.0) -> tuple[int, 
         return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
-
-
 def pids_mentioning(text: str) -> list[int]:
     """Live processes whose command line mentions ``text`` (the test's tmp dir)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
-                if text.encode() in (entry / "cmdline").read_bytes() and pid_alive(int(entry.name)):
+                if text.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
                     found.append(int(entry.name))
             except OSError:
                 continue
@@ -124,9 +117,9 @@ class Zato:
             haproxy_pid = path / "haproxy.pid"
             if haproxy_pid.exists() and haproxy_pid.read_text().strip():
                 master = int(haproxy_pid.read_text())
-                if pid_alive(master):
+                if alive(master):
                     os.kill(master, signal.SIGTERM)
-                    wait_for(lambda: not pid_alive(master), 10.0, "haproxy master to exit")
+                    wait_for(lambda: not alive(master), 10.0, "haproxy master to exit")
         leftover = pids_mentioning(str(self.root))
         for pid in leftover:
             os.kill(pid, signal.SIGKILL)
@@ -267,7 +260,7 @@ def test_exit_codes_and_stop_lines(zato: Zato, tmp_path: Path) -> None:
     pid = zato.pid("server1")
     result = zato.run("stop", str(path))
     assert (result.returncode, result.stdout.strip()) == (0, f"Server `{path}` shutting down")
-    assert not pid_alive(pid) and not (path / "pidfile").exists()
+    assert not alive(pid) and not (path / "pidfile").exists()
     tail = [(e.kind, e.message) for e in zato.events("server1")][-2:]
     assert tail == [("stopping", f"Stopping Zato server `server1` (pid: {pid})"),
                     ("stopped", f"Stopped Zato server `server1` (pid: {pid})")]
@@ -313,7 +306,7 @@ def test_running_server_keeps_old_code_until_restarted(zato: Zato) -> None:
     zato.git("pull", "-q", "--ff-only")
     zato.update()
     assert zato.run("--version").stdout.strip() == "Zato 3.2.1"
-    assert pid_alive(old_pid) and http_get(f"http://127.0.0.1:{port}/zato/ping")[0] == 200
+    assert alive(old_pid) and http_get(f"http://127.0.0.1:{port}/zato/ping")[0] == 200
     assert [e.fields["version"] for e in zato.events("s1") if e.kind == "starting"] == ["3.2.0"]
     # Restarted without --sync-internal: new code, but the stale cache of 3.2.0 (348 services) is deployed.
     assert zato.run("stop", str(path)).returncode == 0
@@ -335,7 +328,7 @@ def test_broken_revision_fails_server_only(zato: Zato) -> None:
     zato.update()
     assert zato.run("start", str(server)).stdout.strip() == "OK"  # returns before the boot fails
     pid = zato.pid("s1")
-    wait_for(lambda: not pid_alive(pid), 10.0, "broken server to exit")
+    wait_for(lambda: not alive(pid), 10.0, "broken server to exit")
     events = zato.events("s1")
     failed = [e for e in events if e.kind == "boot_failed"]
     assert len(failed) == 1 and failed[0].level == "ERROR" and "Traceback" in failed[0].message
@@ -403,7 +396,7 @@ def test_lb_alive_agent_and_traffic_reaches_every_server(zato: Zato) -> None:
     assert http_get(f"http://127.0.0.1:{agent_port}/", method="POST")[::2] == (200, b"")
     lb_dir = zato.components["lb"][1]
     master = int((lb_dir / "haproxy.pid").read_text())
-    assert pid_alive(master) and master != zato.pid("lb")
+    assert alive(master) and master != zato.pid("lb")
     assert "monitor-uri /zato-lb-alive" in (lb_dir / "config" / "repo" / "zato.config").read_text()
     with Probe(f"{base}/zato/ping") as probe:
         wait_for(lambda: all(probe.seen(n, 2) for n in names), 10.0, "traffic on every server")
@@ -430,7 +423,7 @@ def test_rolling_restart_and_lb_restart_lose_no_request(zato: Zato) -> None:
         agent_pid = zato.pid("lb")
         result = zato.run("stop", str(lb_dir))
         assert result.stdout.strip() == f"Load-balancer's agent `{lb_dir}` shutting down"
-        assert not pid_alive(agent_pid) and pid_alive(master)  # the data plane outlives the agent
+        assert not alive(agent_pid) and alive(master)  # the data plane outlives the agent
         before = sum(probe.ok.values())
         wait_for(lambda: sum(probe.ok.values()) > before + 5, 5.0, "traffic without the agent")
         zato.start_ready("lb")  # seamless reload of the live master
@@ -452,6 +445,6 @@ def test_teardown_leaves_nothing_running(zato: Zato) -> None:
     master = int((lb_dir / "haproxy.pid").read_text())
     workers = [pid for pid in pids_mentioning(str(lb_dir / "config")) if pid != master]
     everything = [zato.pid(n) for n in zato.components] + [master, *workers]
-    assert workers and all(pid_alive(pid) for pid in everything)
+    assert workers and all(alive(pid) for pid in everything)
     assert zato.teardown() == []
-    assert not any(pid_alive(pid) for pid in everything)
+    assert not any(alive(pid) for pid in everything)

@@ -1,0 +1,34 @@
+"""Local processes the harness started (stand-ins, brokers, nodes): is one alive, stop one for good."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+    if pid <= 0:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def terminate(pid: int, *, group: bool = False, grace: float = 2.5) -> None:
+    """SIGTERM ``pid`` (or the process group it leads), then SIGKILL if it is still there after ``grace``
+    seconds; returns once it is gone (or after the kill's own short wait)."""
+    kill = os.killpg if group else os.kill
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        if not alive(pid):
+            return
+        try:
+            kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + wait
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
