@@ -19,6 +19,8 @@ import time
 from datetime import timezone
 from pathlib import Path
 
+from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
+
 from harness import standins
 from harness.environment import Environment
 from harness.plan.models import StandinsSpec
@@ -60,20 +62,12 @@ def measure(env: Environment, n: int) -> tuple[list[float], list[float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backend", default="all", choices=("all", "process", "docker"))
+    add_backend_option(ap)
     ap.add_argument("--servers", type=int, default=3)
     ap.add_argument("-n", type=int, default=50)
     args = ap.parse_args()
-    backends = ["process", "docker"] if args.backend == "all" else [args.backend]
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in backends:
-            if backend == "docker":
-                from harness.backends.docker_engine import docker_available
-
-                ok, why = docker_available()
-                if not ok:
-                    print(f"docker: skipped ({why})")
-                    continue
+        for backend in backends(args.backend):
             spec = StandinsSpec(product="zato", servers=args.servers, backend=backend)  # type: ignore[arg-type]
             name = standins.new_env_name("zato")
             inv = standins.up(spec, Path(tmp) / name, name=name)

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
+
 from harness import standins
 from harness.checks.zato import ZatoHistory
 from harness.engine.runner import Run
@@ -74,20 +76,12 @@ def one(backend: str, servers: int, base: Path) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--backend", default="all", choices=("all", "process", "docker"))
+    add_backend_option(ap)
     ap.add_argument("--servers", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    backends = ["process", "docker"] if args.backend == "all" else [args.backend]
     with tempfile.TemporaryDirectory() as tmp:
-        for backend in backends:
-            if backend == "docker":
-                from harness.backends.docker_engine import docker_available
-
-                ok, why = docker_available()
-                if not ok:
-                    print(f"docker: skipped ({why})")
-                    continue
+        for backend in backends(args.backend):
             rows = [one(backend, args.servers, Path(tmp)) for _ in range(args.repeat)]
             med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
             print(f"{backend}, {args.servers} servers, median of {args.repeat}: "
