@@ -1,3 +1,19 @@
-"""Repo glue: load the fixtures package for the self-tests and suites (markers come from the plugin)."""
+"""Repo glue for the harness's own tests and suites (the fixtures ship with the plugin: harness.pytest_plugin
+and each product's ``fixtures`` module)."""
 
-pytest_plugins = ["fixtures.backends", "fixtures.zato", "fixtures.canopsis"]
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Leases, runs and stand-ins of each test session stay under pytest's tmp dir (per xdist worker)."""
+    base = tmp_path_factory.getbasetemp()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HARNESS_STATE_DIR", str(base / "state"))
+        mp.setenv("HARNESS_RUNS_DIR", str(base / "runs"))
+        mp.setenv("HARNESS_STANDINS_DIR", str(base / "standins"))
+        yield

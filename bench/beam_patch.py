@@ -20,9 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.products.patch import PatchClient, build_patch
-from harness.products.patch.testing import variant
-from harness.standins.beam import SOURCES, BeamSystem, topology
+from harness.products.beam import PatchClient, build_patch
+from harness.products.beam.testing import variant
+from harness.products.beam.standin.system import SOURCES, BeamSystem, topology
 
 SRC = {p.stem: p for p in SOURCES.glob("*/src/*.erl")}
 APP = {m: p.parent.parent.name for m, p in SRC.items()}

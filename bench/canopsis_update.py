@@ -56,7 +56,7 @@ class ApiProbe:
 
 def one(backlog: int, base: Path) -> dict[str, float]:
     t0 = time.monotonic()
-    spec = StandinsSpec(product="canopsis", version="4.4.0", options={"edition": "core"})
+    spec = StandinsSpec(product="canopsis", version="4.4.0", edition="core")
     name = standins.new_env_name("cps")
     inv = standins.up(spec, base / name, name=name)
     up_s = time.monotonic() - t0

@@ -27,7 +27,7 @@ from harness.plan.models import Plan, StandinsSpec
 
 
 def one(variant: str, nodes: int, base: Path) -> list[dict[str, float]]:
-    spec = StandinsSpec(product="otp", nodes=nodes, options={"variant": variant})
+    spec = StandinsSpec(product="otp", nodes=nodes, variant=variant)
     name = standins.new_env_name("otp")
     inv = standins.up(spec, base / name, name=name)
     try:

@@ -25,6 +25,7 @@ from harness import standins
 from harness.environment import Environment
 from harness.plan.models import StandinsSpec
 from harness.products.zato.logs import parse_log
+from harness.products.zato import state
 
 MODULE = ("from zato.server.service import Service\n\nclass Bench(Service):\n    name = 'bench.b{i}'\n\n"
           "    def handle(self):\n        self.response.payload = {{'i': {i}}}\n")
@@ -41,7 +42,7 @@ def measure(env: Environment, n: int) -> tuple[list[float], list[float]]:
     latencies, puts = [], []
     for i in range(n):
         name = f"bench_{i}.py"
-        offsets = {s.name: len(s.read_log()) for s in servers}
+        offsets = {s.name: len(state.read_log(s)) for s in servers}
         t0 = time.time()
         s1.host.transport.put(f"{s1.path}/pickup/incoming/services/{name}", MODULE.format(i=i).encode())
         puts.append(time.time() - t0)
@@ -52,7 +53,7 @@ def measure(env: Environment, n: int) -> tuple[list[float], list[float]]:
                 raise RuntimeError(f"{name}: confirmations from {sorted(last)} only after 30 s")
             for s in servers:
                 if s.name not in last:
-                    for e in parse_log(s.read_log()[offsets[s.name]:]):
+                    for e in parse_log(state.read_log(s)[offsets[s.name]:]):
                         if e.kind == "uploaded_package" and e.fields.get("payload_name") == name:
                             last[s.name] = e.ts.astimezone(timezone.utc).timestamp()
             time.sleep(0.01)
@@ -73,7 +74,7 @@ def main() -> None:
             inv = standins.up(spec, Path(tmp) / name, name=name)
             try:
                 env = Environment.from_inventory(inv)
-                watcher = [ln for ln in next(c for c in env.components.values() if c.role == "server").read_log()
+                watcher = [ln for ln in state.read_log(next(c for c in env.components.values() if c.role == "server"))
                            .splitlines() if "for hot-deploy" in ln][-1].split(" - ")[-1]
                 lat, puts = measure(env, args.n)
             finally:

@@ -23,7 +23,7 @@ from pathlib import Path
 from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
 
 from harness import standins
-from harness.checks.zato import ZatoHistory
+from harness.products.zato.checks import ZatoHistory
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
@@ -56,7 +56,7 @@ def one(backend: str, servers: int, base: Path) -> dict[str, float]:
         own_all = sum((r.ready - r.stopping).total_seconds() for r in restarts if r.stopping and r.ready)
         # the code-update stage runs on every host at once: its wall time, from the journal
         ts = [r["ts"] for r in run.journal_records() if r["event"] == "step"
-              and r.get("action") in ("git.pull", "zato.install")]
+              and r.get("action") in ("zato.git_pull", "zato.install")]
         code = max(ts) - min(ts) if ts else 0.0
         # the restarts as the executor saw them: `zato stop`/`zato start` commands, then the readiness gate
         # (boot until `Started`, ping, and back in the load balancer's rotation)

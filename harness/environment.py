@@ -4,22 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.errors import ConfigError
 from harness.plan.models import Inventory
-from harness.transports import Transport, make_transport
-
-LOG_FILES = {"server": "server.log", "web-admin": "web-admin.log", "scheduler": "scheduler.log",
-             "load-balancer": "lb-agent.log"}
-
-
-def transport_for(spec: str) -> Transport:
-    """``local`` or ``docker://CONTAINER`` (testinfra-style host specs)."""
-    if spec == "local":
-        return make_transport("local")
-    scheme, sep, rest = spec.partition("://")
-    if sep and scheme == "docker" and rest:
-        return make_transport("docker", container=rest)
-    raise ConfigError(f"unsupported transport {spec!r}", hint="use `local` or `docker://CONTAINER`")
+from harness.transports import Transport, transport_for
 
 
 @dataclass
@@ -27,10 +13,6 @@ class HostHandle:
     name: str
     transport: Transport
     install_dir: str
-
-    @property
-    def zato(self) -> str:
-        return f"{self.install_dir}/bin/zato"
 
 
 @dataclass
@@ -40,16 +22,6 @@ class ComponentHandle:
     host: HostHandle
     path: str
     url: str
-
-    @property
-    def log_path(self) -> str:
-        return f"{self.path}/logs/{LOG_FILES.get(self.role, self.role + '.log')}"
-
-    def read_log(self) -> str:
-        try:
-            return self.host.transport.get(self.log_path).decode(errors="replace")
-        except FileNotFoundError:
-            return ""
 
 
 @dataclass

@@ -2,10 +2,9 @@
 
 - :class:`FakeTransport` — a :class:`~harness.transports.base.Transport` whose commands are answered by a
   handler and whose files live in a dict; every call is recorded in ``.calls``.
-- :func:`zato_log_line` and :class:`LogBuilder` — recorded Zato log histories, in the exact format
-  :func:`harness.products.zato.logs.parse_log` reads, for unit-testing checks.
 - :func:`fake_procedure`, :func:`fake_actions` and :class:`FakeAction` — register a procedure, actions and
-  gates for the duration of a ``with`` block, so the engine can be driven without any product;
+  gates (as a throwaway product in :mod:`harness.registry`) for the duration of a ``with`` block, so the
+  engine can be driven without any product;
   :func:`fake_inventory` and :func:`abandon` (leave a run as a killed executor would, for resume tests).
 
 Nothing here imports pytest.
@@ -20,8 +19,9 @@ import time
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
 
 from harness.engine.step import Gate, Step, StepStatus
 from harness.errors import GateTimeout
@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from harness.environment import Environment
     from harness.plan.models import Plan
 
-__all__ = ["Call", "FakeAction", "FakeGate", "FakeTransport", "LogBuilder", "abandon", "compensations",
-           "fake_actions", "fake_inventory", "fake_procedure", "zato_log_line"]
+__all__ = ["Call", "FakeAction", "FakeGate", "FakeTransport", "abandon", "compensations", "fake_actions",
+           "fake_inventory", "fake_procedure"]
 
 # ----- transport ------------------------------------------------------------------------------------
 
@@ -108,104 +108,6 @@ class FakeTransport(Transport):
         self.closed = True
 
 
-# ----- recorded Zato log histories ------------------------------------------------------------------
-
-_EPOCH = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
-
-
-def _as_datetime(ts: datetime | float) -> datetime:
-    if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-def zato_log_line(ts: datetime | float, message: str, pid: int = 1, level: str = "INFO", *,
-                  thread: str = "MainThread", logger: str = "zato.server.base.parallel") -> str:
-    """One line as Zato's ``logging`` format writes it (UTC; ``ts`` a datetime or epoch seconds)::
-
-        2024-05-01 10:00:00,123 - INFO - 42:MainThread - zato.server.base.parallel:0 - Started `s@c` (pid: 42)
-    """
-    t = _as_datetime(ts).astimezone(timezone.utc)
-    stamp = t.strftime("%Y-%m-%d %H:%M:%S") + f",{t.microsecond // 1000:03d}"
-    return f"{stamp} - {level} - {pid}:{thread} - {logger}:0 - {message}"
-
-
-@dataclass
-class LogBuilder:
-    """Appends Zato log lines at increasing timestamps (``step`` seconds apart unless told otherwise).
-
-    >>> log = LogBuilder(pid=42).starting("server", "server1", "3.2.0").started("server1", "dev")
-    >>> [e.kind for e in log.events()]
-    ['starting', 'started']
-    """
-
-    start: datetime = _EPOCH
-    step: float = 0.1
-    pid: int = 1
-    lines: list[str] = field(default_factory=list)
-    _now: datetime | None = field(default=None, init=False, repr=False)
-
-    @property
-    def now(self) -> datetime:
-        """Timestamp of the last line written (``start`` before any)."""
-        return self._now or self.start
-
-    def advance(self, seconds: float) -> LogBuilder:
-        self._now = self.now + timedelta(seconds=seconds)
-        return self
-
-    def line(self, message: str, *, level: str = "INFO", pid: int | None = None,
-             after: float | None = None) -> LogBuilder:
-        """Append ``message`` ``after`` seconds (default ``step``) after the previous line (or the clock
-        moved by :meth:`advance`)."""
-        if self._now is None:  # the first line is at ``start`` (plus ``after``)
-            self._now = self.start + timedelta(seconds=after or 0.0)
-        else:
-            self._now += timedelta(seconds=self.step if after is None else after)
-        self.lines.append(zato_log_line(self._now, message, self.pid if pid is None else pid, level))
-        return self
-
-    def raw(self, text: str) -> LogBuilder:
-        """Append a line with no prefix (a traceback line continuing the previous message)."""
-        self.lines.append(text)
-        return self
-
-    # the lines the parser knows (see harness.products.zato.logs)
-    def starting(self, component: str, name: str, version: str, **kw: Any) -> LogBuilder:
-        pid = kw.get("pid", self.pid)
-        return self.line(f"Starting Zato `{version}` {component} `{name}` (pid: {pid})", **kw)
-
-    def started(self, server: str, cluster: str, **kw: Any) -> LogBuilder:
-        return self.line(f"Started `{server}@{cluster}` (pid: {kw.get('pid', self.pid)})", **kw)
-
-    def ready(self, component: str, name: str, **kw: Any) -> LogBuilder:
-        return self.line(f"{component} `{name}` ready (pid: {kw.get('pid', self.pid)})", **kw)
-
-    def stopping(self, component: str, name: str, **kw: Any) -> LogBuilder:
-        return self.line(f"Stopping Zato {component} `{name}` (pid: {kw.get('pid', self.pid)})", **kw)
-
-    def stopped(self, component: str, name: str, **kw: Any) -> LogBuilder:
-        return self.line(f"Stopped Zato {component} `{name}` (pid: {kw.get('pid', self.pid)})", **kw)
-
-    def sync_internal(self, server: str, count: int = 412, size: str = "17.8 kB", **kw: Any) -> LogBuilder:
-        self.line(f"Deploying and caching internal services ({server})", **kw)
-        return self.line(f"Deployed and cached {count} internal services ({size}) ({server})", **kw)
-
-    def boot_failed(self, reason: str = "Worker failed to boot.", **kw: Any) -> LogBuilder:
-        return self.line(reason, level="ERROR", **kw)
-
-    def text(self) -> str:
-        return "".join(line + "\n" for line in self.lines)
-
-    def __str__(self) -> str:
-        return self.text()
-
-    def events(self) -> list[Any]:
-        from harness.products.zato.logs import parse_log
-
-        return parse_log(self.text())
-
-
 # ----- fake procedures, actions and gates -----------------------------------------------------------
 
 
@@ -275,25 +177,11 @@ def _module() -> types.ModuleType:
 
 
 @contextlib.contextmanager
-def _patched(table: dict[str, str], entries: Mapping[str, str]) -> Iterator[None]:
-    saved = {k: table[k] for k in entries if k in table}
-    table.update(entries)
-    try:
-        yield
-    finally:
-        for k in entries:
-            if k in saved:
-                table[k] = saved[k]
-            else:
-                table.pop(k, None)
-
-
-@contextlib.contextmanager
 def fake_actions(actions: Mapping[str, FakeAction] | None = None,
                  gates: Mapping[str, Callable[..., None]] | None = None) -> Iterator[types.ModuleType]:
-    """Register actions (``{"fake.do": FakeAction()}``) and gates (``{"fake.ready": FakeGate()}``) in
-    :data:`harness.engine.actions.ACTIONS` / ``GATES`` for the with-block; previous entries return after."""
-    from harness.engine import actions as registry
+    """Register actions (``{"fake.do": FakeAction()}``) and gates (``{"fake.ready": FakeGate()}``) as a
+    throwaway product in :mod:`harness.registry` for the with-block."""
+    from harness.registry import Product, registered
 
     mod = _module()
     act_entries, gate_entries = {}, {}
@@ -304,7 +192,7 @@ def fake_actions(actions: Mapping[str, FakeAction] | None = None,
         setattr(mod, f"gate_{i}", fn)
         gate_entries[name] = f"{mod.__name__}:gate_{i}"
     try:
-        with _patched(registry.ACTIONS, act_entries), _patched(registry.GATES, gate_entries):
+        with registered(Product(mod.__name__, "fake actions", roles=(), actions=act_entries, gates=gate_entries)):
             yield mod
     finally:
         sys.modules.pop(mod.__name__, None)
@@ -322,25 +210,36 @@ def compensations(plan: Plan, inv: Inventory,
             for s, _obs, status in reversed(done) if s.compensation and status != StepStatus.SKIPPED]
 
 
+class FakeParams(BaseModel):
+    """A fake procedure's params: anything goes (engine tests put what they like in ``plan.params``)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
 @contextlib.contextmanager
 def fake_procedure(name: str, steps_fn: StepsFn | Sequence[Step], rollback_fn: RollbackFn | None = None,
                    precheck_fn: Callable[[Environment, Plan], None] | None = None,
                    ) -> Iterator[types.ModuleType]:
-    """Register procedure ``name`` in :data:`harness.procedures.PROCEDURES` for the with-block.
+    """Register procedure ``name`` (as a throwaway product in :mod:`harness.registry`) for the with-block.
 
     ``steps_fn(plan, inventory)`` (or a fixed list of steps) gives the steps; ``rollback_fn(plan, inventory,
     done)`` the rollback (default :func:`compensations`); ``precheck_fn(env, plan)`` may raise RefusedError.
     """
-    from harness import procedures
+    from harness.engine.procedure import Procedure
+    from harness.registry import Product, registered
 
     mod = _module()
     fixed = None if callable(steps_fn) else list(steps_fn)
-    mod.NAMES = (name,)  # type: ignore[attr-defined]
-    mod.steps = steps_fn if fixed is None else (lambda plan, inv: list(fixed))  # type: ignore[attr-defined]
-    mod.rollback_steps = rollback_fn or compensations  # type: ignore[attr-defined]
-    mod.precheck = precheck_fn or (lambda env, plan: None)  # type: ignore[attr-defined]
+    steps = steps_fn if fixed is None else (lambda plan, inv: list(fixed))
+    rollback = rollback_fn or compensations
+    precheck = precheck_fn or (lambda env, plan: None)
+    mod.PROCEDURE = Procedure(  # type: ignore[attr-defined]
+        name, FakeParams, lambda plan, params, inv: steps(plan, inv),  # type: ignore[operator]
+        lambda env, plan, params: precheck(env, plan),
+        lambda plan, params, inv, done: rollback(plan, inv, done))
     try:
-        with _patched(procedures.PROCEDURES, {name: mod.__name__}):
+        with registered(Product(mod.__name__, "a fake procedure", roles=(),
+                                procedures={name: f"{mod.__name__}:PROCEDURE"})):
             yield mod
     finally:
         sys.modules.pop(mod.__name__, None)
@@ -350,7 +249,7 @@ def fake_inventory(environment: str = "test-env", components: Sequence[str] = ("
                    *, root: str = "/nonexistent/harness-test") -> Inventory:
     """A valid one-host inventory (local transport) whose paths point nowhere; fine for fake actions."""
     return Inventory(
-        environment=environment,
+        environment=environment, product="fake",
         hosts=[Host(name="host1", install_dir=f"{root}/zato")],
         components=[Component(name=c, role="server", host="host1", path=f"{root}/{c}",
                               url=f"http://127.0.0.1:{17010 + i}") for i, c in enumerate(components)],

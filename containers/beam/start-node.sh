@@ -13,7 +13,7 @@ NODE=$!
 if [ "$ROLE" = master ]; then
     i=0
     while [ ! -f /opt/system/agent.port ] && [ "$i" -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-    python3 -m harness.products.patch.service --agent-file /opt/system/agent.port \
+    python3 -m harness.products.beam.service --agent-file /opt/system/agent.port \
         --store /opt/system/service/store --users "$USERS_FILE" --bind 0.0.0.0 --port 8080 &
 fi
 wait "$NODE"

@@ -1,1 +1,28 @@
-"""Stand-in backends: the Docker engine helpers and testcontainers-based containers."""
+"""Backends provide hosts (:mod:`harness.backends.base`); products install their stand-ins onto them.
+
+``process`` (default: directories and local processes on this machine) and ``docker`` (containers on a
+per-run network, through testcontainers). Resolved by name from :data:`BACKENDS`, imported on first use
+so that the process backend never imports the docker SDK.
+"""
+
+from __future__ import annotations
+
+from harness.backends.base import Backend, Host, HostSpec, Mount
+from harness.errors import ConfigError
+from harness.registry import load
+
+BACKENDS: dict[str, str] = {
+    "process": "harness.backends.process:ProcessBackend",
+    "docker": "harness.backends.docker:DockerBackend",
+}
+
+
+def backend(name: str) -> Backend:
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend {name!r}", field="standins.backend",
+                          hint=f"use one of: {', '.join(BACKENDS)}")
+    obj: Backend = load(BACKENDS[name])()
+    return obj
+
+
+__all__ = ["BACKENDS", "Backend", "Host", "HostSpec", "Mount", "backend"]

@@ -46,7 +46,8 @@ from harness.errors import SetupFailed
 from harness.net import LOOPBACK
 from harness.transports.docker import DockerTransport
 
-__all__ = ["StandinContainer", "docker_exec_transport", "per_run_network", "wait_for_exec", "wait_for_port"]
+__all__ = ["StandinContainer", "docker_exec_transport", "per_run_network", "run_network", "wait_for_exec",
+           "wait_for_port"]
 
 # testcontainers reads these at import; setting them here too keeps a bare `import` from trying Ryuk.
 os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
@@ -126,14 +127,21 @@ def docker_exec_transport(container: DockerContainer) -> DockerTransport:
     return DockerTransport(container.get_container_id(), client=container.get_docker_client().client)
 
 
-@contextlib.contextmanager
-def per_run_network(run_id: str) -> Iterator[Network]:
-    """A labelled bridge network for one run (name salted so xdist workers never collide)."""
+def run_network(run_id: str) -> Network:
+    """A new labelled bridge network for one run or environment (name salted so xdist workers and
+    parallel sessions never collide); :func:`~harness.backends.docker_engine.cleanup` removes it."""
     net = Network(docker_network_kw={"driver": "bridge",
                                      "labels": {LABEL_PROJECT: "network", LABEL_RUN: run_id}})
-    net.name = f"upgrade-harness-{run_id[:24]}-{uuid.uuid4().hex[:6]}"
+    net.name = f"{run_id[:40]}-{uuid.uuid4().hex[:6]}"
     with map_exceptions(f"create network {net.name}"):
         net.create()
+    return net
+
+
+@contextlib.contextmanager
+def per_run_network(run_id: str) -> Iterator[Network]:
+    """:func:`run_network` for the length of a with-block."""
+    net = run_network(run_id)
     try:
         yield net
     finally:

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import resources
 from harness.errors import HarnessError, SetupFailed, TransportError
 
 if TYPE_CHECKING:
@@ -53,8 +54,7 @@ LABEL_CONTEXT = "upgrade-harness.context-hash"
 """On stand-in images: hash of the build context and base image, to tell a stale image."""
 
 BASE_IMAGE = os.environ.get("HARNESS_BASE_IMAGE", "upgrade-harness/debian:bookworm")
-REPO_ROOT = Path(__file__).resolve().parents[2]
-CONTAINERS_DIR = Path(os.environ.get("HARNESS_CONTAINERS_DIR", REPO_ROOT / "containers"))
+CONTAINERS_DIR = resources.containers().resolve()
 LOCK_DIR = Path(os.environ.get("HARNESS_LOCK_DIR", "/tmp/upgrade-harness-locks"))
 BUILD_LOCK_TIMEOUT = 1800.0  # a first build of every image on a slow mirror; waiting workers block this long
 PROBE_API_VERSION = "1.41"  # Docker 20.10 and later
@@ -145,7 +145,9 @@ def describe_container(container: Any, *, lines: int = 20) -> str:
 
 
 def image_tag(name: str) -> str:
-    return f"upgrade-harness/{name}:latest"
+    """``upgrade-harness/NAME:latest``; ``HARNESS_IMAGE_TAG`` gives another tag, so two checkouts that change
+    one stand-in's image differently do not rebuild each other's."""
+    return f"upgrade-harness/{name}:{os.environ.get('HARNESS_IMAGE_TAG') or 'latest'}"
 
 
 def copied_sources(dockerfile: str) -> list[str] | None:

@@ -1,11 +1,18 @@
 """The ``harness`` command.
 
-Sub-commands live in one module each under :mod:`harness.cli`; this module only wires them.
+Sub-commands live in one module each under :mod:`harness.cli`; a product adds its own (``harness
+patch``, ``harness lint``) through ``Product.commands`` in the registry. This module only wires them.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Annotated
+
 import typer
+
+import harness
+from harness import registry
 
 app = typer.Typer(
     name="harness",
@@ -15,14 +22,38 @@ app = typer.Typer(
     add_completion=False,
 )
 
-# --- sub-command registration (one line each) ---------------------------------------------------
-from harness.cli import lint as _lint; app.add_typer(_lint.app, name="lint")  # noqa: E402,E702
-from harness.cli import patch as _patch; app.add_typer(_patch.app, name="patch")  # noqa: E402,E702
-from harness.cli import run as _run  # noqa: E402
-from harness.cli import standins as _standins  # noqa: E402
 
-_run.register(app)
-app.add_typer(_standins.app, name="standins")
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"harness {harness.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="print the version and exit")] = False,
+          verbose: Annotated[int, typer.Option("--verbose", "-v", count=True,
+                                               help="log the executor's decisions (-v: INFO, -vv: DEBUG)")] = 0,
+          ) -> None:
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _register() -> None:
+    from harness.cli import products as _products
+    from harness.cli import run as _run
+    from harness.cli import standins as _standins
+
+    _run.register(app)
+    _products.register(app)
+    app.add_typer(_standins.app, name="standins")
+    for product in registry.products().values():
+        for name, ref in product.commands.items():
+            app.add_typer(registry.load(ref), name=name)
+
+
+_register()
 
 
 def main() -> None:

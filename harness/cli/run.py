@@ -48,8 +48,10 @@ def run_cmd(plan: PlanArg, target: TargetOpt = None,
     except ConfigError as exc:
         raise _fail(exc) from None
     try:
-        if session.plan.standins:
-            console.print(f"starting {session.plan.standins.summary()} stand-ins "
+        if session.plan.standins and session.target is None:
+            from harness import standins
+
+            console.print(f"starting {standins.summary(session.plan.standins)} stand-ins "
                           f"({session.plan.standins.backend} backend) …")
         try:
             run = session.setup()
@@ -115,11 +117,15 @@ def status_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -
     console.print(f"outcome: {run.outcome.value if run.outcome else 'not finished (resume it)'}")
 
 
-def schema_cmd() -> None:
-    """Print the JSON Schema of plans and inventories."""
-    from harness.plan import plan_json_schema
+def schema_cmd(kind: Annotated[str, typer.Argument(help="plan or inventory")] = "plan") -> None:
+    """Print the JSON Schema of plan files (params per procedure) or of inventories."""
+    import json
 
-    typer.echo(plan_json_schema())
+    from harness.plan.schema import inventory_schema, plan_schema
+
+    if kind not in ("plan", "inventory"):
+        raise typer.BadParameter("use plan or inventory", param_hint="KIND")
+    typer.echo(json.dumps(plan_schema() if kind == "plan" else inventory_schema(), indent=2))
 
 
 def register(app: typer.Typer) -> None:

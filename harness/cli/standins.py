@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+import yaml
 
 from harness import standins as backends
 from harness.cli._render import console, err
@@ -17,27 +18,34 @@ from harness.plan.models import StandinsSpec
 app = typer.Typer(help="Start and stop stand-in environments.", no_args_is_help=True)
 
 
-def _key_value(text: str) -> tuple[str, str]:
+def _key_value(text: str) -> tuple[str, object]:
     key, sep, value = text.partition("=")
     if not sep or not key:
-        raise ValueError(f"--option {text!r}: write KEY=VALUE")
-    return key, value
+        raise typer.BadParameter(f"{text!r}: write KEY=VALUE", param_hint="--option")
+    try:  # the value as YAML would read it in a plan: 3 is a number, true a boolean, cat a string
+        return key, yaml.safe_load(value) if value else ""
+    except yaml.YAMLError:
+        return key, value
 
 
 @app.command("up")
-def up(product: Annotated[str, typer.Argument(help="product: " + ", ".join(backends.STANDINS))],
-       servers: Annotated[int, typer.Option(min=1, max=16, help="zato: servers")] = 3,
-       nodes: Annotated[int, typer.Option(min=1, max=16, help="beam/otp: nodes")] = 3,
+def up(product: Annotated[str, typer.Argument(help="product (`harness products` lists them)")],
        backend: Annotated[str, typer.Option(help="process or docker")] = "process",
        version: Annotated[Optional[str], typer.Option(help="version installed at start")] = None,
+       servers: Annotated[Optional[int], typer.Option(help="shorthand for -o servers=N")] = None,
+       nodes: Annotated[Optional[int], typer.Option(help="shorthand for -o nodes=N")] = None,
        option: Annotated[Optional[list[str]], typer.Option(
-           "--option", "-o", help="product-specific KEY=VALUE (e.g. canopsis: -o edition=cat)")] = None) -> None:
+           "--option", "-o", help="the product's own settings, KEY=VALUE (e.g. -o servers=3, -o edition=cat)")
+       ] = None) -> None:
     """Start a stand-in environment and write its inventory (use it with `--target`)."""
+    options = dict(_key_value(o) for o in option or [])
+    for key, value in (("servers", servers), ("nodes", nodes)):
+        if value is not None:
+            options[key] = value
     try:
-        options = dict(_key_value(o) for o in option or [])
-        spec = StandinsSpec(product=product, servers=servers, nodes=nodes, backend=backend,  # type: ignore[arg-type]
-                            version=version, options=options)
-    except ValueError as exc:
+        spec = StandinsSpec.model_validate({"product": product, "backend": backend, "version": version, **options})
+        backends.options(spec)
+    except (ValueError, HarnessError) as exc:
         raise typer.BadParameter(str(exc)) from None
     name = backends.new_env_name(product)
     try:

@@ -11,6 +11,7 @@ excludes executors that share that machine or directory, not executors on other 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import threading
@@ -21,6 +22,8 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness.errors import LockHeld
+
+log = logging.getLogger("harness.engine.lock")
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,11 @@ class LeaseLock:
                     f"(pid {lease.pid} on {lease.host}); the lease expires in {lease.expires - now:.0f}s "
                     f"unless renewed.\nHint: wait for that run to finish, or check it with "
                     f"`harness status {lease.holder}`; a dead holder's lease is taken over after its TTL.")
+            if lease and lease.holder != self.holder:
+                log.warning("lease on %s: taking over from run %s (pid %s on %s), expired %.0fs ago",
+                            self.environment, lease.holder, lease.pid, lease.host, now - lease.expires)
             self._write()
+        log.info("lease on %s taken by %s (ttl %.0fs)", self.environment, self.holder, self.ttl)
         self._stop.clear()
         self._thread = threading.Thread(target=self._renew, name=f"lease-{self.environment}", daemon=True)
         self._thread.start()
@@ -84,6 +91,8 @@ class LeaseLock:
             with self._guard:
                 lease = self.current()
                 if lease is None or lease.holder != self.holder:
+                    log.warning("lease on %s lost by %s: another executor took it over", self.environment,
+                                self.holder)
                     return  # taken over (we were considered dead); do not fight
                 self._write()
 

@@ -16,6 +16,7 @@ Run directory layout::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import threading
@@ -24,21 +25,25 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
+from pydantic import BaseModel
+
+from harness import registry
 from harness.engine.actions import StepContext, action, check_registered, gate
 from harness.engine.journal import Journal, read_journal
 from harness.engine.lock import LeaseLock
+from harness.engine.procedure import Procedure
 from harness.engine.status import Outcome
 from harness.engine.step import Step, StepStatus, stages
 from harness.environment import Environment
 from harness.errors import (CommandFailed, GateTimeout, HarnessError, PlanError, RefusedError, StepFailed,
                             TransportError)
-from harness.plan.models import Inventory, Plan
 from harness.plan.loader import locate
-from harness.procedures import procedure_module
+from harness.plan.models import Inventory, Plan
+from harness.plan.params import validate_params
 
+log = logging.getLogger("harness.engine")
 Listener = Callable[[str, Step, str, str], None]
 _FINAL = {StepStatus.OK.value, StepStatus.SKIPPED.value}
 
@@ -57,8 +62,10 @@ def new_run_id() -> str:
 
 
 def plan_steps(plan: Plan, inventory: Inventory, *, plan_file: str | None = None) -> list[Step]:
+    """The steps of ``plan`` on ``inventory``: the procedure's, after its params are validated."""
+    proc = registry.procedure(plan.procedure, file=plan_file)
     try:
-        steps = list(procedure_module(plan.procedure, file=plan_file).steps(plan, inventory))
+        steps = list(proc.steps(plan, validate_params(proc, plan), inventory))
     except PlanError as exc:  # a procedure knows the field, not the file: name file and line here
         raise (locate(exc, plan_file) if plan_file else exc) from None
     check_registered(steps)
@@ -70,7 +77,8 @@ class Run:
                  meta: dict[str, Any]) -> None:
         self.run_dir, self.plan, self.inventory, self.steps, self.meta = run_dir, plan, inventory, steps, meta
         self.run_id: str = meta["run_id"]
-        self.procedure: ModuleType = procedure_module(plan.procedure)
+        self.procedure: Procedure = registry.procedure(plan.procedure)
+        self.params: BaseModel = validate_params(self.procedure, plan)
         self.listeners: list[Listener] = []
         self._env: Environment | None = None
         self._journal: Journal | None = None
@@ -146,7 +154,7 @@ class Run:
                                procedure=self.plan.procedure, environment=self.inventory.environment,
                                pid=os.getpid(), steps=[s.id for s in self.steps])
             if not resumed:
-                self.procedure.precheck(self.env, self.plan)
+                self.procedure.precheck(self.env, self.plan, self.params)
         except HarnessError as exc:
             # journal the refusal, so the run is over: `resume` (which skips the precheck) must not start it
             self.end(Outcome.REFUSED, str(exc).splitlines()[0])
@@ -161,6 +169,7 @@ class Run:
         self._release()
 
     def end(self, outcome: Outcome, reason: str = "") -> Outcome:
+        log.info("run %s ended %s%s", self.run_id, outcome.value, f": {reason}" if reason else "")
         self.outcome = outcome
         self.journal.write("run", status="finished", outcome=outcome.value, reason=reason)
         self._release()
@@ -224,6 +233,9 @@ class Run:
         except Exception as exc:  # a bug in an action: we cannot tell what happened on the node
             status, reason = StepStatus.INDETERMINATE, f"{type(exc).__name__}: {exc}"
         rec = StepRecord(step, status, reason, dict(ctx.observation), time.monotonic() - start)
+        level = logging.INFO if status in (StepStatus.OK, StepStatus.SKIPPED) else logging.WARNING
+        log.log(level, "%s %s on %s: %s%s (%.2fs)", event.replace("_", " "), step.id, step.node, status.value,
+                f" — {reason.splitlines()[0]}" if reason else "", rec.duration)
         self.observations[step.id] = dict(ctx.observation)
         self.journal.write(event, step=step.id, node=step.node, action=step.action, status=status.value,
                            reason=reason, observation=ctx.observation, duration=round(rec.duration, 4))
@@ -234,10 +246,21 @@ class Run:
 
     def run_forward(self) -> Outcome:
         """Execute pending steps stage by stage; on a failure, roll back (``rollback: auto``) or stop."""
+        outcome = self.advance()
+        assert outcome is not None
+        return outcome
+
+    def advance(self, until: str | None = None) -> Outcome | None:
+        """Run the pending stages in order: all of them, or up to and including the stage that holds step
+        ``until`` (the pytest plugin reports one step per item this way, with the same stages and lanes
+        as ``harness run``). Returns the run's outcome once it has ended — every step done, or a failure
+        handled (rolled back, failed, indeterminate) — and None while steps remain."""
         for lanes in stages(self.pending()):
             rec = self._run_stage(lanes)
             if rec is not None:
                 return self.after_failure(rec)
+            if until is not None and any(s.id == until for lane in lanes for s in lane) and self.pending():
+                return None
         return self.end(Outcome.SUCCESS)
 
     def _run_stage(self, lanes: list[list[Step]], event: str = "step") -> StepRecord | None:
@@ -267,6 +290,7 @@ class Run:
 
     def after_failure(self, rec: StepRecord) -> Outcome:
         why = f"step {rec.step.id} {rec.status.value}: {rec.reason.splitlines()[0] if rec.reason else ''}"
+        log.warning("run %s: %s; rollback: %s", self.run_id, why, self.plan.rollback)
         if self.plan.rollback == "never":
             out = Outcome.FAILED if rec.status == StepStatus.FAILED else Outcome.INDETERMINATE
             return self.end(out, why)
@@ -275,12 +299,13 @@ class Run:
     def rollback_plan(self) -> list[Step]:
         done = [(r.step, self.observations.get(r.step.id, {}), r.status) for r in
                 (self.records[s.id] for s in self.steps if s.id in self.records)]
-        return list(self.procedure.rollback_steps(self.plan, self.inventory, done))
+        return list(self.procedure.rollback(self.plan, self.params, self.inventory, done))
 
     def roll_back(self, why: str = "requested") -> Outcome:
         steps = self.rollback_plan()
         finished = {r["step"] for r in self.journal_records()
                     if r["event"] == "rollback_step" and r["status"] in _FINAL}
+        log.info("run %s: rolling back %d step(s): %s", self.run_id, len(steps), ", ".join(s.id for s in steps))
         self.journal.write("rollback", status="started", reason=why, steps=[s.id for s in steps])
         for lanes in stages([s for s in steps if s.id not in finished]):
             rec = self._run_stage(lanes, event="rollback_step")

@@ -43,8 +43,10 @@ class PlanSession:
             self.target = (self.plan_path.parent / self.plan.target).resolve()
         if self.target is None and self.plan.standins is None:
             raise PlanError("the plan names no target and asks for no stand-ins", file=str(self.plan_path),
-                            field="target", hint="add `standins: {product: zato, servers: 3}` to the plan, "
-                            "or give an inventory with --target FILE (as `harness standins up` writes)")
+                            field="target", hint="add `standins: {product: NAME, ...}` to the plan (`harness "
+                            "products` lists them), or give an inventory with --target FILE (as `harness "
+                            "standins up` writes)")
+
 
     # --- without touching anything ------------------------------------------------------------
     def planned_inventory(self) -> Inventory:

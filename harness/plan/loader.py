@@ -6,7 +6,6 @@ through that tree to find the line of the offending field.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,16 +36,37 @@ def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
-def _hint(err: dict[str, Any], model: type[BaseModel]) -> str:
-    kind = err["type"]
+def _hint(err: Any, model: type[BaseModel], where: str = "top level") -> str:
+    kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":
-        fields = ", ".join(sorted(model.model_fields))
-        return f"remove it or check its spelling; `harness schema` lists the fields (top level: {fields})"
+        fields = ", ".join(sorted(f.alias or name for name, f in model.model_fields.items())) or "none"
+        return f"remove it or check its spelling; `harness schema` lists the fields ({where}: {fields})"
     if kind == "missing":
         return "add this field"
     if kind == "literal_error":
         return f"use {err.get('ctx', {}).get('expected', 'one of the allowed values')}"
+    if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+        return f'quote it: "{given}" (YAML reads {given} as a number, and 1.10 would become 1.1)'
+    if kind in ("int_type", "int_parsing", "float_type", "float_parsing"):
+        return "write a number (no quotes)"
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return "use a value in the allowed range (see `harness schema`)"
     return "see `harness schema` for the expected shape"
+
+
+def validation_error(exc: ValidationError, model: type[BaseModel], *, prefix: tuple[str | int, ...] = (),
+                     file: str | None = None, node: yaml.Node | None = None, where: str = "top level") -> PlanError:
+    """One :class:`PlanError` for a pydantic error: the first problem, its field and line, and the fix."""
+    err = exc.errors()[0]
+    loc = prefix + tuple(err["loc"])
+    field = ".".join(str(p) for p in loc) or None
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = f"unknown field {str(loc[-1])!r}"
+    message += more
+    return PlanError(message, file=file, line=_line_of(node, loc) if node is not None else None, field=field,
+                     hint=_hint(err, model, where))
 
 
 def load_model(path: str | Path, model: type[M]) -> M:
@@ -76,12 +96,7 @@ def load_model(path: str | Path, model: type[M]) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        field = ".".join(str(p) for p in loc) or None
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise PlanError(err["msg"] + more, file=str(path), line=_line_of(node, loc), field=field,
-                        hint=_hint(err, model)) from None
+        raise validation_error(exc, model, file=str(path), node=node) from None
 
 
 def locate(exc: PlanError, path: str | Path) -> PlanError:
@@ -92,21 +107,39 @@ def locate(exc: PlanError, path: str | Path) -> PlanError:
         node = yaml.compose(Path(path).read_text(), Loader=yaml.SafeLoader)
     except (OSError, yaml.YAMLError):
         node = None
-    loc = tuple((exc.field or "").split(".")) if exc.field else ()
+    loc: tuple[str | int, ...] = tuple(int(p) if p.isdigit() else p for p in exc.field.split(".")) \
+        if exc.field else ()
     message = str(exc).split("\n")[0].split(" (field: ")[0]
     return PlanError(message, file=str(path), line=_line_of(node, loc) if node is not None else None,
                      field=exc.field, hint=exc.hint)
 
 
 def load_plan(path: str | Path) -> Plan:
+    """A plan file; its ``standins:`` settings are checked against the product's own options here too."""
     plan = load_model(path, Plan)
     plan._base_dir = Path(path).resolve().parent
+    if plan.standins is not None:
+        from harness import standins  # the stand-in layer builds on this module
+
+        try:
+            standins.options(plan.standins)
+        except PlanError as exc:
+            raise locate(exc, path) from None
     return plan
 
 
 def load_inventory(path: str | Path) -> Inventory:
-    return load_model(path, Inventory)
+    """An inventory file; each component's role must be one of its product's (when that product is installed)."""
+    inv = load_model(path, Inventory)
+    from harness import registry
 
+    known = registry.products()
+    if inv.product in known:
+        roles = known[inv.product].roles
+        for i, c in enumerate(inv.components):
+            if c.role not in roles:
+                exc = PlanError(f"component {c.name!r} has role {c.role!r}, which product {inv.product} does "
+                                "not have", field=f"components.{i}.role", hint=f"use one of: {', '.join(roles)}")
+                raise locate(exc, path) from None
+    return inv
 
-def plan_json_schema() -> str:
-    return json.dumps({"plan": Plan.model_json_schema(), "inventory": Inventory.model_json_schema()}, indent=2)

@@ -13,31 +13,25 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
-Product = Literal["zato", "canopsis", "beam", "otp"]
-#: zato: web-admin, server, load-balancer, scheduler; canopsis: node (+ broker, api);
-#: beam/otp: master (the domain that takes patches) and node
-Role = Literal["web-admin", "server", "load-balancer", "scheduler", "node", "master", "broker", "api"]
-
 
 class StandinsSpec(BaseModel):
-    """Stand-ins the run brings up for itself and removes afterwards."""
+    """Stand-ins the run brings up for itself and removes afterwards.
 
-    model_config = _STRICT
-    product: Product = Field(description="which product's stand-ins to start")
-    servers: int = Field(3, ge=1, le=16, description="zato: number of servers behind the load balancer")
-    nodes: int = Field(3, ge=1, le=16, description="beam/otp: number of nodes")
+    Besides the fields below, a product takes its own settings here (e.g. ``servers: 3`` for a Zato
+    environment, ``edition: cat``), checked against that product's stand-in options model
+    (:func:`harness.standins.options`; ``harness schema`` lists them per product).
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    product: str = Field(description="which product's stand-ins to start (`harness products` lists them)")
     backend: Literal["process", "docker"] = Field("process", description="where the stand-ins run")
     version: str | None = Field(None, description="version every node runs before the run (default: the "
-                                "product stand-in's base version, e.g. zato 3.2.0)")
-    options: dict[str, Any] = Field(default_factory=dict, description="product-specific stand-in settings "
-                                    "(canopsis: edition, install; see docs/standins.md)")
+                                "product stand-in's base version)")
 
-    def summary(self) -> str:
-        if self.product == "zato":
-            return f"{self.servers}-server Zato"
-        if self.product == "canopsis":
-            return "single-node Canopsis"
-        return f"{self.nodes}-node {self.product}"
+    @property
+    def options(self) -> dict[str, Any]:
+        """The product's own settings: every key other than product, backend and version."""
+        return dict(self.model_extra or {})
 
 
 class Plan(BaseModel):
@@ -71,18 +65,20 @@ class Plan(BaseModel):
 
 
 class Host(BaseModel):
-    """A machine (VM or container) holding a Zato installation."""
+    """A machine (VM or container) the product is installed on, and how commands reach it."""
 
     model_config = _STRICT
     name: str
     transport: str = Field("local", description="local, or docker://CONTAINER")
-    install_dir: str = Field(description="the Zato checkout, e.g. /opt/zato/current")
+    install_dir: str = Field(description="where the product is installed on the host, e.g. /opt/zato/current")
 
 
 class Component(BaseModel):
+    """A running part of the product (a server, a broker …) on one host."""
+
     model_config = _STRICT
     name: str
-    role: Role
+    role: str = Field(description="one of the product's roles (`harness products` lists them)")
     host: str = Field(description="name of the host (in `hosts`) the component runs on")
     path: str = Field(description="component directory, as given to `zato start PATH`")
     url: str = Field(description="base URL the harness reaches the component at (127.0.0.1 only)")
@@ -91,7 +87,7 @@ class Component(BaseModel):
 class Inventory(BaseModel):
     model_config = _STRICT
     environment: str = Field(description="environment name; the executor's lease lock is keyed by it")
-    product: Product = "zato"
+    product: str = Field(description="the product the environment runs (`harness products` lists them)")
     backend: Literal["process", "docker", "inventory"] = "inventory"
     front_door: str | None = Field(None, description="URL of the load balancer, for probes")
     state_dir: str | None = Field(None, description="where a stand-in backend keeps its files (for `down`)")

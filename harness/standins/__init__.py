@@ -1,36 +1,190 @@
-"""Stand-in environments: bring a product's stand-ins up on a backend, hand back an inventory, tear down.
+"""Stand-in environments: a product's stand-ins, installed onto a backend's hosts, and torn down.
 
-Backends: ``process`` (each node a directory and local processes on 127.0.0.1 ports) and ``docker``
-(one container per host on a per-run network, ports published on 127.0.0.1, through testcontainers).
+The driver here is product-free. It asks the product's :class:`Standin` which hosts it needs, has the
+backend (:mod:`harness.backends`) provide them, lets the product install and start its programs through
+the hosts' transports, and writes the inventory the product hands back (``STATE/inventory.yaml``)::
 
-Each product's stand-in module (registered in :data:`STANDINS`) provides
-``up(spec, state_dir, *, name) -> Inventory``, ``down(inventory, *, purge)`` and
-``planned_inventory(spec, state_dir, *, name) -> Inventory`` (the inventory ``up`` would write, without
-starting anything: for ``harness plan`` and dry runs).
+    spec = StandinsSpec(product="zato", backend="docker", servers=3)
+    inv = up(spec, Path(".harness/standins/zato-1a2b"), name="zato-1a2b")
+    ...
+    down(inv)          # nothing is left running; ``purge=True`` also deletes the files
+
+A product subclasses :class:`Standin` and registers it (``Product.standin``). Its ``Options`` model
+checks the product's own settings (``servers``, ``edition`` …); they are given at the top level of
+``standins:`` in a plan, or as ``-o KEY=VALUE`` to ``harness standins up``.
 """
 
 from __future__ import annotations
 
-import importlib
+import abc
+import contextlib
+import logging
 import secrets
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
+from typing import Any, ClassVar
 
-from harness.errors import ConfigError
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from harness import registry
+from harness.backends import Backend, Host, HostSpec, backend
+from harness.errors import ConfigError, SetupFailed
+from harness.plan.loader import validation_error
 from harness.plan.models import Inventory, StandinsSpec
+from harness.transports import Transport
 
-STANDINS: dict[str, str] = {
-    "zato": "harness.standins.zato",
-    "canopsis": "harness.standins.canopsis",
-    "beam": "harness.standins.beam",
-    "otp": "harness.standins.otp",
-}
+log = logging.getLogger("harness.standins")
+
+__all__ = ["InstallContext", "NoOptions", "Standin", "down", "kill_pidfiles", "new_env_name", "options",
+           "planned_inventory", "summary", "up", "write_inventory"]
 
 
-def module(product: str) -> ModuleType:
-    if product not in STANDINS:
-        raise ConfigError(f"no stand-ins for product {product!r}", hint=f"known: {', '.join(sorted(STANDINS))}")
-    return importlib.import_module(STANDINS[product])
+class NoOptions(BaseModel):
+    """A stand-in that takes no settings of its own."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+@dataclass
+class InstallContext:
+    """What a product's installer gets: its hosts (already provisioned), its options, where to keep files."""
+
+    environment: str
+    state_dir: Path
+    options: Any
+    version: str
+    hosts: dict[str, Host] = field(default_factory=dict)
+    #: the backend's hosts vanish at teardown (containers): the product need not stop its programs
+    ephemeral: bool = False
+
+
+class Standin(abc.ABC):
+    """A product's stand-ins: which hosts they need, how they are installed and started, how stopped.
+
+    Everything on a host goes through ``host.transport`` (and ``host.path`` / ``host.peer`` /
+    ``host.url``), so one installer serves every backend.
+    """
+
+    #: the product's own settings in ``standins:`` (e.g. ``servers: 3``)
+    Options: ClassVar[type[BaseModel]] = NoOptions
+    #: the version every node runs when ``standins.version`` is not given
+    base_version: ClassVar[str] = ""
+
+    def summary(self, options: Any) -> str:
+        """What ``harness run`` prints while the stand-ins start, e.g. ``3-server Zato``."""
+        return type(self).__name__
+
+    @abc.abstractmethod
+    def hosts(self, ctx: InstallContext) -> list[HostSpec]:
+        """The hosts to provision, in inventory order (``ctx.hosts`` is still empty)."""
+
+    def prepare(self, ctx: InstallContext) -> None:  # noqa: B027 - optional hook
+        """Controller-side work before any host exists (build an upstream repository, a release …)."""
+
+    @abc.abstractmethod
+    def install(self, ctx: InstallContext) -> Inventory:
+        """Install and start the stand-ins on ``ctx.hosts``; the inventory that reaches them."""
+
+    @abc.abstractmethod
+    def inventory(self, ctx: InstallContext) -> Inventory:
+        """The inventory :meth:`install` would return, starting nothing (ports not known yet are 0)."""
+
+    def stop(self, inventory: Inventory) -> None:  # noqa: B027 - optional hook
+        """Stop every program of the environment, through the transports (not called for ephemeral hosts)."""
+
+    # -- the driver's template; a product overrides these only while it is not on the seam ------------
+    def up(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
+        be = backend(spec.backend)
+        ok, why = be.available()
+        if not ok:
+            raise SetupFailed(f"the {be.NAME} backend cannot run here: {why}")
+        state_dir = state_dir.resolve()
+        state_dir.mkdir(parents=True, exist_ok=True)
+        ctx = InstallContext(name, state_dir, opts, spec.version or self.base_version, ephemeral=be.EPHEMERAL)
+        self.prepare(ctx)
+        provisioned: list[Host] = []
+        try:
+            specs = self.hosts(ctx)
+            log.info("%s: provisioning %d host(s) on the %s backend", name, len(specs), be.NAME)
+            provisioned = be.provision(name, state_dir, specs)
+            ctx.hosts = {h.name: h for h in provisioned}
+            log.info("%s: installing %s %s", name, type(self).__name__, ctx.version)
+            inv = self.install(ctx).model_copy(update={"backend": be.NAME, "state_dir": str(state_dir)})
+            write_inventory(inv, state_dir / "inventory.yaml")
+        except BaseException:
+            # stop whatever the install had started, through the hosts it had, then remove the hosts
+            partial = None
+            if ctx.hosts:
+                with contextlib.suppress(Exception):
+                    partial = self.inventory(ctx).model_copy(update={"backend": be.NAME})
+            self._teardown(be, name, state_dir, partial)
+            raise
+        finally:
+            for h in provisioned:
+                h.close()
+        return inv
+
+    def down(self, inventory: Inventory, *, purge: bool = False) -> None:
+        be = backend(inventory.backend)
+        self._teardown(be, inventory.environment, Path(inventory.state_dir or "."), inventory)
+        if purge and inventory.state_dir:
+            shutil.rmtree(inventory.state_dir, ignore_errors=True)
+
+    def planned_inventory(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
+        be = backend(spec.backend)
+        ctx = InstallContext(name, state_dir, opts, spec.version or self.base_version, ephemeral=be.EPHEMERAL)
+        ctx.hosts = {h.name: h for h in be.planned(name, state_dir, self.hosts(ctx))}
+        return self.inventory(ctx).model_copy(update={"backend": be.NAME, "state_dir": str(state_dir)})
+
+    def _teardown(self, be: Backend, name: str, state_dir: Path, inventory: Inventory | None) -> None:
+        try:
+            if inventory is not None and not be.EPHEMERAL:
+                self.stop(inventory)
+        finally:
+            be.teardown(name, state_dir)
+
+
+# argv, not a shell string built from input: the script is fixed, the pids come as its arguments
+_KILL = ('for p in "$@"; do kill -TERM "$p" 2>/dev/null; done; i=0; '
+         'while [ $i -lt 50 ]; do alive=; for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done; '
+         '[ -z "$alive" ] && exit 0; sleep 0.05; i=$((i+1)); done; '
+         'for p in "$@"; do kill -KILL "$p" 2>/dev/null; done; exit 0')
+
+
+def kill_pidfiles(transport: Transport, pidfiles: list[str]) -> None:
+    """Stop for good the processes the pidfiles on a host name: TERM, up to 2.5 s, then KILL (through the
+    transport: the same on every backend). Missing or unreadable pidfiles are skipped."""
+    pids = []
+    for path in pidfiles:
+        try:
+            text = transport.get(path).decode(errors="replace").strip()
+        except (FileNotFoundError, IsADirectoryError):
+            continue
+        if text.isdigit() and int(text) > 1:
+            pids.append(text)
+    if pids:
+        transport.run(["sh", "-c", _KILL, "kill", *pids], timeout=30)
+
+
+def _standin(product: str) -> Standin:
+    return registry.standin(product)
+
+
+def options(spec: StandinsSpec) -> Any:
+    """The product's settings of ``spec``, checked against its ``Options`` model (field ``standins.KEY``)."""
+    st = _standin(spec.product)
+    try:
+        return st.Options.model_validate(spec.options)
+    except ValidationError as exc:
+        raise validation_error(exc, st.Options, prefix=("standins",),
+                               where=f"{spec.product} stand-in settings, besides product, backend and version"
+                               ) from None
+
+
+def summary(spec: StandinsSpec) -> str:
+    return _standin(spec.product).summary(options(spec))
 
 
 def new_env_name(product: str) -> str:
@@ -38,15 +192,59 @@ def new_env_name(product: str) -> str:
 
 
 def up(spec: StandinsSpec, state_dir: Path, *, name: str | None = None) -> Inventory:
-    inv: Inventory = module(spec.product).up(spec, state_dir, name=name or new_env_name(spec.product))
-    return inv
+    """Bring up ``spec``'s stand-ins under ``state_dir``; the inventory (also written there)."""
+    if spec.backend not in ("process", "docker"):
+        raise ConfigError(f"unknown backend {spec.backend!r}", field="standins.backend")
+    return _standin(spec.product).up(spec, options(spec), state_dir, name=name or new_env_name(spec.product))
 
 
 def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
-    inv: Inventory = module(spec.product).planned_inventory(spec, state_dir, name=name)
-    return inv
+    """The inventory :func:`up` would write, without starting anything: for ``harness plan`` and dry runs."""
+    return _standin(spec.product).planned_inventory(spec, options(spec), state_dir, name=name.strip("<>") or "new")
 
 
 def down(inventory: Inventory, *, purge: bool = False) -> None:
     """Stop an environment; nothing is left running. ``purge`` also deletes its files and logs."""
-    module(inventory.product).down(inventory, purge=purge)
+    _standin(inventory.product).down(inventory, purge=purge)
+
+
+def write_inventory(inv: Inventory, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(inv.model_dump(mode="json"), sort_keys=False))
+    return path
+
+
+class LegacyStandin(Standin):
+    """Provisional: a product whose stand-in is not on the Backend seam yet keeps its own module-level
+    ``up``/``down``/``planned_inventory`` (which branch on the backend themselves). Removed once every
+    product installs through :meth:`Standin.install`."""
+
+    module: ClassVar[str]
+
+    def hosts(self, ctx: InstallContext) -> list[HostSpec]:
+        raise NotImplementedError
+
+    def install(self, ctx: InstallContext) -> Inventory:
+        raise NotImplementedError
+
+    def inventory(self, ctx: InstallContext) -> Inventory:
+        raise NotImplementedError
+
+    def _spec(self, spec: StandinsSpec, opts: Any) -> Any:
+        import types
+
+        values = opts.model_dump()
+        return types.SimpleNamespace(product=spec.product, backend=spec.backend, version=spec.version,
+                                     options={k: v for k, v in values.items() if k != "nodes"}, **values)
+
+    def up(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
+        inv: Inventory = registry.load(f"{self.module}:up")(self._spec(spec, opts), state_dir, name=name)
+        return inv
+
+    def down(self, inventory: Inventory, *, purge: bool = False) -> None:
+        registry.load(f"{self.module}:down")(inventory, purge=purge)
+
+    def planned_inventory(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
+        inv: Inventory = registry.load(f"{self.module}:planned_inventory")(self._spec(spec, opts), state_dir,
+                                                                         name=name)
+        return inv

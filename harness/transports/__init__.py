@@ -32,4 +32,16 @@ def make_transport(name: str, **kwargs: Any) -> Transport:
     return transport_class(name)(**kwargs)
 
 
-__all__ = ["CommandResult", "Transport", "TRANSPORTS", "transport_class", "make_transport"]
+def transport_for(spec: str) -> Transport:
+    """A transport from a testinfra-style host spec: ``local`` or ``docker://CONTAINER``."""
+    from harness.errors import ConfigError
+
+    if spec == "local":
+        return make_transport("local")
+    scheme, sep, rest = spec.partition("://")
+    if sep and scheme == "docker" and rest:
+        return make_transport("docker", container=rest)
+    raise ConfigError(f"unsupported transport {spec!r}", hint="use `local` or `docker://CONTAINER`")
+
+
+__all__ = ["CommandResult", "Transport", "TRANSPORTS", "make_transport", "transport_class", "transport_for"]

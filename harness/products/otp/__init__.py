@@ -14,20 +14,66 @@ Parse errors raise :class:`harness.errors.ConfigError` naming file and line.
 
 from __future__ import annotations
 
-from harness.products.otp.beams import AppDir, load_app_dir
-from harness.products.otp.files import (Appup, AppupEntry, AppSpec, Release, Relup, RelupEntry, read_app,
-                                        read_appup, read_rel, read_relup, relup_script, resolve_down,
-                                        resolve_up, version_matches)
-from harness.products.otp.findings import RULES, Finding, Rule
-from harness.products.otp.instructions import Refusal, check_op, refusals
-from harness.products.otp.lint_appup import AppupContext, lint_appup, lint_appup_file
-from harness.products.otp.lint_relup import lint_relup, lint_relup_file
-from harness.products.otp.printer import format_term
-from harness.products.otp.terms import Atom, Binary, List, Map, Str, Tuple, consult, parse_terms
+from harness.registry import Product, lazy_exports
 
-__all__ = ["AppDir", "load_app_dir", "Appup", "AppupEntry", "AppSpec", "Release", "Relup", "RelupEntry",
-           "read_app", "read_appup", "read_rel", "read_relup", "relup_script", "resolve_down",
-           "resolve_up", "version_matches", "RULES", "Finding", "Rule", "Refusal", "check_op",
-           "refusals", "AppupContext", "lint_appup", "lint_appup_file", "lint_relup",
-           "lint_relup_file", "Atom", "Binary", "List", "Map", "Str", "Tuple", "consult",
-           "format_term", "parse_terms"]
+PRODUCT = Product(
+    name="otp",
+    summary="Erlang/OTP release upgrades through release_handler (appup/relup), and their linter",
+    roles=("node",),
+    procedures={"otp-release-upgrade": "harness.products.otp.procedure:PROCEDURE"},
+    actions={
+        "otp.unpack": "harness.products.otp.actions:Unpack",
+        "otp.check": "harness.products.otp.actions:CheckInstall",
+        "otp.install": "harness.products.otp.actions:Install",
+        "otp.permanent": "harness.products.otp.actions:MakePermanent",
+        "otp.remove": "harness.products.otp.actions:Remove",
+    },
+    gates={"otp.running": "harness.products.otp.actions:running"},
+    standin="harness.products.otp.standin:STANDIN",
+    fixtures="harness.products.otp.fixtures",
+    commands={"lint": "harness.products.otp.cli:app"},
+)
+
+# The public API, imported on first use: loading the product (every `harness` command does) stays cheap.
+_API = {
+    "AppDir": "harness.products.otp.beams",
+    "load_app_dir": "harness.products.otp.beams",
+    "Appup": "harness.products.otp.files",
+    "AppupEntry": "harness.products.otp.files",
+    "AppSpec": "harness.products.otp.files",
+    "Release": "harness.products.otp.files",
+    "Relup": "harness.products.otp.files",
+    "RelupEntry": "harness.products.otp.files",
+    "read_app": "harness.products.otp.files",
+    "read_appup": "harness.products.otp.files",
+    "read_rel": "harness.products.otp.files",
+    "read_relup": "harness.products.otp.files",
+    "relup_script": "harness.products.otp.files",
+    "resolve_down": "harness.products.otp.files",
+    "resolve_up": "harness.products.otp.files",
+    "version_matches": "harness.products.otp.files",
+    "RULES": "harness.products.otp.findings",
+    "Finding": "harness.products.otp.findings",
+    "Rule": "harness.products.otp.findings",
+    "Refusal": "harness.products.otp.instructions",
+    "check_op": "harness.products.otp.instructions",
+    "refusals": "harness.products.otp.instructions",
+    "AppupContext": "harness.products.otp.lint_appup",
+    "lint_appup": "harness.products.otp.lint_appup",
+    "lint_appup_file": "harness.products.otp.lint_appup",
+    "lint_relup": "harness.products.otp.lint_relup",
+    "lint_relup_file": "harness.products.otp.lint_relup",
+    "format_term": "harness.products.otp.printer",
+    "Atom": "harness.products.otp.terms",
+    "Binary": "harness.products.otp.terms",
+    "List": "harness.products.otp.terms",
+    "Map": "harness.products.otp.terms",
+    "Str": "harness.products.otp.terms",
+    "Tuple": "harness.products.otp.terms",
+    "consult": "harness.products.otp.terms",
+    "parse_terms": "harness.products.otp.terms",
+}
+
+__all__ = ["PRODUCT", *_API]
+
+__getattr__ = lazy_exports(__name__, _API)

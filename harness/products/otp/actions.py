@@ -43,7 +43,7 @@ RESTART_WATCH = 5.0  # seconds to watch for the init:restart that follows an err
 
 
 def client(ctx: StepContext) -> NodeClient:
-    from harness.standins.otp import node_client
+    from harness.products.otp.standin import node_client
 
     return node_client(ctx.env.inventory, ctx.step.node)
 

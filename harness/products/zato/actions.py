@@ -1,7 +1,7 @@
 """The Zato runbook's actions, each with the check that makes a second run a no-op.
 
 Skip rules (what makes the update idempotent and a resumed run safe):
-- ``git.pull``: the checkout is already at the target commit;
+- ``zato.git_pull``: the checkout is already at the target commit;
 - ``zato.install`` (``./update.sh``): the installed revision equals the checked-out one;
 - ``zato.stop``/``zato.start``: the component already runs the installed version (unless ``force``);
   ``zato stop`` on a component with no pidfile reports it as not running.
@@ -10,12 +10,15 @@ Skip rules (what makes the update idempotent and a resumed run safe):
 from __future__ import annotations
 
 import time
+from typing import Any
+
 import requests
 
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
-from harness.environment import ComponentHandle, HostHandle
-from harness.errors import GateTimeout, StepFailed
+from harness.environment import ComponentHandle, Environment, HostHandle
+from harness.errors import StepFailed
+from harness.wait import wait_until
 from harness.products.zato import state
 from harness.products.zato.logs import parse_log
 
@@ -104,7 +107,7 @@ class ZatoStop:
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
         t0 = time.monotonic()
-        res = comp.host.transport.run([comp.host.zato, "stop", comp.path], timeout=60)
+        res = comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
         if res.exit_code == 2:  # FILE_MISSING: no pidfile, the component is not running
             ctx.observation["was_running"] = False
@@ -118,8 +121,8 @@ class ZatoStart:
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
-        ctx.observation["log_offset"] = len(comp.read_log())
-        argv = [comp.host.zato, "start", comp.path]
+        ctx.observation["log_offset"] = len(state.read_log(comp))
+        argv = [state.zato_bin(comp.host), "start", comp.path]
         if ctx.step.args.get("sync_internal"):
             argv.append("--sync-internal")
         t0 = time.monotonic()
@@ -144,55 +147,64 @@ def _http_ready(comp: ComponentHandle) -> bool:
 
 
 def component_ready(ctx: StepContext, gate: Gate) -> None:
-    """Ready = the component logged its ready line (``Started `s@c` `` for servers) since the start
-    *and* its endpoint answers (``ZATO_OK`` for servers). A boot failure in the log fails at once."""
+    """The gate of ``zato start``: :func:`wait_ready` from the log offset the start recorded."""
     comp = _component(ctx)
-    offset = int(ctx.observation.get("log_offset", 0))
-    deadline = time.monotonic() + gate.timeout
-    while True:
-        events = parse_log(comp.read_log()[offset:])
+    ctx.observation.update(wait_ready(ctx.env, comp, int(ctx.observation.get("log_offset", 0)), gate.timeout,
+                                      step=ctx.step.id))
+
+
+def wait_ready(env: Environment, comp: ComponentHandle, offset: int, timeout: float, *,
+               step: str | None = None) -> dict[str, Any]:
+    """Ready = the component logged its ready line (``Started `s@c` `` for servers) after byte ``offset``
+    of its log *and* its endpoint answers (``ZATO_OK`` for servers); a server also waits until the load
+    balancer routes to it. A boot failure in the log fails at once. Returns what was observed."""
+    t0 = time.monotonic()
+
+    def booted() -> bool:
+        events = parse_log(state.read_log(comp)[offset:])
         failed = [e for e in events if e.kind == "boot_failed"]
         if failed:
-            raise StepFailed(ctx.step.id, f"{comp.name} failed to start: {failed[0].message}")
-        if any(e.kind in ("started", "ready") for e in events) and _http_ready(comp):
-            if comp.role == "server":
-                _wait_in_rotation(ctx, comp, deadline)
-            ctx.observation["ready_after"] = round(gate.timeout - (deadline - time.monotonic()), 3)
-            return
-        if time.monotonic() > deadline:
-            tail = "\n".join(comp.read_log()[offset:].splitlines()[-10:])
-            raise GateTimeout(f"{comp.name} not ready after {gate.timeout:g}s (no ready line and/or "
-                              f"endpoint not answering)\n--- log tail ---\n{tail}\n"
-                              f"Hint: check {comp.log_path} on {comp.host.name}")
-        time.sleep(0.025)
+            raise StepFailed(step or f"start@{comp.name}", f"{comp.name} failed to start: {failed[0].message}")
+        return any(e.kind in ("started", "ready") for e in events) and _http_ready(comp)
+
+    wait_until(booted, timeout=timeout, interval=0.025,
+               what=f"{comp.name} (no ready line and/or endpoint not answering)",
+               details=lambda: "--- log tail ---\n" + "\n".join(state.read_log(comp)[offset:].splitlines()[-10:]),
+               hint=f"check {state.log_path(comp)} on {comp.host.name}")
+    seen: dict[str, Any] = {}
+    if comp.role == "server":
+        seen.update(_wait_in_rotation(env, comp, timeout - (time.monotonic() - t0)))
+    seen["ready_after"] = round(time.monotonic() - t0, 3)
+    return seen
 
 
 LB_SETTLE = 0.5  # seconds: more than two HAProxy health-check intervals of the stand-in (200 ms)
 
 
-def _wait_in_rotation(ctx: StepContext, comp: ComponentHandle, deadline: float) -> None:
+def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -> dict[str, Any]:
     """A server is ready for the rolling restart only once the load balancer sends it traffic again;
     stopping the next server earlier could leave the LB with no server marked up.
 
     Through the front door, wait for a response served by this server (the stand-in's ``X-Zato-Server``
     header); a front door that does not say who served (real Zato) gets a fixed settle time instead.
     """
-    url = ctx.env.inventory.front_door
+    url = env.inventory.front_door
     if not url:
-        return
-    while time.monotonic() < deadline:  # bounded by the gate's timeout
+        return {}
+    served: dict[str, str | None] = {}
+
+    def routed() -> bool:
         try:
             r = requests.get(url.rstrip("/") + "/zato/ping", timeout=1, headers={"Connection": "close"})
         except requests.RequestException:
-            time.sleep(0.05)
-            continue
-        served = r.headers.get("X-Zato-Server")
-        if served is None:
-            time.sleep(LB_SETTLE)
-            return
-        if served == comp.name:
-            ctx.observation["in_rotation"] = True
-            return
-        time.sleep(0.02)
-    raise GateTimeout(f"{comp.name} answers on its own port but the load balancer did not route to it\n"
-                      f"Hint: check the LB's health checks of {comp.name} (GET /zato/ping)")
+            return False
+        served["by"] = r.headers.get("X-Zato-Server", "")
+        return served["by"] in ("", comp.name)
+
+    wait_until(routed, timeout=max(timeout, 0.1), interval=0.02,
+               what=f"{comp.name} answers on its own port but the load balancer to route to it",
+               hint=f"check the LB's health checks of {comp.name} (GET /zato/ping)")
+    if served.get("by") == "":
+        time.sleep(LB_SETTLE)
+        return {}
+    return {"in_rotation": True}

@@ -28,6 +28,7 @@ from harness.errors import GateTimeout, StepFailed
 from harness.products.zato import odb
 from harness.products.zato.hotdeploy import Payload, with_entries
 from harness.products.zato.logs import parse_log
+from harness.products.zato import state
 
 HOT_DEPLOY_DIR = "/hot-deploy/current/"
 _REFUSED = ("Could not load source", "No services were deployed", "Could not hot-deploy", "Could not deploy services",
@@ -90,7 +91,7 @@ class HotDeploy:
         todo = [p for p in _payloads(ctx) if p.name in ctx.observation.get("todo", [])]
         env = ctx.env
         ctx.observation.update(package_floor=odb.max_package_id(env),
-                               log_offsets={s.name: len(s.read_log()) for s in odb.servers(env)},
+                               log_offsets={s.name: len(state.read_log(s)) for s in odb.servers(env)},
                                dropped=[p.name for p in todo], method=ctx.step.args["method"])
         ctx.persist()
         dropped_at: dict[str, float] = {}
@@ -134,7 +135,7 @@ def _upload(ctx: StepContext, p: Payload) -> None:
 def _refusals(ctx: StepContext, names: list[str]) -> None:
     offsets = ctx.observation.get("log_offsets", {})
     for s in odb.servers(ctx.env):
-        for e in parse_log(s.read_log()[int(offsets.get(s.name, 0)):]):
+        for e in parse_log(state.read_log(s)[int(offsets.get(s.name, 0)):]):
             line = e.first_line
             hit = next((n for n in names if f"`{n}`" in line or f":`{n}`" in line), None)
             if hit and line.startswith(_REFUSED):
@@ -164,7 +165,7 @@ def deployed(ctx: StepContext, gate: Gate) -> None:
             status = {r[2]: r[3] for r in rows if r[0] == pkg}
             logged = {}
             for s in odb.servers(env):
-                for e in parse_log(s.read_log()[int(offsets.get(s.name, 0)):]):
+                for e in parse_log(state.read_log(s)[int(offsets.get(s.name, 0)):]):
                     if e.kind == "uploaded_package" and e.fields.get("package_id") == pkg:
                         logged[s.name] = e.ts.isoformat(timespec="milliseconds")
             waiting = sorted(n for n, st in status.items() if st != "deployed")

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
+import re
+
 from harness.environment import ComponentHandle, HostHandle
-from harness.errors import RefusedError
+from harness.errors import RefusedError, TransportError
 from harness.products.zato.logs import parse_log
+
+LOG_FILES = {"server": "server.log", "web-admin": "web-admin.log", "scheduler": "scheduler.log",
+             "load-balancer": "lb-agent.log"}
+
+
+def zato_bin(host: HostHandle) -> str:
+    """The ``zato`` command of the installation on ``host``."""
+    return f"{host.install_dir}/bin/zato"
+
+
+def log_path(comp: ComponentHandle) -> str:
+    return f"{comp.path}/logs/{LOG_FILES.get(comp.role, comp.role + '.log')}"
+
+
+def read_log(comp: ComponentHandle) -> str:
+    """The component's whole log as its host has it ("" before the first line)."""
+    try:
+        return comp.host.transport.get(log_path(comp)).decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def head(host: HostHandle) -> str:
-    res = host.transport.run(["git", "-C", host.install_dir, "rev-parse", "HEAD"], timeout=30).check()
-    return res.stdout.strip()
+    """The checkout's commit. What a rollback reverts to is read here, so an answer that is not a commit id
+    (seen: an empty stdout from a command that exited 0 through docker exec) is asked again, then refused."""
+    for _ in range(3):
+        res = host.transport.run(["git", "-C", host.install_dir, "rev-parse", "HEAD"], timeout=30).check()
+        commit = res.stdout.strip()
+        if re.fullmatch(r"[0-9a-f]{40}", commit):
+            return commit
+    raise TransportError(f"{host.name}: `git rev-parse HEAD` in {host.install_dir} answered {res.stdout!r} "
+                         f"(stderr {res.stderr!r}), not a commit id")
 
 
 def remote_commit(host: HostHandle, revision: str | None) -> str:
@@ -39,7 +68,7 @@ def installed_revision(host: HostHandle) -> str:
 
 
 def installed_version(host: HostHandle) -> str:
-    res = host.transport.run([host.zato, "--version"], timeout=30)
+    res = host.transport.run([zato_bin(host), "--version"], timeout=30)
     parts = res.stdout.split()
     return parts[1] if res.ok and len(parts) >= 2 else ""
 
@@ -47,7 +76,7 @@ def installed_version(host: HostHandle) -> str:
 def running_version(comp: ComponentHandle) -> str | None:
     """Version the component started with, if it is running now (its own log says so)."""
     version, running = None, False
-    for e in parse_log(comp.read_log()):
+    for e in parse_log(read_log(comp)):
         if e.kind == "starting":
             version, running = e.fields.get("version"), True
         elif e.kind in ("stopped", "boot_failed"):

@@ -11,12 +11,12 @@ from harness.engine.runner import plan_steps
 from harness.errors import ConfigError, PlanError
 from harness.plan.models import Plan, StandinsSpec
 from harness.standins import planned_inventory
-from harness.standins.canopsis import SOURCE
+from harness.products.canopsis.standin import SOURCE
 
 
 def _inv(tmp_path: Path, **options: str):  # type: ignore[no-untyped-def]
     spec = StandinsSpec(product="canopsis", backend="docker", version="4.4.0",  # type: ignore[arg-type]
-                        options={"install": "compose", **options})
+                        install="compose", **options)
     return planned_inventory(spec, tmp_path, name="cps-plan")
 
 
@@ -55,7 +55,7 @@ def test_target_without_a_reference_compose_file_is_refused(tmp_path: Path) -> N
 ])
 def test_compose_needs_docker_and_community(tmp_path: Path, backend: str, options: dict[str, str],
                                             field: str) -> None:
-    spec = StandinsSpec(product="canopsis", backend=backend, version="4.4.0", options=options)  # type: ignore[arg-type]
+    spec = StandinsSpec(product="canopsis", backend=backend, version="4.4.0", **options)  # type: ignore[arg-type]
     with pytest.raises(ConfigError) as exc:
         planned_inventory(spec, tmp_path, name="cps-plan")
     assert exc.value.field == field

@@ -9,8 +9,9 @@ import pytest
 
 from harness.errors import PlanError
 from harness.products.canopsis import config, notes
+from harness import resources
 
-REPO = Path(__file__).resolve().parents[3] / "containers" / "canopsis" / "repo"
+REPO = resources.containers("canopsis") / "repo"
 
 
 def test_every_shipped_release_note_loads_and_has_its_human_text() -> None:

@@ -1,0 +1,57 @@
+"""The Procedure seam: a runbook as code, with typed parameters and pure step functions.
+
+A procedure is data plus three functions, all pure except ``precheck`` (which only reads)::
+
+    steps(plan, params, inventory) -> [Step]              what the dry-run prints and the journal records
+    precheck(env, plan, params) -> None                   read-only; raises RefusedError before any change
+    rollback(plan, params, inventory, done) -> [Step]     the compensation sequence, also data
+
+``params`` is an instance of the procedure's ``Params`` model (pydantic), validated in one place
+(:func:`harness.plan.params.validate`) before any of these is called, so a procedure never checks
+for unknown or wrong-typed parameters itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from harness.engine.step import Step, StepStatus
+    from harness.environment import Environment
+    from harness.plan.models import Inventory, Plan
+
+#: what a rollback is told about the run: each step that ended, what it observed, how it ended
+Done = list[tuple["Step", dict[str, Any], "StepStatus"]]
+
+
+class Params(BaseModel):
+    """Base of every procedure's parameters: unknown keys refused, no silent coercion (``3.2`` is not a
+    string, ``"30"`` is not a number), immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class NoParams(Params):
+    """A procedure that takes no parameters."""
+
+
+def _no_precheck(env: Environment, plan: Plan, params: Any) -> None:
+    return None
+
+
+def _no_rollback(plan: Plan, params: Any, inventory: Inventory, done: Done) -> list[Step]:
+    return []
+
+
+@dataclass(frozen=True)
+class Procedure:
+    name: str
+    params: type[BaseModel]
+    steps: Callable[[Plan, Any, Inventory], list[Step]]
+    precheck: Callable[[Environment, Plan, Any], None] = _no_precheck
+    rollback: Callable[[Plan, Any, Inventory, Done], list[Step]] = _no_rollback
+    summary: str = ""

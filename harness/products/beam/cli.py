@@ -1,0 +1,149 @@
+"""``harness patch``: build a patch archive and drive a master domain's System/Patch service.
+
+Exit codes: 0 integral status >= not_changed (5: not_changed/ok/not_loaded); 11..14 = 10 + the
+integral code (error, not_beam, wrong_path, not_updated); 4 refused (bad archive, wrong version,
+not admin, too large; nothing changed); 3 the service or an agent is unreachable; 2 usage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from harness.errors import ConfigError, RefusedError, TransportError
+from harness.products.beam import AgentClient, AntiPatch, PatchClient, PatchResult, build_patch
+from harness.products.beam.status import EXIT_REFUSED, EXIT_UNREACHABLE
+
+app = typer.Typer(help="Hot patch of an Erlang-based system: build, check, apply, delete, rollback.",
+                  no_args_is_help=True)
+_out = Console()
+_err = Console(stderr=True)
+
+Master = Annotated[str, typer.Option("--master", envvar="HARNESS_PATCH_MASTER", help="patch service URL")]
+User = Annotated[str, typer.Option("--user", envvar="HARNESS_PATCH_USER")]
+Password = Annotated[str, typer.Option("--password", envvar="HARNESS_PATCH_PASSWORD")]
+ArchiveOpt = Annotated[Path | None, typer.Option("--archive", exists=True, dir_okay=False,
+                                                    help="upload this zip first")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON result")]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    _err.print(f"[red]{exc}[/red]")
+    if isinstance(exc, ConfigError):
+        return typer.Exit(2)
+    if isinstance(exc, RefusedError):
+        return typer.Exit(EXIT_REFUSED)
+    return typer.Exit(EXIT_UNREACHABLE)
+
+
+def _table(result: PatchResult, as_json: bool) -> None:
+    if as_json:
+        _out.print_json(json.dumps(result.raw or {"action": result.action, "rows": result.rows()}))
+        return
+    table = Table(title=f"{result.action} {result.patch}".strip())
+    for col in ("node", "path", "status", "code", "reason"):
+        table.add_column(col)
+    for row in result.rows():
+        table.add_row(*row, style="bold" if row[1] == "(node integral)" else None)
+    _out.print(table)
+    _out.print(f"integral: {result.integral.label} ({int(result.integral)})")
+    if result.reboot_required():
+        _out.print(f"manual reboot required (System/Nodes): {', '.join(result.reboot_required())}")
+
+
+@app.command()
+def build(modules: Annotated[list[str], typer.Argument(help="APP:FILE.erl or APP:FILE.beam")],
+          version: Annotated[str, typer.Option("--version", help="the system version the patch is for")],
+          out: Annotated[Path, typer.Option("--out", help="zip to write")],
+          name: Annotated[str | None, typer.Option("--name")] = None) -> None:
+    """Build a patch zip (manifest + APP/ebin/MOD.beam), checked against the limits."""
+    try:
+        path = build_patch(modules, version, out, name=name)
+    except (ConfigError, RefusedError) as exc:
+        raise _fail(exc) from None
+    _out.print(f"{path} ({path.stat().st_size} bytes) for system {version}")
+
+
+@app.command()
+def upload(archive: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+           master: Master, user: User = "admin", password: Password = "") -> None:
+    """Upload a zip and print its unpacked composition."""
+    try:
+        with PatchClient(master, user, password) as client:
+            comp = client.upload(archive)
+    except (RefusedError, TransportError) as exc:
+        raise _fail(exc) from None
+    for e in comp["entries"]:
+        _out.print(f"{e['kind']:9} {e['size']:>9}  {e['path']}")
+
+
+def _run(action: str, master: str, user: str, password: str, archive: Path | None, as_json: bool,
+         anti_patch: Path | None = None) -> None:
+    try:
+        with PatchClient(master, user, password) as client:
+            if archive is not None:
+                client.upload(archive)
+            if action == "apply" and anti_patch is not None:
+                comp = client.composition()
+                agents = [AgentClient.parse(n["agent"], name=n["node"]) for n in client.nodes()]
+                paths = [e["path"] for e in comp["entries"] if e["kind"] == "beam"]
+                AntiPatch.capture(agents, paths).save(anti_patch)
+                _err.print(f"anti-patch saved to {anti_patch}")
+            result = client.check() if action == "check" else client.apply()
+    except (RefusedError, TransportError) as exc:
+        raise _fail(exc) from None
+    _table(result, as_json)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def check(master: Master, user: User = "admin", password: Password = "", archive: ArchiveOpt = None,
+          as_json: JsonOpt = False) -> None:
+    """Per node: each module's expected status and the integral status."""
+    _run("check", master, user, password, archive, as_json)
+
+
+@app.command("apply")
+def apply_(master: Master, user: User = "admin", password: Password = "", archive: ArchiveOpt = None,
+           anti_patch: Annotated[Path | None, typer.Option("--anti-patch", help="where to save the anti-patch "
+                                                              "(default antipatch-<sha>.json)")] = None,
+           no_anti_patch: Annotated[bool, typer.Option("--no-anti-patch")] = False,
+           as_json: JsonOpt = False) -> None:
+    """Capture the anti-patch on every node, then apply; per node result, integral = min."""
+    target = None
+    if not no_anti_patch:
+        target = anti_patch or Path("antipatch.json")
+    _run("apply", master, user, password, archive, as_json, target)
+
+
+@app.command()
+def delete(master: Master, user: User = "admin", password: Password = "") -> None:
+    """Delete the uploaded archive (so it cannot be applied by accident)."""
+    try:
+        with PatchClient(master, user, password) as client:
+            client.delete()
+    except (RefusedError, TransportError) as exc:
+        raise _fail(exc) from None
+    _out.print("deleted")
+
+
+@app.command()
+def rollback(anti_patch: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
+             as_json: JsonOpt = False) -> None:
+    """Restore the object code captured before an apply; verify every md5 afterwards."""
+    try:
+        ap = AntiPatch.load(anti_patch)
+        result = ap.restore()
+        diff = ap.verify()
+    except (RefusedError, TransportError) as exc:
+        raise _fail(exc) from None
+    _table(result, as_json)
+    if diff:
+        _err.print(f"[red]md5 differs after rollback: {diff}[/red]")
+        raise typer.Exit(max(result.exit_code, 10 + 1))
+    raise typer.Exit(result.exit_code)

@@ -1,0 +1,226 @@
+"""Canopsis stand-in environments, traffic (AMQP publisher, API sender) and recorded update runs."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import standins
+from harness.engine.runner import Run
+from harness.engine.status import Outcome
+from harness.environment import Environment
+from harness.plan.models import Inventory, Plan, StandinsSpec
+from harness.products.canopsis.amqp import Publisher, queue_depths
+from harness.products.canopsis.api import CanopsisApi, check_event
+from harness.products.canopsis.node import CanopsisNode
+
+ENGINE_QUEUES = ("Engine_fifo", "Engine_che", "Engine_axe", "Engine_correlation")
+
+
+@dataclass
+class CanopsisStandin:
+    inventory: Inventory
+    state_dir: Path
+
+    @property
+    def node(self) -> CanopsisNode:
+        return CanopsisNode.of(Environment.from_inventory(self.inventory))
+
+    @property
+    def api(self) -> CanopsisApi:
+        assert self.inventory.front_door
+        return CanopsisApi(self.inventory.front_door, max_wait=60)
+
+    @property
+    def amqp_url(self) -> str:
+        return str(self.inventory.facts["amqp_url"])
+
+    @property
+    def repo(self) -> Path:
+        return Path(self.inventory.facts["repository"])
+
+    def plan(self, to: str, **params: Any) -> Plan:
+        return Plan(procedure="canopsis-update", params={"to": to, "from": self.node.installed_version(), **params},
+                    ready_timeout=60)
+
+    def wait_drained(self, prefix: str, expected: int, timeout: float = 120.0) -> dict[str, Any]:
+        """Poll the stand-in's own counts until ``expected`` events with ``prefix`` were applied and the
+        engine queues are empty (or ``timeout``); returns the last counts."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.node.stats(prefix)
+            depths = queue_depths(self.amqp_url, ENGINE_QUEUES)
+            st["depths"] = depths
+            if (st["processed"] + st["rejected"] >= expected and all(d <= 0 for d in depths.values())) \
+                    or time.monotonic() > deadline:
+                return st
+            time.sleep(0.2)
+
+    @contextlib.contextmanager
+    def release(self, version: str, note_toml: str, migrations: dict[str, str] | None = None) -> Iterator[None]:
+        """A version added to this environment's repository for the duration of the block."""
+        d = self.repo / version
+        (d / "migrations").mkdir(parents=True)
+        (d / "release-note.md").write_text(f"# Canopsis {version}\n\nAdded by a test.\n")
+        (d / "release-note.toml").write_text(note_toml)
+        for name, text in (migrations or {}).items():
+            (d / "migrations" / name).write_text(text)
+        ref = Path(str(self.inventory.facts.get("compose_reference", ""))) / version
+        if self.inventory.facts.get("install") == "compose":  # the release's reference compose file too
+            latest = max((p for p in ref.parent.iterdir() if p.name != version),
+                         key=lambda p: tuple(int(x) for x in p.name.split(".")))
+            ref.mkdir()
+            (ref / "docker-compose.yml").write_text(
+                (latest / "docker-compose.yml").read_text().replace(f'"{latest.name}"', f'"{version}"')
+                .replace(f"Canopsis {latest.name} ", f"Canopsis {version} "))
+        try:
+            yield
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+            if self.inventory.facts.get("install") == "compose":
+                shutil.rmtree(ref, ignore_errors=True)
+
+
+def start_canopsis(base: Path, *, version: str = "4.4.0", edition: str = "core",
+                   backend: str = "process", install: str = "packages") -> CanopsisStandin:
+    spec = StandinsSpec(product="canopsis", backend=backend, version=version,  # type: ignore[arg-type]
+                        edition=edition, install=install)
+    name = standins.new_env_name("cps")
+    inv = standins.up(spec, base / name, name=name)
+    return CanopsisStandin(inv, base / name)
+
+
+@pytest.fixture(scope="module")
+def canopsis(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
+    """A single-node Canopsis stand-in (engines, API, a real RabbitMQ) for the test module; the module sets
+    ``CANOPSIS = {"version": ..., "edition": ...}``."""
+    opts = getattr(request.module, "CANOPSIS", {})
+    c = start_canopsis(tmp_path_factory.mktemp("canopsis"), **opts)
+    yield c
+    standins.down(c.inventory)
+
+
+# ------------------------------------------------------------------ traffic
+
+
+@dataclass
+class AmqpTraffic:
+    """Publishes ``total`` events in batches from a thread, spread over the time it runs."""
+
+    url: str
+    prefix: str
+    total: int
+    batch: int = 250
+    pause: float = 0.05
+    sent: int = 0
+    batches: list[tuple[float, int]] = field(default_factory=list)  # (time committed, events)
+    error: BaseException | None = None
+
+    def publish(self, n: int) -> None:
+        with Publisher(self.url, batch=self.batch) as pub:
+            while n > 0 and self.sent < self.total:
+                k = min(self.batch, n, self.total - self.sent)
+                pub.publish(check_event(self.sent + i, self.prefix) for i in range(k))
+                self.sent += k
+                n -= k
+                self.batches.append((time.time(), k))
+
+    def run_until(self, stop: threading.Event, reserve: int) -> None:
+        """Publish until ``stop`` is set, keeping ``reserve`` events for afterwards."""
+        try:
+            with Publisher(self.url, batch=self.batch) as pub:
+                while not stop.is_set() and self.sent < self.total - reserve:
+                    k = min(self.batch // 5, self.total - reserve - self.sent)
+                    pub.publish(check_event(self.sent + i, self.prefix) for i in range(k))
+                    self.sent += k
+                    self.batches.append((time.time(), k))
+                    time.sleep(self.pause)
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            self.error = exc
+
+
+@dataclass
+class ApiTraffic:
+    """Sends events through the API with the retrying client until stopped."""
+
+    api: CanopsisApi
+    prefix: str
+    per_request: int = 20
+    sent: int = 0
+    error: BaseException | None = None
+
+    def run_until(self, stop: threading.Event, limit: int) -> None:
+        try:
+            while not stop.is_set() and self.sent < limit:
+                evs = [check_event(self.sent + i, self.prefix) for i in range(self.per_request)]
+                self.api.send_events(evs)
+                self.sent += len(evs)
+                time.sleep(0.01)
+        except BaseException as exc:  # noqa: BLE001
+            self.error = exc
+
+
+@dataclass
+class RecordedUpdate:
+    run: Run
+    outcome: Outcome
+    started: float
+    ended: float
+    amqp: AmqpTraffic | None = None
+    api: ApiTraffic | None = None
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def records(self, event: str = "step") -> list[dict[str, Any]]:
+        return [r for r in self.run.journal_records() if r["event"] == event]
+
+    def step_times(self, step_id: str) -> tuple[float, float]:
+        recs = [r for r in self.run.journal_records() if r.get("step") == step_id]
+        return recs[0]["ts"], recs[-1]["ts"]
+
+
+def run_plan(plan: Plan, inv: Inventory, runs_dir: Path) -> tuple[Run, Outcome]:
+    run = Run.create(plan, inv, runs_dir)
+    run.begin()
+    return run, run.run_forward()
+
+
+def record_update(c: CanopsisStandin, plan: Plan, runs_dir: Path, *, amqp_events: int = 0, api_events: int = 0,
+                  prefix: str = "") -> RecordedUpdate:
+    """Run ``plan`` with traffic before, during and after: AMQP publishing (a quarter before, the rest
+    during the run, whatever is left after) and API sending with the retrying client (during)."""
+    amqp = AmqpTraffic(c.amqp_url, f"{prefix}amqp-", amqp_events) if amqp_events else None
+    api = ApiTraffic(c.api, f"{prefix}api-") if api_events else None
+    stop = threading.Event()
+    threads = []
+    if amqp:
+        amqp.publish(amqp_events // 4)
+        threads.append(threading.Thread(target=amqp.run_until, args=(stop, amqp_events // 4), daemon=True))
+    if api:
+        threads.append(threading.Thread(target=api.run_until, args=(stop, api_events), daemon=True))
+    for t in threads:
+        t.start()
+    time.sleep(0.3 if threads else 0)
+    started = time.time()
+    try:
+        run, outcome = run_plan(plan, c.inventory, runs_dir)
+    finally:
+        ended = time.time()
+        time.sleep(0.3 if threads else 0)
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+    rec = RecordedUpdate(run, outcome, started, ended, amqp, api)
+    if amqp:
+        amqp.publish(amqp.total - amqp.sent)
+    for traffic in (amqp, api):
+        if traffic is not None:
+            rec.stats[traffic.prefix] = c.wait_drained(traffic.prefix, traffic.sent)
+    return rec

@@ -1,0 +1,149 @@
+"""Checks of a Zato environment update, judged on what the nodes themselves logged.
+
+A :class:`ZatoHistory` is every component's parsed log restricted to a time window (the run); the
+checks never look at the executor's journal, so a wrong order or a lost start is caught even if
+the executor believed it did the right thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from harness.checks import Verdict, checker
+from harness.environment import Environment
+from harness.probes import ProbeResult
+from harness.products.zato import state
+from harness.products.zato.logs import LogEvent, parse_log
+
+ORDER = ("web-admin", "server", "load-balancer", "scheduler")
+
+
+@dataclass(frozen=True)
+class Restart:
+    component: str
+    role: str
+    stopping: datetime | None
+    starting: datetime | None
+    ready: datetime | None
+    sync_internal: bool
+    version: str | None
+
+
+@dataclass
+class ZatoHistory:
+    roles: dict[str, str]  # component -> role, in inventory order
+    events: dict[str, list[LogEvent]]  # component -> its log events inside the window
+
+    @classmethod
+    def collect(cls, env: Environment, since: float, until: float | None = None) -> ZatoHistory:
+        t0 = datetime.fromtimestamp(since, timezone.utc)
+        t1 = datetime.fromtimestamp(until, timezone.utc) if until else None
+        events = {}
+        for name, comp in env.components.items():
+            evs = parse_log(state.read_log(comp))
+            events[name] = [e for e in evs if e.ts >= t0 and (t1 is None or e.ts <= t1)]
+        return cls({n: c.role for n, c in env.components.items()}, events)
+
+    def restarts(self, name: str) -> list[Restart]:
+        out: list[Restart] = []
+        cur: dict[str, Any] = {}
+        for e in self.events[name]:
+            if e.kind == "stopping":
+                cur = {"stopping": e.ts}
+            elif e.kind == "starting":
+                cur.setdefault("stopping", None)
+                cur.update(starting=e.ts, version=e.fields.get("version"), sync=False)
+            elif e.kind == "sync_internal" and cur.get("starting"):
+                cur["sync"] = True
+            elif e.kind in ("started", "ready") and cur.get("starting"):
+                out.append(Restart(name, self.roles[name], cur["stopping"], cur["starting"], e.ts,
+                                   cur["sync"], cur["version"]))
+                cur = {}
+        return out
+
+    def all_restarts(self) -> list[Restart]:
+        return [r for n in self.roles for r in self.restarts(n)]
+
+    def lifecycle_lines(self) -> int:
+        """How many start/stop events happened in the window (0 = nothing was restarted)."""
+        kinds = {"stopping", "stopped", "starting", "started", "ready"}
+        return sum(1 for evs in self.events.values() for e in evs if e.kind in kinds)
+
+
+def _ts(d: datetime | None) -> str | None:
+    return d.isoformat(timespec="milliseconds") if d else None
+
+
+@checker("order")
+def check_order(h: ZatoHistory) -> Verdict:
+    """Web-admin before the servers; servers strictly one at a time, each stopped only after the
+    previous one was ready; load balancer after every server; scheduler last."""
+    seq: list[Restart] = []
+    for role in ORDER:
+        for name, r in h.roles.items():
+            if r == role:
+                rs = h.restarts(name)
+                if len(rs) != 1:
+                    return Verdict(False, {"component": name, "restarts": len(rs), "expected": 1})
+                seq.append(rs[0])
+    problems = []
+    for prev, nxt in zip(seq, seq[1:], strict=False):
+        begin = nxt.stopping or nxt.starting
+        if prev.ready is None or begin is None or begin < prev.ready:
+            problems.append(f"{nxt.component} began ({_ts(begin)}) before {prev.component} was ready "
+                            f"({_ts(prev.ready)})")
+    timeline = [(r.component, _ts(r.stopping), _ts(r.ready)) for r in seq]
+    return Verdict(not problems, {"problems": problems, "timeline": timeline})
+
+
+@checker("sync-internal")
+def check_sync_internal(h: ZatoHistory, expected: bool) -> Verdict:
+    """``--sync-internal`` (its 'Deploying and caching internal services' lines) on exactly the server
+    starts that follow a code update, never on a plain restart, never on another component."""
+    starts = h.all_restarts()
+    wrong = [r.component for r in starts if r.sync_internal != (expected and r.role == "server")]
+    servers = [r.component for r in starts if r.role == "server"]
+    return Verdict(bool(servers) and not wrong, {"servers_started": servers, "wrong": wrong,
+                                                "expected_on_servers": expected})
+
+
+@checker("availability")
+def check_availability(probe: ProbeResult, h: ZatoHistory) -> Verdict:
+    """≥ 2 servers: zero failed requests through the LB. 1 server: report the window with no server."""
+    servers = [n for n, r in h.roles.items() if r == "server"]
+    details: dict[str, Any] = {"sent": probe.sent, "failed": len(probe.failed), "served_by": probe.served_by(),
+                               "outages_s": [round(b - a, 3) for a, b in probe.outage_windows()]}
+    if len(servers) >= 2:
+        if probe.sent == 0:
+            return Verdict("unknown", {**details, "why": "the probe sent nothing"})
+        return Verdict(not probe.failed, details)
+    windows = [(r.stopping, r.ready) for r in h.restarts(servers[0]) if r.stopping and r.ready]
+    details["no_server_window_s"] = [round((b - a).total_seconds(), 3) for a, b in windows]
+    return Verdict(True, details)
+
+
+@checker("versions")
+def check_versions(env: Environment, expected: str) -> Verdict:
+    """Every component runs, and reports (its own start line), the expected version."""
+    got = {name: state.running_version(c) for name, c in env.components.items()}
+    installed = {h: state.installed_version(host) for h, host in env.hosts.items()}
+    wrong = {n: v for n, v in got.items() if v != expected}
+    wrong_installed = {h: v for h, v in installed.items() if v != expected}
+    return Verdict(not wrong and not wrong_installed, {"running": got, "installed": installed,
+                                                        "expected": expected})
+
+
+def snapshot(env: Environment) -> dict[str, Any]:
+    """Everything a second run must not change: checkouts, installed revisions, lifecycle log lines."""
+    hosts = {n: (state.head(h), state.installed_revision(h)) for n, h in env.hosts.items()}
+    lifecycle = {n: sum(1 for e in parse_log(state.read_log(c)) if e.kind in ("starting", "stopping"))
+                 for n, c in env.components.items()}
+    return {"hosts": hosts, "lifecycle_lines": lifecycle}
+
+
+@checker("idempotence")
+def check_unchanged(before: dict[str, Any], after: dict[str, Any]) -> Verdict:
+    diff = {k: (before[k], after[k]) for k in before if before[k] != after.get(k)}
+    return Verdict(not diff, {"changed": diff})

@@ -1,0 +1,76 @@
+"""Zato stand-in environments and recorded update runs for the suites."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.pytest_plugin.backends import backend_params, skip_unless_backend_runs
+from harness import standins
+from harness.products.zato.checks import ZatoHistory
+from harness.engine.runner import Run
+from harness.engine.status import Outcome
+from harness.environment import Environment
+from harness.plan.models import Inventory, Plan, StandinsSpec
+from harness.probes import HttpProbe, ProbeResult
+
+
+@dataclass
+class ZatoStandin:
+    inventory: Inventory
+    state_dir: Path
+
+    def env(self) -> Environment:
+        return Environment.from_inventory(self.inventory)
+
+
+@dataclass
+class RecordedRun:
+    run: Run
+    outcome: Outcome
+    probe: ProbeResult
+    history: ZatoHistory
+    started: float
+    ended: float
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "env_param" in metafunc.fixturenames:
+        sizes = getattr(metafunc.module, "SIZES", (1, 3))
+        metafunc.parametrize("env_param", backend_params(metafunc.config, sizes), scope="module")
+
+
+def start_zato(backend: str, servers: int, base: Path, version: str = "3.2.0") -> ZatoStandin:
+    skip_unless_backend_runs(backend)
+    spec = StandinsSpec(product="zato", servers=servers, backend=backend, version=version)  # type: ignore[arg-type]
+    name = standins.new_env_name("zato")
+    inv = standins.up(spec, base / name, name=name)
+    return ZatoStandin(inv, base / name)
+
+
+@pytest.fixture(scope="module")
+def zato(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZatoStandin]:
+    """A Zato environment of stand-ins for the test module (web-admin, servers behind a real HAProxy load
+    balancer, scheduler), once per backend and size of the module's ``SIZES`` (default 1 and 3 servers)."""
+    backend, servers = env_param
+    z = start_zato(backend, servers, tmp_path_factory.mktemp("zato"))
+    yield z
+    standins.down(z.inventory)
+
+
+def record_run(z: ZatoStandin, plan: Plan, runs_dir: Path) -> RecordedRun:
+    """Run a plan with a probe on the front door for the whole run; collect what the nodes logged."""
+    assert z.inventory.front_door
+    probe = HttpProbe(z.inventory.front_door.rstrip("/") + "/zato/ping", max_seconds=300)
+    started = time.time()
+    with probe:
+        run = Run.create(plan, z.inventory, runs_dir)
+        run.begin()
+        outcome = run.run_forward()
+        ended = time.time()
+    history = ZatoHistory.collect(z.env(), since=started, until=ended + 1)
+    return RecordedRun(run, outcome, probe.result, history, started, ended)

@@ -1,0 +1,92 @@
+"""The pytest plugin: options, markers, plan files as test items, and the fixtures of every product.
+
+Registered through the ``pytest11`` entry point. In :func:`pytest_configure` it loads its generic layer
+(:mod:`.backends`: the backend matrix, xdist grouping, ``make_standins``) and each installed product's
+``fixtures`` module, so ``pytest --fixtures`` lists them wherever the harness is installed. Plan files
+(YAML with a top-level ``procedure:``) are collected by :mod:`.plans`.
+
+Under pytest-xdist, the steps of one plan must run in order on one worker: the plugin puts them in one
+``xdist_group`` and turns the default ``--dist load`` into ``loadgroup``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.pytest_plugin.plans import PlanFile, is_plan
+
+MARKERS = {
+    "requires_docker": "needs a running Docker engine (skipped with the reason when none can run)",
+    "requires_erlang": "needs erl/erlc from Debian erlang-base",
+    "requires_haproxy": "needs the haproxy binary",
+    "slow": "takes more than a few seconds",
+    "harness_step": "a step of a plan file collected by the harness plugin",
+}
+
+
+# ----- options, markers, fixtures ----------------------------------------------------------------------
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "upgrade-harness")
+    group.addoption("--harness-target", metavar="FILE", default=None,
+                    help="inventory file: run plan files against it instead of their own stand-ins")
+    group.addoption("--harness-teardown", choices=("always", "never", "on-success"), default="always",
+                    help="remove stand-ins that a plan file started (default: always)")
+    group.addoption("--harness-backend", choices=("all", "process", "docker"), default=None,
+                    help="backends the suites run on (default: all that can run here)")
+    parser.addini("harness_collect_plans", type="bool", default=True,
+                  help="collect YAML files with a top-level `procedure:` as plan files")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    if getattr(config.option, "dist", None) == "load":
+        config.option.dist = "loadgroup"  # controller: schedule by xdist_group
+    if hasattr(config, "workerinput"):
+        config.option.loadgroup = True  # worker: suffix node ids with their group, as loadgroup expects
+    # the generic layer (backend matrix, xdist grouping), then each installed product's fixtures
+    config.pluginmanager.import_plugin("harness.pytest_plugin.backends")
+    from harness import registry
+
+    for product in registry.products().values():
+        if product.fixtures:
+            config.pluginmanager.import_plugin(product.fixtures)
+
+
+# ----- plan files --------------------------------------------------------------------------------------
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> PlanFile | None:
+    if file_path.suffix in (".yaml", ".yml") and parent.config.getini("harness_collect_plans") \
+            and is_plan(file_path):
+        return PlanFile.from_parent(parent, path=file_path)
+    return None
+
+
+@pytest.hookimpl(trylast=True)  # after -k, -m and --deselect have taken their share
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A plan whose steps are only partly selected runs the steps the selected ones depend on (every
+    earlier step) and stops after the last selected one; say so once, before anything runs."""
+    from harness.pytest_plugin.plans import PlanStepItem
+
+    selected: dict[PlanFile, set[str]] = {}
+    for item in items:
+        if isinstance(item, PlanStepItem):
+            selected.setdefault(item.parent, set()).add(item.step.id)  # type: ignore[arg-type]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for plan, ids in selected.items():
+        order = [s.id for s in plan.steps]
+        if set(order) == ids:
+            continue
+        last = max(order.index(i) for i in ids)
+        plan.stop_after = order[last]
+        plan.dependencies = tuple(s for s in order[:last] if s not in ids)
+        if reporter is not None and plan.dependencies:
+            reporter.write_line(
+                f"harness: {plan.path.name}: {len(plan.dependencies)} step(s) not selected run anyway because "
+                f"the selected ones come after them ({', '.join(plan.dependencies[:4])}"
+                f"{' …' if len(plan.dependencies) > 4 else ''}); the run stops after {plan.stop_after} "
+                "(resumable with `harness resume`)", yellow=True)

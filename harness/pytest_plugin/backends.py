@@ -1,0 +1,70 @@
+"""Which backends the suites run on, per-worker grouping under pytest-xdist, and stand-ins for one test.
+
+Process always; docker wherever an engine can run (otherwise those cases are skipped with the
+reason). ``--harness-backend process|docker`` narrows the matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from harness.plan.models import Inventory
+
+BACKENDS = ("process", "docker")
+
+
+def backend_params(config: pytest.Config, sizes: tuple[int, ...]) -> list[object]:
+    chosen = config.getoption("--harness-backend") or "all"
+    out = []
+    for backend in BACKENDS:
+        if chosen not in ("all", backend):
+            continue
+        marks = [pytest.mark.requires_docker] if backend == "docker" else []
+        out += [pytest.param((backend, n), id=f"{backend}-{n}", marks=marks) for n in sizes]
+    return out
+
+
+def skip_unless_backend_runs(backend: str) -> None:
+    if backend == "docker":
+        from harness.backends.docker_engine import docker_available
+
+        ok, why = docker_available()
+        if not ok:
+            pytest.skip(f"docker backend unavailable: {why}")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker hook, which turns the marker into the node id suffix
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Tests sharing a module-scoped environment run on one worker, in file order.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "env_param" in callspec.params:
+            backend, size = callspec.params["env_param"]
+            item.add_marker(pytest.mark.xdist_group(name=f"{item.module.__name__}:{backend}-{size}"))
+
+
+@pytest.fixture
+def make_standins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Inventory]]:
+    """Start stand-ins of any product for this test: ``make_standins("zato", servers=2, backend="docker")``
+    returns the inventory ``harness standins up`` would write. Everything started is removed afterwards
+    (docker-backed ones skip where no engine can run)."""
+    from harness import standins
+    from harness.plan.models import StandinsSpec
+
+    started: list[Inventory] = []
+
+    def make(product: str, *, backend: str = "process", version: str | None = None, **options: Any) -> Inventory:
+        skip_unless_backend_runs(backend)
+        spec = StandinsSpec.model_validate({"product": product, "backend": backend, "version": version, **options})
+        name = standins.new_env_name(product)
+        inv = standins.up(spec, tmp_path_factory.mktemp(product) / name, name=name)
+        started.append(inv)
+        return inv
+
+    yield make
+    for inv in reversed(started):
+        standins.down(inv)

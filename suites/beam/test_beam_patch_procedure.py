@@ -1,0 +1,266 @@
+"""The executor's ``beam-patch`` procedure on real BEAM nodes (runbook seeds/003).
+
+One 3-node system per backend is shared by the module (``harness.standins`` registry, as
+``harness standins up beam`` starts it); every test builds its own patch (a unique tag, so a new md5)
+and judges what the nodes report through their agents, not the executor's journal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from harness.pytest_plugin.backends import skip_unless_backend_runs
+from harness import standins
+from harness.cli import app as cli
+from harness.engine.journal import read_journal
+from harness.engine.runner import Run
+from harness.engine.status import Outcome
+from harness.plan.models import Inventory, Plan, StandinsSpec
+from harness.products.beam import PatchRefused, Status
+from harness.products.beam.domain import Domain
+from harness.products.beam.testing import snapshot, variant, zip_bytes
+from harness.products.beam.standin.system import SOURCES, erlang_available
+
+pytestmark = [pytest.mark.requires_erlang,
+              pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
+
+SIZES = (3,)
+SRC = {m: p for p in SOURCES.glob("*/src/*.erl") for m in [p.stem]}
+APP = {m: p.parent.parent.name for m, p in SRC.items()}
+MODULES = ["core_util", "core_counter", "billing_calc", "billing_srv", "gw_legacy", "core_report"]
+
+
+@dataclass
+class BeamEnv:
+    inventory: Inventory
+    path: Path
+    backend: str
+
+    @property
+    def domain(self) -> Domain:
+        return Domain.from_inventory(self.inventory)
+
+    @property
+    def agents(self) -> list[Any]:
+        return [self.domain.agent(n) for n in self.domain.names]
+
+    def snapshot(self) -> dict[str, Any]:
+        return snapshot(self.agents, MODULES)
+
+    def md5s(self, modules: list[str]) -> dict[str, dict[str, str]]:
+        return {n: self.domain.agent(n).md5s(modules) for n in self.domain.names}
+
+
+@pytest.fixture(scope="module")
+def beam(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamEnv]:
+    backend, nodes = env_param
+    skip_unless_backend_runs(backend)
+    base = tmp_path_factory.mktemp("beam")
+    name = standins.new_env_name("beam")
+    inv = standins.up(StandinsSpec(product="beam", nodes=nodes, backend=backend), base / name,  # type: ignore[arg-type]
+                      name=name)
+    try:
+        yield BeamEnv(inv, Path(inv.state_dir or base / name) / "inventory.yaml", backend)
+    finally:
+        standins.down(inv)
+
+
+def sources(tmp: Path, modules: dict[str, str], *, on_load_error: frozenset[str] = frozenset()) -> list[str]:
+    d = tmp / secrets.token_hex(4)
+    return [f"{APP[m]}:{variant(SRC[m], d, tag, on_load_error=m in on_load_error)}" for m, tag in modules.items()]
+
+
+def plan(**params: Any) -> Plan:
+    return Plan(procedure="beam-patch", params={"version": "2.7.1", **params})
+
+
+def run(env: BeamEnv, p: Plan, runs: Path) -> Run:
+    r = Run.create(p, env.inventory, runs)
+    r.begin()
+    r.run_forward()
+    return r
+
+
+def write_plan(path: Path, **params: Any) -> Path:
+    path.write_text(yaml.safe_dump({"procedure": "beam-patch", "params": params}))
+    return path
+
+
+def harness(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def no_archive_stored(env: BeamEnv) -> bool:
+    try:
+        env.domain.client().composition()
+    except PatchRefused as exc:
+        return exc.http_status == 404
+    return False
+
+
+# ---- success, state, idempotence -------------------------------------------------------------
+
+def test_run_patches_every_node_keeps_state_and_second_run_changes_nothing(beam: BeamEnv, tmp_path: Path) -> None:
+    for a in beam.agents:
+        a.bump()
+    state_before = {n: beam.domain.agent(n).state() for n in beam.domain.names}
+    md5_before = beam.md5s(["core_util", "core_counter", "billing_calc"])
+    tag = secrets.token_hex(3)
+    p = plan(sources=sources(tmp_path, {"core_util": tag, "core_counter": tag, "billing_calc": tag}))
+
+    first = run(beam, p, tmp_path / "runs")
+    assert first.outcome == Outcome.SUCCESS, [(r.step.id, r.reason) for r in first.records.values()]
+    checked = first.observations["check@master"]["nodes"]
+    after = beam.md5s(["core_util", "core_counter", "billing_calc"])
+    for node, mods in checked.items():
+        for path, m in mods.items():
+            module = Path(path).stem
+            if m["status"] == "ok":
+                assert after[node][module] == m["md5_new"] != md5_before[node][module], (node, module)
+            else:  # billing_calc on the gateway node
+                assert (m["status"], after[node][module]) == ("not_loaded", "not_loaded"), (node, module)
+    assert checked["w2"]["billing/ebin/billing_calc.beam"]["status"] == "not_loaded"
+    # the long-lived processes: same pid, state kept, and they answer on the new code
+    assert {n: beam.domain.agent(n).state() for n in beam.domain.names} == state_before
+    assert beam.domain.agent("w1").bump()["core_counter"] == state_before["w1"]["core_counter"]["value"] + 1
+    assert no_archive_stored(beam)
+
+    snap = beam.snapshot()
+    second = run(beam, p, tmp_path / "runs")
+    assert second.outcome == Outcome.SUCCESS
+    skipped = {sid: r.reason for sid, r in second.records.items() if r.status.value == "skipped"}
+    assert set(skipped) == {"apply@master", *(f"capture@{n}" for n in beam.domain.names)}
+    assert "nothing to apply" in skipped["apply@master"]
+    assert beam.snapshot() == snap
+    assert no_archive_stored(beam)
+
+
+# ---- refusal: check integral 1-4 --------------------------------------------------------------
+
+def test_refused_when_the_check_integral_is_below_not_changed(beam: BeamEnv, tmp_path: Path) -> None:
+    good = sources(tmp_path, {"core_util": "refused"})[0].partition(":")[2]
+    subprocess.run(["erlc", "-o", str(tmp_path), good], check=True)
+    archive = tmp_path / "mixed.zip"
+    archive.write_bytes(zip_bytes([("core/ebin/core_util.beam", (tmp_path / "core_util.beam").read_bytes()),
+                                   ("core/ebin/junk.beam", b"not an Erlang module")]))
+    before = beam.snapshot()
+    res = harness("run", str(write_plan(tmp_path / "p.yaml", archive=str(archive))), "--target", str(beam.path),
+                  cwd=tmp_path)
+    assert res.returncode == 4, res.stdout + res.stderr
+    out = " ".join(res.stderr.split())
+    assert "integral status is not_beam (2)" in out
+    for node in beam.domain.names:  # the per-node table
+        assert f"{node} core/ebin/junk.beam not_beam (2)" in out
+        assert f"{node} core/ebin/core_util.beam ok (6)" in out
+    assert beam.snapshot() == before
+    assert no_archive_stored(beam)
+
+
+# ---- rollback by anti-patch -------------------------------------------------------------------
+
+def test_apply_below_not_changed_rolls_back_every_md5(beam: BeamEnv, tmp_path: Path) -> None:
+    before = beam.snapshot()
+    tag = secrets.token_hex(3)
+    # core_util's on_load fails on every node (error=1, only visible at apply); billing_calc loads
+    p = plan(sources=sources(tmp_path, {"billing_calc": tag, "core_util": tag, "core_report": tag},
+                             on_load_error=frozenset({"core_util"})))
+    r = run(beam, p, tmp_path / "runs")
+    assert r.outcome == Outcome.ROLLED_BACK
+    applied = r.observations["apply@master"]["nodes"]
+    assert applied["master"]["billing/ebin/billing_calc.beam"]["status"] == "ok"
+    assert {n: applied[n]["core/ebin/core_util.beam"]["status"] for n in applied} == dict.fromkeys(applied, "error")
+    records = [x for x in read_journal(r.run_dir / "journal.jsonl") if x["event"] == "rollback_step"
+               and x["status"] != "started"]
+    assert {x["step"] for x in records} == {*(f"rb-restore@{n}" for n in beam.domain.names), "rb-delete@master"}
+    assert beam.snapshot() == before  # every loaded md5 and every file under lib, on every node
+    assert no_archive_stored(beam)
+
+
+# ---- kill + resume ------------------------------------------------------------------------------
+
+def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv, tmp_path: Path) -> None:
+    if beam.backend != "process":
+        pytest.skip("pausing the patch service by signal: process backend only")
+    service_pid = json.loads((beam.path.parent / "pids.json").read_text())["service"]
+    runs = Path(os.environ["HARNESS_RUNS_DIR"])
+    known = set(runs.glob("*/journal.jsonl"))
+    tag = secrets.token_hex(3)
+    p = write_plan(tmp_path / "p.yaml", sources=sources(tmp_path, {"core_util": tag, "core_counter": tag}),
+                   version="2.7.1")
+    state_before = {n: beam.domain.agent(n).state() for n in beam.domain.names}
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(p), "--target", str(beam.path)],
+                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journal: Path | None = None
+    stopped = False
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and journal is None:  # freeze the service once the check is done
+            for found in set(runs.glob("*/journal.jsonl")) - known:
+                if any(x.get("step") == "check@master" and x["status"] == "ok" for x in read_journal(found)):
+                    os.kill(service_pid, signal.SIGSTOP)
+                    stopped, journal = True, found
+            time.sleep(0.01)
+        time.sleep(0.5)  # the executor is now blocked on the frozen service (apply or delete)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        if stopped:
+            os.kill(service_pid, signal.SIGCONT)
+    assert journal is not None, "the run did not reach check@master"
+    done_before = {x["step"] for x in read_journal(journal) if x["event"] == "step" and x["status"] == "ok"}
+    assert {"upload@master", "check@master"} <= done_before
+
+    res = harness("resume", str(journal.parent), cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    records = read_journal(journal)
+    starts = [x["step"] for x in records if x["event"] == "step" and x["status"] == "started"]
+    for step in done_before:
+        assert starts.count(step) == 1, f"{step} was redone after the resume"
+    ends = {x["step"]: x["status"] for x in records if x["event"] == "step" and x["status"] != "started"}
+    assert all(ends[f"verify@{n}"] == "ok" for n in beam.domain.names)
+    assert {n: beam.domain.agent(n).state() for n in beam.domain.names} == state_before
+    assert no_archive_stored(beam)
+
+
+# ---- bad plan input -------------------------------------------------------------------------------
+
+BAD = {
+    "no-version": ({"sources": ["core:{src}"]}, "params.version"),
+    "both": ({"sources": ["core:{src}"], "archive": "{src}", "version": "2.7.1"}, "params"),
+    "missing-archive": ({"archive": "nope.zip"}, "params.archive"),
+    "bad-source": ({"sources": ["core_util.erl"], "version": "2.7.1"}, "params.sources.0"),
+    "unknown-param": ({"archive": "{src}", "reboot": True}, "params"),
+    "wrong-version": ({"sources": ["core:{src}"], "version": "2.6.0"}, "built for system 2.6.0"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_plan_input_exits_4_and_loads_nothing(beam: BeamEnv, tmp_path: Path, case: str) -> None:
+    params, where = BAD[case]
+    src = variant(SRC["core_util"], tmp_path, f"bad-{case}")
+    text = json.dumps(params).replace("{src}", str(src))
+    before = beam.snapshot()
+    r = CliRunner().invoke(cli, ["run", str(write_plan(tmp_path / "p.yaml", **json.loads(text))),
+                                 "--target", str(beam.path)])
+    assert r.exit_code == 4, r.output
+    message = " ".join(r.output.split())
+    assert where in message and "nothing was changed on any node" in message
+    if where.startswith("params"):
+        assert "Hint:" in message
+    assert beam.snapshot() == before
+    assert no_archive_stored(beam)

@@ -1,0 +1,68 @@
+"""A server that fails to boot on the new revision: the executor stops, rolls every updated host back,
+restarts in the documented order and ends ``rolled_back``; the LB kept serving; every node is old again."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
+from harness.products.zato.checks import check_availability, check_versions
+from harness.engine.status import Outcome
+from harness.plan.models import Plan
+
+SIZES = (1, 3)
+BROKEN = Plan(procedure="zato-update", params={"revision": "3.2.2-broken"}, ready_timeout=20)
+
+
+@pytest.fixture(scope="module")
+def broken(zato: ZatoStandin, tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
+    return record_run(zato, BROKEN, tmp_path_factory.mktemp("runs"))
+
+
+def test_run_ends_rolled_back_at_the_first_server(broken: RecordedRun) -> None:
+    assert broken.outcome == Outcome.ROLLED_BACK
+    failed = [r for r in broken.run.journal_records() if r["event"] == "step" and r["status"] == "failed"]
+    assert [r["step"] for r in failed] == ["start@server1"]
+    assert "failed to start" in failed[0]["reason"]
+    forward = [r["step"] for r in broken.run.journal_records() if r["event"] == "step" and r["status"] == "started"]
+    assert not any(s.startswith(("stop@server2", "stop@load-balancer", "stop@scheduler")) for s in forward), \
+        "nothing after the failing server was touched"
+
+
+def test_the_server_logged_its_boot_failure(broken: RecordedRun) -> None:
+    kinds = [e.kind for e in broken.history.events["server1"]]
+    assert "boot_failed" in kinds
+    # ...and, after the rollback, it started again on the old code
+    assert kinds[-1] == "started"
+
+
+def test_every_host_and_component_is_back_on_the_old_version(broken: RecordedRun, zato: ZatoStandin) -> None:
+    verdict = check_versions(zato.env(), "3.2.0")
+    assert verdict.valid is True, verdict.explain()
+
+
+def test_rollback_restarts_in_the_documented_order(broken: RecordedRun) -> None:
+    rb = [r["step"] for r in broken.run.journal_records() if r["event"] == "rollback_step" and r["status"] == "ok"]
+    restarted = [s.split("@")[1] for s in rb if s.startswith("rb-start@")]
+    assert restarted[:2] == ["web-admin", "server1"], rb  # restarted on the new code / failed: back on old
+    reverts = [s for s in rb if s.startswith("revert@")]
+    assert len(reverts) == len(broken.run.inventory.hosts)
+
+
+def test_load_balancer_kept_serving(broken: RecordedRun, zato: ZatoStandin) -> None:
+    verdict = check_availability(broken.probe, broken.history)
+    assert verdict.valid is True, verdict.explain()
+    if sum(1 for c in zato.inventory.components if c.role == "server") >= 2:
+        assert verdict.details["failed"] == 0
+
+
+def test_components_never_restarted_keep_their_process(broken: RecordedRun) -> None:
+    # server2/3, the LB and the scheduler ran the old code all along: no stop line in their logs
+    for name in ("load-balancer", "scheduler"):
+        assert not [e for e in broken.history.events[name] if e.kind == "stopping"], name
+
+
+def test_the_running_server_log_has_no_new_start_for_untouched_servers(broken: RecordedRun) -> None:
+    for name, events in broken.history.events.items():
+        if name.startswith("server") and name != "server1":
+            assert not [e for e in events if e.kind == "starting"], name

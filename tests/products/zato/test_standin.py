@@ -1,0 +1,450 @@
+"""The Zato stand-in, exercised as real processes: upstream repo, update.sh, CLI surface, logs, HAProxy.
+
+Every test has its own checkout, component dirs and ports; the ``zato`` fixture stops everything it
+started (components, then HAProxy through ``haproxy.pid``) and fails if any process is left over.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.net import free_ports
+from harness.procs import alive
+from harness.products.zato import LogEvent, parse_log
+from harness.products.zato.standin import upstream as up
+
+HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+requires_haproxy = pytest.mark.skipif(HAPROXY is None, reason="haproxy not found on PATH nor in /usr/sbin")
+LOG_NAMES = {"server": "server.log", "web-admin": "web-admin.log", "scheduler": "scheduler.log",
+             "load-balancer": "lb-agent.log"}
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def http_get(url: str, method: str = "GET", timeout: float = 3.0) -> tuple[int, dict[str, str], bytes]:
+    req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
+
+
+def pids_mentioning(text: str) -> list[int]:
+    """Live processes whose command line mentions ``text`` (the test's tmp dir)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes() and alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+@dataclass
+class Zato:
+    """A checkout of the upstream repo plus the components created from it."""
+
+    root: Path
+    upstream: Path
+    checkout: Path
+    components: dict[str, tuple[str, Path]] = field(default_factory=dict)
+
+    def run(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.checkout / "bin" / "zato"), *args], capture_output=True, text=True,
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(["git", "-c", "advice.detachedHead=false", *args], cwd=self.checkout, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    def update(self) -> str:
+        return subprocess.run(["./update.sh"], cwd=self.checkout, check=True, capture_output=True,
+                              text=True).stdout
+
+    def create(self, kind: str, name: str, *extra: str, port: int) -> Path:
+        path = self.root / name
+        result = self.run("create", kind, str(path), "--name", name, "--port", str(port), *extra)
+        assert result.returncode == 0, result.stderr
+        self.components[name] = (kind, path)
+        return path
+
+    def events(self, name: str) -> list[LogEvent]:
+        kind, path = self.components[name]
+        log = path / "logs" / LOG_NAMES[kind]
+        return parse_log(log.read_text()) if log.exists() else []
+
+    def pid(self, name: str) -> int:
+        return int((self.components[name][1] / "pidfile").read_text())
+
+    def wait_ready(self, name: str, timeout: float = 10.0) -> LogEvent:
+        pid = self.pid(name)
+        what = f"{name} (pid {pid}) ready"
+        return wait_for(lambda: next((e for e in self.events(name) if e.kind in ("started", "ready")
+                                      and e.fields.get("pid") == pid), None), timeout, what)  # type: ignore[return-value]
+
+    def start_ready(self, name: str, *flags: str) -> None:
+        result = self.run("start", str(self.components[name][1]), *flags)
+        assert result.returncode == 0 and result.stdout.strip() == "OK", result
+        self.wait_ready(name)
+
+    def teardown(self) -> list[int]:
+        """Stop every component, then HAProxy; returns processes still alive afterwards."""
+        for _kind, path in self.components.values():
+            if (path / "pidfile").exists():
+                self.run("stop", str(path))
+            haproxy_pid = path / "haproxy.pid"
+            if haproxy_pid.exists() and haproxy_pid.read_text().strip():
+                master = int(haproxy_pid.read_text())
+                if alive(master):
+                    os.kill(master, signal.SIGTERM)
+                    wait_for(lambda: not alive(master), 10.0, "haproxy master to exit")
+        leftover = pids_mentioning(str(self.root))
+        for pid in leftover:
+            os.kill(pid, signal.SIGKILL)
+        return leftover
+
+
+@pytest.fixture
+def zato(tmp_path: Path) -> Iterator[Zato]:
+    upstream = up.build_upstream_cached(tmp_path / "upstream")
+    checkout = tmp_path / "current"
+    subprocess.run(["git", "clone", "-q", str(upstream), str(checkout)], check=True, capture_output=True)
+    env = Zato(tmp_path, upstream, checkout)
+    env.update()
+    yield env
+    leftover = env.teardown()
+    assert not leftover, f"processes left running: {leftover}"
+
+
+class Probe:
+    """GETs /zato/ping through the LB in a loop, one connection per request, recording every outcome."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.ok: Counter[str] = Counter()
+        self.failures: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status, headers, body = http_get(self.url, timeout=5.0)
+                if status == 200 and json.loads(body)["zato_env"]["result"] == "ZATO_OK":
+                    self.ok[headers.get("x-zato-server", "?")] += 1
+                else:
+                    self.failures.append(f"{status} {body[:80]!r}")
+            except (OSError, ValueError) as exc:
+                self.failures.append(repr(exc))
+            time.sleep(0.005)
+
+    def __enter__(self) -> Probe:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def seen(self, server: str, after: int = 0) -> bool:
+        return self.ok[server] > after
+
+
+# ---- upstream repo and installation --------------------------------------------------------------------
+
+
+def test_upstream_has_three_tags_main_at_initial_and_is_deterministic(tmp_path: Path) -> None:
+    started = time.monotonic()
+    bare = up.build_upstream(tmp_path / "a")
+    assert time.monotonic() - started < 1.0
+    again = up.build_upstream(tmp_path / "b")
+
+    def git(repo: Path, *args: str) -> str:
+        return subprocess.run(["git", f"--git-dir={repo}", *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    assert sorted(git(bare, "tag").split()) == sorted(up.TAGS) == ["3.2.0", "3.2.1", "3.2.2-broken"]
+    assert git(bare, "rev-parse", "main") == git(bare, "rev-parse", "3.2.0^{commit}")
+    assert git(bare, "symbolic-ref", "HEAD") == "refs/heads/main"
+    assert git(bare, "rev-parse", "3.2.2-broken") == git(again, "rev-parse", "3.2.2-broken")
+    assert [git(bare, "show", f"{t}:VERSION") for t in up.TAGS] == ["3.2.0", "3.2.1", "3.2.2"]
+    assert "100755" in git(bare, "ls-tree", "3.2.0", "update.sh") and "100755" in git(bare, "ls-tree", "3.2.0",
+                                                                                         "bin/zato")
+    assert git(bare, "diff", "--stat", "3.2.0", "3.2.1", "--", "code")  # a real code change
+    with pytest.raises(FileExistsError):
+        up.build_upstream(tmp_path / "a")
+
+
+def test_clone_update_and_version(zato: Zato) -> None:
+    assert zato.run("--version").stdout.strip() == "Zato 3.2.0"
+    installed = zato.checkout / ".installed"
+    assert (installed / "REVISION").read_text().strip() == zato.git("rev-parse", "HEAD")
+    assert (installed / "VERSION").read_text().strip() == "3.2.0"
+    assert zato.git("status", "--porcelain") == ""  # the installation is ignored by git
+    up.set_main(zato.upstream, up.UPDATE)
+    zato.git("pull", "-q", "--ff-only")
+    assert zato.run("--version").stdout.strip() == "Zato 3.2.0"  # not installed yet
+    zato.update()
+    assert zato.run("--version").stdout.strip() == "Zato 3.2.1"
+    assert len(list((zato.checkout / ".installs").iterdir())) == 2  # current + previous
+    os.unlink(installed)
+    result = zato.run("--version")
+    assert result.returncode == 2 and "./update.sh" in result.stderr
+
+
+# ---- start / stop surface ------------------------------------------------------------------------------
+
+
+def test_start_returns_ok_before_ready_then_ping_and_started(zato: Zato) -> None:
+    (port,) = free_ports(1)
+    path = zato.create("server", "server1", "--cluster", "dev", "--boot-seconds", "0.8", port=port)
+    t0 = time.monotonic()
+    result = zato.run("start", str(path))
+    assert result.returncode == 0 and result.stdout.strip() == "OK"
+    assert time.monotonic() - t0 < 0.8
+    with pytest.raises(OSError):  # not ready yet: the port is bound only at the end of the boot
+        http_get(f"http://127.0.0.1:{port}/zato/ping", timeout=0.5)
+    started = zato.wait_ready("server1")
+    status, headers, body = http_get(f"http://127.0.0.1:{port}/zato/ping")
+    data = json.loads(body)
+    assert status == 200 and headers["x-zato-server"] == "server1"
+    assert data["pong"] == "zato" and data["zato_env"]["result"] == "ZATO_OK" and data["zato_env"]["details"] == ""
+    assert len(data["zato_env"]["cid"]) >= 16
+    pid = zato.pid("server1")
+    assert started.message == f"Started `server1@dev` (pid: {pid})"
+    messages = [e.message for e in zato.events("server1")]
+    assert messages[:2] == [f"Starting Zato `3.2.0` server `server1` (pid: {pid})",
+                            f"Preferred address of `server1@dev` (pid: {pid}) is `http://127.0.0.1:{port}`"]
+    assert messages.index(f"First worker of `server1` is {pid}") == len(messages) - 2
+    assert "Deployed 0 user-defined service(s) (server1)" in messages
+
+
+def test_exit_codes_and_stop_lines(zato: Zato, tmp_path: Path) -> None:
+    port, taken_port = free_ports(2)
+    path = zato.create("server", "server1", "--boot-seconds", "0.05", port=port)
+    (tmp_path / "plain").mkdir()
+    assert zato.run("start", str(tmp_path / "plain")).returncode == 3
+    assert zato.run("stop", str(tmp_path / "plain")).returncode == 3
+    result = zato.run("stop", str(path))
+    assert (result.returncode, result.stderr.strip()) == (2, f"No pidfile found in `{path}/pidfile`")
+    (path / "pidfile").write_text("")
+    result = zato.run("stop", str(path))
+    assert result.returncode == 10
+    assert result.stderr.strip() == f"Empty pidfile `{path}/pidfile`, did not attempt to stop `{path}`"
+    (path / "pidfile").write_text("999999999\n")  # stale: no such process; start removes it and goes on
+    zato.start_ready("server1")
+    result = zato.run("start", str(path))
+    assert (result.returncode, result.stderr.strip()) == (9, f"Error - found pidfile `{path}/pidfile`")
+    pid = zato.pid("server1")
+    result = zato.run("stop", str(path))
+    assert (result.returncode, result.stdout.strip()) == (0, f"Server `{path}` shutting down")
+    assert not alive(pid) and not (path / "pidfile").exists()
+    tail = [(e.kind, e.message) for e in zato.events("server1")][-2:]
+    assert tail == [("stopping", f"Stopping Zato server `server1` (pid: {pid})"),
+                    ("stopped", f"Stopped Zato server `server1` (pid: {pid})")]
+    other = zato.create("web-admin", "web-admin", port=taken_port)
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", taken_port))
+        blocker.listen()
+        result = zato.run("start", str(other))
+        assert result.returncode == 18 and str(taken_port) in result.stderr
+    assert not (other / "pidfile").exists()
+
+
+def test_sync_internal_versus_cached_lines(zato: Zato) -> None:
+    (port,) = free_ports(1)
+    path = zato.create("server", "s1", "--boot-seconds", "0.05", port=port)
+    cache = path / "config" / "repo" / "internal-cache.dat"
+
+    def boot(*flags: str) -> list[tuple[str, str]]:
+        before = len(zato.events("s1"))
+        zato.start_ready("s1", *flags)
+        assert zato.run("stop", str(path)).returncode == 0
+        return [(e.kind, e.message) for e in zato.events("s1")[before:]
+                if e.kind in ("sync_internal", "cached_internal") or e.message.startswith("Deleting")]
+
+    first = boot()  # no cache yet: sync is forced
+    assert first[0] == ("sync_internal", "Deploying and caching internal services (s1)")
+    assert first[1][0] == "sync_internal" and first[1][1].startswith("Deployed and cached 348 internal services (")
+    assert cache.stat().st_size > 0
+    assert boot() == [("cached_internal", "Deploying cached internal services (s1)"),
+                      ("cached_internal", "Deployed 348 cached internal services (s1)")]
+    assert [k for k, _ in boot("--sync-internal")] == ["sync_internal", "sync_internal"]
+    cache.write_bytes(b"")
+    emptied = boot()
+    assert emptied[0] == ("other", f"Deleting empty `{cache}` file") and emptied[1][0] == "sync_internal"
+
+
+def test_running_server_keeps_old_code_until_restarted(zato: Zato) -> None:
+    (port,) = free_ports(1)
+    path = zato.create("server", "s1", "--boot-seconds", "0.05", port=port)
+    zato.start_ready("s1")
+    old_pid = zato.pid("s1")
+    up.set_main(zato.upstream, up.UPDATE)
+    zato.git("pull", "-q", "--ff-only")
+    zato.update()
+    assert zato.run("--version").stdout.strip() == "Zato 3.2.1"
+    assert alive(old_pid) and http_get(f"http://127.0.0.1:{port}/zato/ping")[0] == 200
+    assert [e.fields["version"] for e in zato.events("s1") if e.kind == "starting"] == ["3.2.0"]
+    # Restarted without --sync-internal: new code, but the stale cache of 3.2.0 (348 services) is deployed.
+    assert zato.run("stop", str(path)).returncode == 0
+    zato.start_ready("s1")
+    assert zato.run("stop", str(path)).returncode == 0
+    zato.start_ready("s1", "--sync-internal")
+    events = zato.events("s1")
+    assert [e.fields["version"] for e in events if e.kind == "starting"] == ["3.2.0", "3.2.1", "3.2.1"]
+    counts = [e.fields["count"] for e in events if e.kind in ("sync_internal", "cached_internal") and "count" in e.fields]
+    assert counts == [348, 348, 349]
+
+
+def test_broken_revision_fails_server_only(zato: Zato) -> None:
+    server_port, admin_port = free_ports(2)
+    server = zato.create("server", "s1", "--boot-seconds", "0.05", port=server_port)
+    zato.create("web-admin", "web-admin", port=admin_port)
+    zato.git("fetch", "-q", "--tags")
+    zato.git("checkout", "-q", up.BROKEN)
+    zato.update()
+    assert zato.run("start", str(server)).stdout.strip() == "OK"  # returns before the boot fails
+    pid = zato.pid("s1")
+    wait_for(lambda: not alive(pid), 10.0, "broken server to exit")
+    events = zato.events("s1")
+    failed = [e for e in events if e.kind == "boot_failed"]
+    assert len(failed) == 1 and failed[0].level == "ERROR" and "Traceback" in failed[0].message
+    assert "No module named 'zato_standin.pubsub_ng'" in failed[0].message
+    assert events[0].fields["version"] == "3.2.2" and not any(e.kind == "started" for e in events)
+    with pytest.raises(OSError):
+        http_get(f"http://127.0.0.1:{server_port}/zato/ping", timeout=0.5)
+    result = zato.run("stop", str(server))  # stale pidfile of the crashed server
+    assert result.returncode == 0 and not (server / "pidfile").exists()
+    zato.start_ready("web-admin")
+    status, _headers, body = http_get(f"http://127.0.0.1:{admin_port}/")
+    assert (status, body) == (200, b"")
+    ready = zato.events("web-admin")[-1]
+    assert ready.message == f"Web-admin `web-admin` ready (pid: {zato.pid('web-admin')})"
+    assert zato.events("web-admin")[0].fields == {"version": "3.2.2", "component": "web-admin", "name": "web-admin",
+                                                  "pid": zato.pid("web-admin")}
+
+
+def test_scheduler_and_fg_mode(zato: Zato) -> None:
+    (port,) = free_ports(1)
+    path = zato.create("scheduler", "scheduler1", port=port)
+    proc = subprocess.Popen([str(zato.checkout / "bin" / "zato"), "start", str(path), "--fg"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: (path / "pidfile").exists(), 5.0, "pidfile")
+        zato.wait_ready("scheduler1")
+        assert zato.pid("scheduler1") == proc.pid
+        status, _headers, body = http_get(f"http://127.0.0.1:{port}/")
+        assert (status, body) == (200, b"")
+        result = zato.run("stop", str(path))
+        assert result.stdout.strip() == f"Scheduler `{path}` shutting down"
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---- load balancer: real HAProxy -----------------------------------------------------------------------
+
+
+def _lb_cluster(zato: Zato, servers: int = 2) -> tuple[str, int, list[str]]:
+    ports = free_ports(servers + 2)
+    lb_port, agent_port, server_ports = ports[0], ports[1], ports[2:]
+    names = [f"server{i + 1}" for i in range(servers)]
+    specs = []
+    for name, port in zip(names, server_ports):
+        zato.create("server", name, "--boot-seconds", "0.1", port=port)
+        specs += ["--server", f"{name}=127.0.0.1:{port}"]
+    zato.create("load-balancer", "lb", "--agent-port", str(agent_port), *specs, port=lb_port)
+    for name in names:
+        assert zato.run("start", str(zato.components[name][1])).returncode == 0
+    zato.start_ready("lb")
+    for name in names:
+        zato.wait_ready(name)
+    return f"http://127.0.0.1:{lb_port}", agent_port, names
+
+
+@pytest.mark.requires_haproxy
+@requires_haproxy
+def test_lb_alive_agent_and_traffic_reaches_every_server(zato: Zato) -> None:
+    base, agent_port, names = _lb_cluster(zato)
+    status, _headers, body = http_get(f"{base}/zato-lb-alive")
+    assert status == 200 and body.startswith(b"<html><body><h1>200 OK</h1>\nService ready.\n</body></html>")
+    assert http_get(f"http://127.0.0.1:{agent_port}/", method="POST")[::2] == (200, b"")
+    lb_dir = zato.components["lb"][1]
+    master = int((lb_dir / "haproxy.pid").read_text())
+    assert alive(master) and master != zato.pid("lb")
+    assert "monitor-uri /zato-lb-alive" in (lb_dir / "config" / "repo" / "zato.config").read_text()
+    with Probe(f"{base}/zato/ping") as probe:
+        wait_for(lambda: all(probe.seen(n, 2) for n in names), 10.0, "traffic on every server")
+    assert probe.failures == []
+    result = zato.run("start", str(lb_dir))
+    assert (result.returncode, result.stderr.strip()) == (19, f"Error - found pidfile `{lb_dir}/pidfile`")
+
+
+@pytest.mark.requires_haproxy
+@requires_haproxy
+def test_rolling_restart_and_lb_restart_lose_no_request(zato: Zato) -> None:
+    base, _agent_port, names = _lb_cluster(zato)
+    lb_dir = zato.components["lb"][1]
+    master = int((lb_dir / "haproxy.pid").read_text())
+    deadline = time.monotonic() + 10.0
+    with Probe(f"{base}/zato/ping") as probe:
+        wait_for(lambda: all(probe.seen(n) for n in names), 5.0, "traffic on every server")
+        for name in names:  # the runbook: one by one, waiting for each to start (and rejoin the LB)
+            path = zato.components[name][1]
+            assert zato.run("stop", str(path)).stdout.strip() == f"Server `{path}` shutting down"
+            zato.start_ready(name, "--sync-internal")
+            seen = probe.ok[name]
+            wait_for(lambda: probe.seen(name, seen), max(deadline - time.monotonic(), 0.1), f"{name} back in LB")
+        agent_pid = zato.pid("lb")
+        result = zato.run("stop", str(lb_dir))
+        assert result.stdout.strip() == f"Load-balancer's agent `{lb_dir}` shutting down"
+        assert not alive(agent_pid) and alive(master)  # the data plane outlives the agent
+        before = sum(probe.ok.values())
+        wait_for(lambda: sum(probe.ok.values()) > before + 5, 5.0, "traffic without the agent")
+        zato.start_ready("lb")  # seamless reload of the live master
+        before = sum(probe.ok.values())
+        wait_for(lambda: sum(probe.ok.values()) > before + 20, 5.0, "traffic after the reload")
+    assert probe.failures == [], probe.failures[:5]
+    assert int((lb_dir / "haproxy.pid").read_text()) == master
+    assert any(e.message.startswith(f"Reloading HAProxy, master pid {master}") for e in zato.events("lb"))
+    for name in names:
+        starts = [e for e in zato.events(name) if e.kind == "starting"]
+        assert len(starts) == 2
+
+
+@pytest.mark.requires_haproxy
+@requires_haproxy
+def test_teardown_leaves_nothing_running(zato: Zato) -> None:
+    _lb_cluster(zato)
+    lb_dir = zato.components["lb"][1]
+    master = int((lb_dir / "haproxy.pid").read_text())
+    workers = [pid for pid in pids_mentioning(str(lb_dir / "config")) if pid != master]
+    everything = [zato.pid(n) for n in zato.components] + [master, *workers]
+    assert workers and all(alive(pid) for pid in everything)
+    assert zato.teardown() == []
+    assert not any(alive(pid) for pid in everything)
