@@ -16,7 +16,7 @@ import argparse
 import statistics
 import tempfile
 import time
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
@@ -24,8 +24,8 @@ from _common import add_backend_option, backends  # bench/, on sys.path when run
 from harness import standins
 from harness.environment import Environment
 from harness.plan.models import StandinsSpec
-from harness.products.zato.logs import parse_log
 from harness.products.zato import state
+from harness.products.zato.logs import parse_log
 
 MODULE = ("from zato.server.service import Service\n\nclass Bench(Service):\n    name = 'bench.b{i}'\n\n"
           "    def handle(self):\n        self.response.payload = {{'i': {i}}}\n")
@@ -55,7 +55,7 @@ def measure(env: Environment, n: int) -> tuple[list[float], list[float]]:
                 if s.name not in last:
                     for e in parse_log(state.read_log(s)[offsets[s.name]:]):
                         if e.kind == "uploaded_package" and e.fields.get("payload_name") == name:
-                            last[s.name] = e.ts.astimezone(timezone.utc).timestamp()
+                            last[s.name] = e.ts.astimezone(UTC).timestamp()
             time.sleep(0.01)
         latencies.append(max(last.values()) - t0)
     return latencies, puts

@@ -23,12 +23,12 @@ from pathlib import Path
 from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
 
 from harness import standins
-from harness.products.zato.checks import ZatoHistory
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.plan.models import Plan, StandinsSpec
 from harness.probes import HttpProbe
+from harness.products.zato.checks import ZatoHistory
 
 
 def one(backend: str, servers: int, base: Path) -> dict[str, float]:

@@ -38,8 +38,18 @@ if TYPE_CHECKING:
     from harness.engine.procedure import Procedure
     from harness.standins import Standin
 
-__all__ = ["ENTRY_POINT_GROUP", "Product", "Registry", "action", "gate", "procedure", "product", "products",
-           "registry", "registered"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Product",
+    "Registry",
+    "action",
+    "gate",
+    "procedure",
+    "product",
+    "products",
+    "registered",
+    "registry",
+]
 
 ENTRY_POINT_GROUP = "upgrade_harness.products"
 

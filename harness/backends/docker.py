@@ -75,7 +75,7 @@ class DockerBackend(Backend):
             raise
 
     def planned(self, environment: str, state_dir: Path, hosts: Sequence[HostSpec]) -> list[Host]:
-        return [self._host(environment, spec, {p: 0 for p in spec.ports}) for spec in hosts]
+        return [self._host(environment, spec, dict.fromkeys(spec.ports, 0)) for spec in hosts]
 
     def teardown(self, environment: str, state_dir: Path) -> None:
         from harness.backends.docker_engine import cleanup, docker_available

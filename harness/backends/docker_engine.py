@@ -137,7 +137,7 @@ def describe_container(container: Any, *, lines: int = 20) -> str:
         logs = container.logs(tail=lines).decode(errors="replace").rstrip() or "(no output)"
         return (f"container {container.name} status={container.status} exit_code={state.get('ExitCode')} "
                 f"health={health}\n--- recent logs ---\n{logs}")
-    except Exception as exc:  # noqa: BLE001 - diagnostics must never hide the original error
+    except Exception as exc:
         return f"container status unavailable: {exc}"
 
 

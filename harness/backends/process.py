@@ -44,7 +44,7 @@ class ProcessBackend(Backend):
         return out
 
     def planned(self, environment: str, state_dir: Path, hosts: Sequence[HostSpec]) -> list[Host]:
-        return [self._host(state_dir, spec, {p: 0 for p in spec.ports}) for spec in hosts]
+        return [self._host(state_dir, spec, dict.fromkeys(spec.ports, 0)) for spec in hosts]
 
     def teardown(self, environment: str, state_dir: Path) -> None:
         return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ from harness.engine.status import EXIT_CODES, Outcome
 from harness.errors import ConfigError, HarnessError, LockHeld, RefusedError
 
 PlanArg = Annotated[Path, typer.Argument(help="plan file (YAML)")]
-TargetOpt = Annotated[Optional[Path], typer.Option("--target", "-t", help="inventory file (overrides the plan's)")]
+TargetOpt = Annotated[Path | None, typer.Option("--target", "-t", help="inventory file (overrides the plan's)")]
 
 
 def _fail(exc: HarnessError) -> typer.Exit:
@@ -36,7 +36,8 @@ def plan_cmd(plan: PlanArg, target: TargetOpt = None) -> None:
 
 
 def run_cmd(plan: PlanArg, target: TargetOpt = None,
-            teardown: Annotated[str, typer.Option(help="stand-ins the run started: always|never|on-success")] = "always",
+            teardown: Annotated[str, typer.Option(
+                help="stand-ins the run started: always|never|on-success")] = "always",
             ) -> None:
     """Execute a plan. Exit code: 0 success, 1 failed, 3 rolled back, 4 refused, 5 locked, 6 indeterminate."""
     if teardown not in ("always", "never", "on-success"):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 import yaml
@@ -31,10 +31,10 @@ def _key_value(text: str) -> tuple[str, object]:
 @app.command("up")
 def up(product: Annotated[str, typer.Argument(help="product (`harness products` lists them)")],
        backend: Annotated[str, typer.Option(help="process or docker")] = "process",
-       version: Annotated[Optional[str], typer.Option(help="version installed at start")] = None,
-       servers: Annotated[Optional[int], typer.Option(help="shorthand for -o servers=N")] = None,
-       nodes: Annotated[Optional[int], typer.Option(help="shorthand for -o nodes=N")] = None,
-       option: Annotated[Optional[list[str]], typer.Option(
+       version: Annotated[str | None, typer.Option(help="version installed at start")] = None,
+       servers: Annotated[int | None, typer.Option(help="shorthand for -o servers=N")] = None,
+       nodes: Annotated[int | None, typer.Option(help="shorthand for -o nodes=N")] = None,
+       option: Annotated[list[str] | None, typer.Option(
            "--option", "-o", help="the product's own settings, KEY=VALUE (e.g. -o servers=3, -o edition=cat)")
        ] = None) -> None:
     """Start a stand-in environment and write its inventory (use it with `--target`)."""
@@ -61,7 +61,7 @@ def up(product: Annotated[str, typer.Argument(help="product (`harness products` 
 
 
 @app.command("down")
-def down(target: Annotated[Optional[Path], typer.Option("--target", "-t",
+def down(target: Annotated[Path | None, typer.Option("--target", "-t",
                                                         help="inventory of one environment; default: all")] = None,
          purge: Annotated[bool, typer.Option(help="also delete their files and logs")] = False) -> None:
     """Stop stand-in environments; nothing is left running."""

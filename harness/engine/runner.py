@@ -37,8 +37,7 @@ from harness.engine.procedure import Procedure
 from harness.engine.status import Outcome
 from harness.engine.step import Step, StepStatus, stages
 from harness.environment import Environment
-from harness.errors import (CommandFailed, GateTimeout, HarnessError, PlanError, RefusedError, StepFailed,
-                            TransportError)
+from harness.errors import CommandFailed, GateTimeout, HarnessError, PlanError, RefusedError, StepFailed, TransportError
 from harness.plan.loader import locate
 from harness.plan.models import Inventory, Plan
 from harness.plan.params import validate_params

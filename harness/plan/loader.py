@@ -85,7 +85,7 @@ def load_model(path: str | Path, model: type[M]) -> M:
         # is where the parser gave up, often lines later (end of stream for an unclosed quote)
         mark = exc.context_mark or exc.problem_mark
         line = mark.line + 1 if mark else None
-        problem = exc.problem
+        problem = exc.problem or "cannot parse"
         if exc.context and exc.problem_mark:
             problem += f" at line {exc.problem_mark.line + 1}, {exc.context} that starts here"
         raise PlanError(f"not valid YAML: {problem}", file=str(path), line=line,

@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 BACKENDS = ("process", "docker")
 
 
-def backend_params(config: pytest.Config, sizes: tuple[int, ...]) -> list[object]:
+def backend_params(config: pytest.Config, sizes: tuple[int, ...]) -> list[Any]:
+    """``(backend, size)`` parameters for a module-scoped environment: every backend that may run here
+    (docker ones marked, and skipped with the reason where no engine can run) times ``sizes``."""
     chosen = config.getoption("--harness-backend") or "all"
-    out = []
+    out: list[Any] = []
     for backend in BACKENDS:
         if chosen not in ("all", backend):
             continue
@@ -44,7 +46,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "env_param" in callspec.params:
             backend, size = callspec.params["env_param"]
-            item.add_marker(pytest.mark.xdist_group(name=f"{item.module.__name__}:{backend}-{size}"))
+            module = item.module.__name__ if isinstance(item, pytest.Function) else item.nodeid
+            item.add_marker(pytest.mark.xdist_group(name=f"{module}:{backend}-{size}"))
 
 
 @pytest.fixture

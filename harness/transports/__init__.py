@@ -23,7 +23,8 @@ def transport_class(name: str) -> type[Transport]:
     except KeyError:
         from harness.errors import ConfigError
 
-        raise ConfigError(f"unknown transport {name!r}", hint=f"use one of: {', '.join(sorted(TRANSPORTS))}")
+        raise ConfigError(f"unknown transport {name!r}",
+                          hint=f"use one of: {', '.join(sorted(TRANSPORTS))}") from None
     cls: type[Transport] = getattr(importlib.import_module(module_name), attr)
     return cls
 
@@ -44,4 +45,4 @@ def transport_for(spec: str) -> Transport:
     raise ConfigError(f"unsupported transport {spec!r}", hint="use `local` or `docker://CONTAINER`")
 
 
-__all__ = ["CommandResult", "Transport", "TRANSPORTS", "make_transport", "transport_class", "transport_for"]
+__all__ = ["TRANSPORTS", "CommandResult", "Transport", "make_transport", "transport_class", "transport_for"]

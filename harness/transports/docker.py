@@ -46,7 +46,7 @@ class DockerTransport(Transport):
         def exec_start() -> None:
             try:
                 out["result"] = self.api.exec_start(exec_id, demux=True)
-            except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            except Exception as exc:
                 out["error"] = exc
             done.set()
 
@@ -92,7 +92,7 @@ class DockerTransport(Transport):
     def _describe(self) -> str:
         try:
             return describe_container((self._client or shared_client()).containers.get(self.container))
-        except Exception as exc:  # noqa: BLE001 - only decorates a timeout message
+        except Exception as exc:
             return f"container status unavailable: {exc}"
 
     @staticmethod

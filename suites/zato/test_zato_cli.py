@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.products.zato.fixtures import ZatoStandin, start_zato
 from harness import standins
-from harness.products.zato.checks import ZatoHistory, check_order, check_versions, snapshot
 from harness.engine.journal import read_journal
 from harness.procs import alive
+from harness.products.zato.checks import ZatoHistory, check_order, check_versions, snapshot
+from harness.products.zato.fixtures import ZatoStandin, start_zato
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,15 @@ import pytest
 import requests
 import yaml
 
-from harness.products.zato.fixtures import ZatoStandin
-from harness.products.zato.deploy_checks import check_confirmed, deployed_snapshot, uploaded_lines
+from harness import resources
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import ComponentHandle, Environment
 from harness.plan.models import Plan
-from harness.products.zato import odb
+from harness.products.zato import odb, state
+from harness.products.zato.deploy_checks import check_confirmed, deployed_snapshot, uploaded_lines
+from harness.products.zato.fixtures import ZatoStandin
 from harness.products.zato.logs import parse_log
-from harness import resources
-from harness.products.zato import state
 
 SIZES = (3,)
 HELLO = resources.examples() / "services" / "hello.py"
@@ -159,8 +158,8 @@ def test_web_admin_upload_requires_login_and_deploys_everywhere(first: Run, zato
 def test_web_admin_answers_400_with_the_traceback_on_a_syntax_error(zato: ZatoStandin) -> None:
     env = zato.env()
     wa = env.components["web-admin"]
-    password = [ln.split("=", 1)[1] for ln in wa.host.transport.get(
-        f"{wa.path}/config/repo/web-admin.conf").decode().splitlines() if ln.startswith("admin_password=")][0]
+    password = next(ln.split("=", 1)[1] for ln in wa.host.transport.get(
+        f"{wa.path}/config/repo/web-admin.conf").decode().splitlines() if ln.startswith("admin_password="))
     before = deployed_snapshot(env)
     with requests.Session() as s:
         s.post(f"{wa.url}/accounts/login/", data={"username": "admin", "password": password}, timeout=10)
@@ -212,7 +211,8 @@ def test_web_admin_refuses_a_name_escaping_the_pickup_dir(zato: ZatoStandin) -> 
     s1 = env.components["server1"]
     before = deployed_snapshot(env)
     r = requests.post(f"{s1.url}/zato/json/zato.service.upload-package", timeout=10,
-                      json={"cluster_id": 1, "payload_name": "../../evil.py", "payload": base64.b64encode(b"x=1").decode()})
+                      json={"cluster_id": 1, "payload_name": "../../evil.py",
+                            "payload": base64.b64encode(b"x=1").decode()})
     assert r.status_code == 400 and "invalid payload_name" in r.text
     assert deployed_snapshot(env) == before
     assert not s1.host.transport.exists(f"{s1.path}/work/evil.py")
@@ -252,7 +252,7 @@ def test_executor_refuses_bad_input_with_exit_4_and_changes_nothing(zato: ZatoSt
     res = harness_cli("run", str(plan), "--target", str(zato.state_dir / "inventory.yaml"), cwd=tmp_path)
     out = " ".join((res.stdout + res.stderr).split())
     assert res.returncode == 4, out
-    for w in words + ["nothing was changed on any node"]:
+    for w in [*words, "nothing was changed on any node"]:
         assert w in out, (w, out)
     assert deployed_snapshot(env) == before
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
-from harness.products.zato.checks import check_availability, check_versions
 from harness.engine.status import Outcome
 from harness.plan.models import Plan
+from harness.products.zato.checks import check_availability, check_versions
+from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
 
 SIZES = (1, 3)
 BROKEN = Plan(procedure="zato-update", params={"revision": "3.2.2-broken"}, ready_timeout=20)

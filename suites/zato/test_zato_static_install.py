@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
-from harness.products.zato.checks import check_availability
+from harness import resources
 from harness.engine.status import Outcome
 from harness.errors import PlanError
 from harness.plan.models import Plan
 from harness.probes import HttpProbe
-from harness import resources
+from harness.products.zato.checks import check_availability
+from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
 
 SIZES = (2,)
 EXAMPLES = resources.examples()

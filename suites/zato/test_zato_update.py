@@ -12,13 +12,19 @@ from pathlib import Path
 
 import pytest
 
-from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
-from harness.products.zato.checks import check_availability, check_order, check_sync_internal, \
-    check_unchanged, check_versions, snapshot
 from harness.engine.runner import plan_steps
 from harness.engine.status import Outcome
 from harness.engine.step import stages
 from harness.plan.models import Plan
+from harness.products.zato.checks import (
+    check_availability,
+    check_order,
+    check_sync_internal,
+    check_unchanged,
+    check_versions,
+    snapshot,
+)
+from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
 
 SIZES = (1, 3)
 UPDATE = Plan(procedure="zato-update", params={"revision": "3.2.1"}, ready_timeout=30)

@@ -15,7 +15,7 @@ from harness.transports import TRANSPORTS, Transport, make_transport, transport_
 def test_registry_entry_imports_and_name_matches_key(name: str) -> None:
     cls = transport_class(name)
     assert issubclass(cls, Transport)
-    assert cls.NAME == name
+    assert name == cls.NAME
 
 
 def test_unknown_transport_is_a_config_error_naming_the_choices() -> None:

@@ -18,9 +18,9 @@ from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, Environment, HostHandle
 from harness.errors import StepFailed
-from harness.wait import wait_until
 from harness.products.zato import state
 from harness.products.zato.logs import parse_log
+from harness.wait import wait_until
 
 # ----- hosts: git and update.sh -------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ class GitPull:
         head = state.head(host)
         target = state.remote_commit(host, ctx.step.args.get("revision"))
         ctx.observation.setdefault("before", head)
-        ctx.persist()  # type: ignore[attr-defined]  # before anything changes, for the rollback
+        ctx.persist()  # before anything changes, for the rollback
         if head == target:
             return f"already at {head[:10]} ({ctx.step.args.get('revision') or 'upstream'}): nothing to pull"
         return None

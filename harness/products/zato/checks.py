@@ -7,8 +7,9 @@ the executor believed it did the right thing.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.checks import Verdict, checker
@@ -38,8 +39,8 @@ class ZatoHistory:
 
     @classmethod
     def collect(cls, env: Environment, since: float, until: float | None = None) -> ZatoHistory:
-        t0 = datetime.fromtimestamp(since, timezone.utc)
-        t1 = datetime.fromtimestamp(until, timezone.utc) if until else None
+        t0 = datetime.fromtimestamp(since, UTC)
+        t1 = datetime.fromtimestamp(until, UTC) if until else None
         events = {}
         for name, comp in env.components.items():
             evs = parse_log(state.read_log(comp))
@@ -89,7 +90,7 @@ def check_order(h: ZatoHistory) -> Verdict:
                     return Verdict(False, {"component": name, "restarts": len(rs), "expected": 1})
                 seq.append(rs[0])
     problems = []
-    for prev, nxt in zip(seq, seq[1:], strict=False):
+    for prev, nxt in itertools.pairwise(seq):
         begin = nxt.stopping or nxt.starting
         if prev.ready is None or begin is None or begin < prev.ready:
             problems.append(f"{nxt.component} began ({_ts(begin)}) before {prev.component} was ready "

@@ -25,10 +25,9 @@ from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, HostHandle
 from harness.errors import GateTimeout, StepFailed
-from harness.products.zato import odb
+from harness.products.zato import odb, state
 from harness.products.zato.hotdeploy import Payload, with_entries
 from harness.products.zato.logs import parse_log
-from harness.products.zato import state
 
 HOT_DEPLOY_DIR = "/hot-deploy/current/"
 _REFUSED = ("Could not load source", "No services were deployed", "Could not hot-deploy", "Could not deploy services",
@@ -126,7 +125,8 @@ def _upload(ctx: StepContext, p: Payload) -> None:
                    headers={"Content-Type": "application/octet-stream"}, allow_redirects=False, timeout=60)
     ctx.observation.setdefault("upload", {})[p.name] = {"status": r.status_code, "body": r.text[:2000]}
     if r.status_code != 200 or "OK, deployed" not in r.text:
-        raise StepFailed(ctx.step.id, f"web-admin refused {p.name} ({p.origin}): HTTP {r.status_code}\n{r.text[-1500:]}")
+        raise StepFailed(ctx.step.id,
+                         f"web-admin refused {p.name} ({p.origin}): HTTP {r.status_code}\n{r.text[-1500:]}")
 
 
 # ----- gate ---------------------------------------------------------------------------------------

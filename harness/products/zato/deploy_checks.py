@@ -8,14 +8,13 @@ must be at or before it.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from harness.checks import Verdict, checker
 from harness.environment import Environment
-from harness.products.zato import odb
+from harness.products.zato import odb, state
 from harness.products.zato.logs import LogEvent, parse_log
-from harness.products.zato import state
 
 
 def uploaded_lines(env: Environment, package_id: int) -> dict[str, list[LogEvent]]:
@@ -35,7 +34,7 @@ def check_confirmed(env: Environment, package_id: int, payload_name: str,
             problems.append(f"{server}: {len(evs)} `Uploaded package id:[{package_id}]` lines, expected 1")
         elif evs[0].fields.get("payload_name") != payload_name:
             problems.append(f"{server}: payload_name {evs[0].fields.get('payload_name')!r}")
-        elif available_at is not None and evs[0].ts > datetime.fromtimestamp(available_at, timezone.utc):
+        elif available_at is not None and evs[0].ts > datetime.fromtimestamp(available_at, UTC):
             problems.append(f"{server} confirmed at {evs[0].ts.isoformat()} after the package was declared available")
     wrong = {s: st for s, st in statuses.items() if st != "deployed"}
     if wrong or set(statuses) != set(lines):

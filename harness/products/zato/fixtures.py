@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin.backends import backend_params, skip_unless_backend_runs
 from harness import standins
-from harness.products.zato.checks import ZatoHistory
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.plan.models import Inventory, Plan, StandinsSpec
 from harness.probes import HttpProbe, ProbeResult
+from harness.products.zato.checks import ZatoHistory
+from harness.pytest_plugin.backends import backend_params, skip_unless_backend_runs
 
 
 @dataclass

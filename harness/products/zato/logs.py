@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 __all__ = ["KINDS", "UPLOADED_PACKAGE_RE", "LogEvent", "parse_line", "parse_log"]
@@ -118,10 +118,10 @@ def _fields(groups: dict[str, str | None]) -> dict[str, Any]:
 def _parse_ts(text: str, tz: tzinfo) -> datetime:
     text = text.replace("T", " ").replace(",", ".")
     fmt = "%Y-%m-%d %H:%M:%S.%f" if "." in text else "%Y-%m-%d %H:%M:%S"
-    return datetime.strptime(text, fmt).replace(tzinfo=tz).astimezone(timezone.utc)
+    return datetime.strptime(text, fmt).replace(tzinfo=tz).astimezone(UTC)
 
 
-def parse_line(line: str, tz: tzinfo = timezone.utc) -> LogEvent | None:
+def parse_line(line: str, tz: tzinfo = UTC) -> LogEvent | None:
     """One event from one line, or None when the line does not start with a Zato log prefix."""
     found = _LINE_RE.match(line.rstrip("\r\n"))
     if not found:
@@ -133,7 +133,7 @@ def parse_line(line: str, tz: tzinfo = timezone.utc) -> LogEvent | None:
                     fields=fields, logger=found["logger"], thread=found["thread"])
 
 
-def parse_log(text: str, tz: tzinfo = timezone.utc) -> list[LogEvent]:
+def parse_log(text: str, tz: tzinfo = UTC) -> list[LogEvent]:
     """All events of a log, in file order; continuation lines are appended to the previous message."""
     events: list[LogEvent] = []
     for line in text.splitlines():

@@ -52,7 +52,11 @@ def remote_commit(host: HostHandle, revision: str | None) -> str:
     res = host.transport.run(["git", "-C", host.install_dir, "ls-remote", "origin", *refs], timeout=60)
     if not res.ok:
         raise RefusedError(f"{host.name}: cannot reach the upstream repository: {res.stderr.strip()}")
-    found = dict(reversed(line.split("\t", 1)) for line in res.stdout.splitlines() if "\t" in line)
+    found: dict[str, str] = {}
+    for line in res.stdout.splitlines():
+        sha, sep, ref = line.partition("\t")
+        if sep:
+            found[ref] = sha
     for ref in (refs[1], refs[0], refs[-1]) if revision else refs:
         if ref in found:
             return found[ref]

@@ -10,18 +10,18 @@ Nothing here imports pytest.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 __all__ = ["LogBuilder", "zato_log_line"]
 
-_EPOCH = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
+_EPOCH = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
 
 
 def _as_datetime(ts: datetime | float) -> datetime:
     if isinstance(ts, datetime):
-        return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
-    return datetime.fromtimestamp(ts, tz=timezone.utc)
+        return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(ts, tz=UTC)
 
 
 def zato_log_line(ts: datetime | float, message: str, pid: int = 1, level: str = "INFO", *,
@@ -30,7 +30,7 @@ def zato_log_line(ts: datetime | float, message: str, pid: int = 1, level: str =
 
         2024-05-01 10:00:00,123 - INFO - 42:MainThread - zato.server.base.parallel:0 - Started `s@c` (pid: 42)
     """
-    t = _as_datetime(ts).astimezone(timezone.utc)
+    t = _as_datetime(ts).astimezone(UTC)
     stamp = t.strftime("%Y-%m-%d %H:%M:%S") + f",{t.microsecond // 1000:03d}"
     return f"{stamp} - {level} - {pid}:{thread} - {logger}:0 - {message}"
 

@@ -12,6 +12,7 @@ from harness.cli import app
 from harness.errors import PlanError
 from harness.plan import load_inventory, load_plan
 
+
 def yaml_load(text: str) -> dict:
     import yaml
 
@@ -153,7 +154,7 @@ def test_every_example_plan_validates_against_the_plan_schema() -> None:
     from harness import resources
 
     validator = jsonschema.Draft202012Validator(_schema("plan"))
-    plans = [p for p in sorted(resources.examples().glob("*.yaml"))]
+    plans = sorted(resources.examples().glob("*.yaml"))
     assert len(plans) >= 8
     for path in plans:
         errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))

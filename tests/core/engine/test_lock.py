@@ -42,9 +42,8 @@ def test_acquire_writes_the_lease_and_release_removes_it() -> None:
 
 
 def test_a_second_holder_is_refused_with_a_message_naming_the_first() -> None:
-    with LeaseLock("dev", "run-a", ttl=5):
-        with pytest.raises(LockHeld) as excinfo:
-            LeaseLock("dev", "run-b", ttl=5).acquire()
+    with LeaseLock("dev", "run-a", ttl=5), pytest.raises(LockHeld) as excinfo:
+        LeaseLock("dev", "run-b", ttl=5).acquire()
     msg = str(excinfo.value)
     assert "run-a" in msg and f"pid {os.getpid()}" in msg and "'dev'" in msg
     assert isinstance(excinfo.value, RefusedError)

@@ -33,7 +33,7 @@ def fail_on(step_id: str, exc: BaseException, times: int = 1_000):
     """A ``raises`` callable: raise ``exc`` the first ``times`` runs of ``step_id``."""
     seen: list[str] = []
 
-    def raises(ctx):  # noqa: ANN001, ANN202
+    def raises(ctx):
         if ctx.step.id == step_id:
             seen.append(step_id)
             if len(seen) <= times:
@@ -100,7 +100,7 @@ def test_all_ok_succeeds_and_the_journal_equals_the_planned_steps(fakes: Fakes) 
 def test_the_lease_is_held_during_the_run_and_released_at_the_end(fakes: Fakes) -> None:
     seen: list[str | None] = []
 
-    def look(ctx):  # noqa: ANN001, ANN202
+    def look(ctx):
         lease = LeaseLock("test-env", "someone-else").current()
         seen.append(lease.holder if lease else None)
 
@@ -139,7 +139,7 @@ def test_a_failed_step_rolls_back_in_reverse_with_rollback_auto(fakes: Fakes) ->
 def test_the_rollback_sees_what_each_step_observed(fakes: Fakes) -> None:
     seen: list[list[tuple[str, dict, StepStatus]]] = []
 
-    def rollback(plan, inv, done):  # noqa: ANN001, ANN202
+    def rollback(plan, inv, done):
         seen.append([(s.id, obs, status) for s, obs, status in done])
         return []
 
@@ -206,7 +206,7 @@ def test_a_gate_that_never_opens_fails_the_step_after_its_timeout(fakes: Fakes) 
 
 
 def test_a_precheck_refusal_changes_nothing_and_is_recorded(fakes: Fakes) -> None:
-    def refuse(env, plan):  # noqa: ANN001, ANN202
+    def refuse(env, plan):
         raise RefusedError("install dir missing")
 
     with fake_procedure("fake-proc", STEPS, precheck_fn=refuse):
@@ -234,7 +234,7 @@ class Killed(BaseException):
 
 
 def test_resume_after_a_kill_reruns_only_the_interrupted_step(fakes: Fakes) -> None:
-    def kill_in_b(ctx):  # noqa: ANN001, ANN202
+    def kill_in_b(ctx):
         if ctx.step.id == "b@server1" and fakes.do.ran.count("b@server1") == 1:
             ctx.observation["before"] = "abc123"
             ctx.persist()  # what GitPull does before it changes anything

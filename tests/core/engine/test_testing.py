@@ -28,7 +28,7 @@ from harness.transports.base import CommandResult
 def test_fake_transport_answers_through_its_handler_and_records_calls() -> None:
     seen = []
 
-    def handler(argv, cwd, env):  # noqa: ANN001, ANN202
+    def handler(argv, cwd, env):
         seen.append((argv, cwd, env))
         return (0, "abc\n", "") if argv[:2] == ("git", "rev-parse") else (1, "", "nope\n")
 
@@ -89,7 +89,7 @@ def test_fake_registrations_resolve_and_are_removed_afterwards() -> None:
     assert not any(n in sys.modules for n in names)
     with pytest.raises(PlanError, match="unknown procedure 'fake-proc'"):
         registry.procedure("fake-proc")
-    with pytest.raises(ConfigError, match="unknown action 'fake.do'"):
+    with pytest.raises(ConfigError, match=r"unknown action 'fake\.do'"):
         registry.action("fake.do")
 
 
@@ -107,7 +107,7 @@ def test_registrations_are_removed_when_the_block_raises() -> None:
     assert "fake-proc" not in registry.registry().procedures
 
 
-def _ctx(step_id: str):  # noqa: ANN202
+def _ctx(step_id: str):
     from harness.engine.actions import StepContext
 
     step = Step(step_id, "n", "fake.do")
@@ -129,7 +129,7 @@ def test_fake_action_records_observes_and_raises() -> None:
 
 def test_fake_gate_times_out_like_a_real_gate() -> None:
     gate = FakeGate(ready=False)
-    with pytest.raises(GateTimeout, match="n not ready after 0.05s"):
+    with pytest.raises(GateTimeout, match=r"n not ready after 0\.05s"):
         gate(_ctx("s"), Gate("fake.ready", 0.05))
     assert gate.polls > 1
     opens = FakeGate(ready=lambda ctx: opens.polls >= 3)

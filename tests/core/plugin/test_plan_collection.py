@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -47,7 +48,8 @@ def test_yaml_that_is_not_a_plan_is_not_collected(isolated: pytest.Pytester) -> 
 @pytest.mark.requires_haproxy
 def test_running_a_plan_reports_each_step_to_junit_and_allure(isolated: pytest.Pytester) -> None:
     isolated.makefile(".yaml", plan=PLAN % 1)
-    res = isolated.runpytest_subprocess("plan.yaml", "--junitxml=junit.xml", "--alluredir=allure", "-p", "allure_pytest")
+    res = isolated.runpytest_subprocess("plan.yaml", "--junitxml=junit.xml", "--alluredir=allure",
+                                        "-p", "allure_pytest")
     res.assert_outcomes(passed=16)
     cases = ET.parse(isolated.path / "junit.xml").getroot().iter("testcase")
     names = [c.get("name") for c in cases]
@@ -104,7 +106,7 @@ def test_harness_run_and_pytest_run_the_same_steps_in_the_same_stages(isolated: 
         done = [r["step"] for r in journal if r["event"] == "step" and r["status"] == "ok"]
         assert sorted(done) == sorted(s.id for s in planned)
         position = {sid: i for i, sid in enumerate(done)}
-        for before, after in zip(want, want[1:]):  # every step of a stage ends before the next stage's
+        for before, after in itertools.pairwise(want):  # every step of a stage ends before the next stage's
             assert max(position[s] for lane in before for s in lane) < min(position[s] for lane in after for s in lane)
         assert _overlapping_lanes(_windows(journal), ("pull@", "install@")), "the code update ran host by host"
     assert by_pytest[-1]["event"] == "run" and by_pytest[-1]["outcome"] == "success"

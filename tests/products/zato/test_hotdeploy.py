@@ -8,10 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import PlanError
 from harness import resources
-from harness.products.zato.hotdeploy import HOT_DEPLOY_LINE, MAX_PAYLOAD, Payload, load_payloads, refusal, \
-    service_names, with_entries
+from harness.errors import PlanError
+from harness.products.zato.hotdeploy import (
+    HOT_DEPLOY_LINE,
+    MAX_PAYLOAD,
+    Payload,
+    load_payloads,
+    refusal,
+    service_names,
+    with_entries,
+)
 
 APP_CODE = resources.containers("zato") / "app" / "code"
 SERVICE = b"from zato.server.service import Service\n\nclass MyService(Service):\n    def handle(self):\n        pass\n"
@@ -87,7 +94,7 @@ def test_load_payloads_reports_missing_files_and_duplicates(tmp_path: Path) -> N
     with pytest.raises(PlanError, match=r"cannot read .*nope.py.*params.files\[0\]"):
         load_payloads({"files": [str(tmp_path / "nope.py")]})
     (tmp_path / "a.py").write_bytes(SERVICE)
-    with pytest.raises(PlanError, match="a.py is given twice"):
+    with pytest.raises(PlanError, match=r"a\.py is given twice"):
         load_payloads({"files": [str(tmp_path / "a.py")], "sources": {"a.py": "x"}})
     with pytest.raises(PlanError, match="nothing to deploy"):
         load_payloads({})

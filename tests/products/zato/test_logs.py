@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -44,7 +44,7 @@ def test_server_sequence_kinds_and_fields() -> None:
 
 def test_timestamps_are_aware_utc_with_milliseconds() -> None:
     events = parse_log(SERVER_LOG)
-    assert events[0].ts == datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    assert events[0].ts == datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
     assert events[-1].ts - events[0].ts == timedelta(seconds=1, milliseconds=876)
     local = parse_line(P + "x", tz=timezone(timedelta(hours=2)))
     assert local is not None and local.ts.utcoffset() == timedelta(0) and local.ts.hour == 8

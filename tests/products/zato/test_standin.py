@@ -45,7 +45,7 @@ def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str =
 
 def http_get(url: str, method: str = "GET", timeout: float = 3.0) -> tuple[int, dict[str, str], bytes]:
     req = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback only
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
         return resp.status, {k.lower(): v for k, v in resp.headers.items()}, resp.read()
 
 
@@ -119,7 +119,7 @@ class Zato:
                 master = int(haproxy_pid.read_text())
                 if alive(master):
                     os.kill(master, signal.SIGTERM)
-                    wait_for(lambda: not alive(master), 10.0, "haproxy master to exit")
+                    wait_for(lambda m=master: not alive(m), 10.0, "haproxy master to exit")
         leftover = pids_mentioning(str(self.root))
         for pid in leftover:
             os.kill(pid, signal.SIGKILL)
@@ -315,7 +315,8 @@ def test_running_server_keeps_old_code_until_restarted(zato: Zato) -> None:
     zato.start_ready("s1", "--sync-internal")
     events = zato.events("s1")
     assert [e.fields["version"] for e in events if e.kind == "starting"] == ["3.2.0", "3.2.1", "3.2.1"]
-    counts = [e.fields["count"] for e in events if e.kind in ("sync_internal", "cached_internal") and "count" in e.fields]
+    counts = [e.fields["count"] for e in events
+              if e.kind in ("sync_internal", "cached_internal") and "count" in e.fields]
     assert counts == [348, 348, 349]
 
 
@@ -375,7 +376,7 @@ def _lb_cluster(zato: Zato, servers: int = 2) -> tuple[str, int, list[str]]:
     lb_port, agent_port, server_ports = ports[0], ports[1], ports[2:]
     names = [f"server{i + 1}" for i in range(servers)]
     specs = []
-    for name, port in zip(names, server_ports):
+    for name, port in zip(names, server_ports, strict=True):
         zato.create("server", name, "--boot-seconds", "0.1", port=port)
         specs += ["--server", f"{name}=127.0.0.1:{port}"]
     zato.create("load-balancer", "lb", "--agent-port", str(agent_port), *specs, port=lb_port)
@@ -419,7 +420,8 @@ def test_rolling_restart_and_lb_restart_lose_no_request(zato: Zato) -> None:
             assert zato.run("stop", str(path)).stdout.strip() == f"Server `{path}` shutting down"
             zato.start_ready(name, "--sync-internal")
             seen = probe.ok[name]
-            wait_for(lambda: probe.seen(name, seen), max(deadline - time.monotonic(), 0.1), f"{name} back in LB")
+            wait_for(lambda n=name, s=seen: probe.seen(n, s), max(deadline - time.monotonic(), 0.1),
+                     f"{name} back in LB")
         agent_pid = zato.pid("lb")
         result = zato.run("stop", str(lb_dir))
         assert result.stdout.strip() == f"Load-balancer's agent `{lb_dir}` shutting down"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+import itertools
+from datetime import UTC, datetime, timedelta
 
 from harness.environment import HostHandle
 from harness.products.zato import state
@@ -24,7 +25,7 @@ def test_fake_transport_drives_product_code() -> None:
 
 
 def test_zato_log_line_is_parsed_back() -> None:
-    ts = datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=timezone.utc)
+    ts = datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC)
     line = zato_log_line(ts, "Started `server1@dev` (pid: 4242)", pid=4242)
     assert line == ("2024-05-01 10:00:00,123 - INFO - 4242:MainThread - zato.server.base.parallel:0 - "
                     "Started `server1@dev` (pid: 4242)")
@@ -36,7 +37,7 @@ def test_zato_log_line_is_parsed_back() -> None:
 
 def test_zato_log_line_accepts_epoch_seconds() -> None:
     event = parse_line(zato_log_line(0.5, "hello", level="WARNING"))
-    assert event is not None and event.ts == datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=timezone.utc)
+    assert event is not None and event.ts == datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
     assert event.level == "WARNING"
 
 
@@ -54,7 +55,7 @@ def test_log_builder_writes_a_history_at_increasing_times() -> None:
     assert [e.kind for e in events] == ["starting", "sync_internal", "sync_internal", "started", "stopping",
                                         "stopped", "boot_failed"]
     assert events[0].fields["version"] == "3.2.0" and events[0].ts == log.start
-    assert all(b.ts > a.ts for a, b in zip(events, events[1:]))
+    assert all(b.ts > a.ts for a, b in itertools.pairwise(events))
     assert events[4].ts - events[3].ts == timedelta(seconds=10.1)
     assert events[5].pid == 8 and events[5].fields["pid"] == 8 and events[0].pid == 7
     assert events[6].level == "ERROR" and events[6].message.endswith("Traceback (most recent call last):")

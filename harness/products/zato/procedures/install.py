@@ -35,13 +35,13 @@ from harness.engine.step import Gate, Step, StepStatus
 from harness.environment import Environment
 from harness.errors import PlanError, RefusedError
 from harness.plan.models import Component, Inventory, Plan
-from harness.products.zato.procedures.update import restart_steps  # the update's rolling restart: one definition
 from harness.products.zato import odb
 from harness.products.zato.deploy import HOT_DEPLOY_DIR, payload_arg
 from harness.products.zato.hotdeploy import Payload, load_payloads, refusal, service_names
+from harness.products.zato.procedures.update import restart_steps  # the update's rolling restart: one definition
 
-_FILES = Field(default_factory=list, description="flat modules to install, relative to the plan file")
-_SOURCES = Field(default_factory=dict, description="inline modules: {name.py: source text}")
+_FILES: list[str] = Field(default_factory=list, description="flat modules to install, relative to the plan file")
+_SOURCES: dict[str, str] = Field(default_factory=dict, description="inline modules: {name.py: source text}")
 _INVOKE = Field(None, description="services to call through the load balancer afterwards: {service: payload}; "
                 "default every service the modules define")
 
@@ -121,12 +121,13 @@ def _hot_deploy(plan: Plan, params: HotDeployParams, inv: Inventory) -> list[Ste
         if not wa:
             raise PlanError("method web-admin needs a web-admin component in the inventory", field="params.method")
         step = Step(f"upload@{wa[0].name}", wa[0].name, "zato.hot_deploy", args, gate=gate,
-                    compensation="zato.hot_deploy", description=f"upload {names} through web-admin (/zato/service/upload/)")
+                    compensation="zato.hot_deploy",
+                    description=f"upload {names} through web-admin (/zato/service/upload/)")
     else:
         s = _servers(inv)[0]
         step = Step(f"deploy@{s.name}", s.name, "zato.hot_deploy", args, gate=gate, compensation="zato.hot_deploy",
                     description=f"drop {names} into {s.name}'s pickup/incoming/services")
-    return [step] + _invoke_step(params, inv, payloads)
+    return [step, *_invoke_step(params, inv, payloads)]
 
 
 def _b64(data: bytes) -> str:
@@ -180,13 +181,13 @@ def _static(plan: Plan, params: ServiceSourcesParams | ExtraPathsParams, inv: In
                             description=f"copy {len(payloads)} module(s) to {directory}/, add {', '.join(entries)} "
                                         f"to service-sources.txt"))
     else:
-        files = _package_files(plan, params)
+        package = _package_files(plan, params)
         for host in dict.fromkeys(s.host for s in servers):
             base = f"{inv.host(host).install_dir}/zato_extra_paths"
             out.append(Step(f"extra-paths@{host}", host, "zato.put_files",
-                            {"files": {f"{base}/{rel}": _b64(d) for rel, d in files.items()}},
+                            {"files": {f"{base}/{rel}": _b64(d) for rel, d in package.items()}},
                             compensation="zato.restore_files",
-                            description=f"put {len(files)} file(s) in {base}"))
+                            description=f"put {len(package)} file(s) in {base}"))
         modules = list(params.modules)
         if modules:
             for s in servers:
@@ -223,8 +224,8 @@ def precheck(env: Environment, plan: Plan, params: InstallParams) -> None:
     rows = odb.deployed_services(env)
     for p in load_payloads(params.model_dump(), plan.resolve_path):
         for name in service_names(p.data, p.name):
-            owners = {r.source_path for r in rows if r.service == name and r.payload_name != p.name
-                      or r.service == name and HOT_DEPLOY_DIR not in r.source_path}
+            owners = {r.source_path for r in rows if (r.service == name and r.payload_name != p.name)
+                      or (r.service == name and HOT_DEPLOY_DIR not in r.source_path)}
             if owners:
                 raise PlanError(f"{p.name}: service {name!r} is already deployed from {sorted(owners)[0]}",
                                 file=p.origin if p.origin != "<inline>" else None, field=p.field,

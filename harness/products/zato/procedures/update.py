@@ -1,8 +1,8 @@
 """Zato environment update (reference zato.md §1.4) and the restart-only variant.
 
-``zato-update``: on every host ``git pull`` + ``./update.sh`` (hosts concurrently: one stage); then web-admin stop/start; then each
-server in turn: stop → ``zato start PATH --sync-internal`` → wait until ready → next; then the load
-balancer; then the scheduler. ``zato-restart``: the same stop/start order with no code update and
+``zato-update``: on every host ``git pull`` + ``./update.sh`` (hosts concurrently: one stage); then web-admin
+stop/start; then each server in turn: stop → ``zato start PATH --sync-internal`` → wait until ready → next;
+then the load balancer; then the scheduler. ``zato-restart``: the same stop/start order with no code update and
 no ``--sync-internal`` (the docs: only after a code update).
 
 Rollback after a failed step: put every host whose checkout moved back on its previous commit and

@@ -19,11 +19,12 @@ import os
 import shutil
 import subprocess
 import tempfile
-from harness import resources
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from filelock import FileLock
+
+from harness import resources
 
 APP_DIR = resources.containers("zato") / "app"
 REPO_NAME = "zato.git"
