@@ -8,9 +8,7 @@ Paths given to ``put``/``get`` are absolute paths in the container.
 from __future__ import annotations
 
 import io
-import os
 import posixpath
-import signal
 import tarfile
 import threading
 import time
@@ -18,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import procs
 from harness.backends.docker_engine import client as shared_client
 from harness.backends.docker_engine import describe_container, map_exceptions
 from harness.errors import TransportError
@@ -101,7 +100,8 @@ class DockerTransport(Transport):
         # here really belongs to the container (engine on this host); otherwise it runs on, orphaned.
         pid, container_id = exec_info.get("Pid", 0), exec_info.get("ContainerID", "")
         try:
-            if pid and container_id and container_id in Path(f"/proc/{pid}/cgroup").read_text():
-                os.kill(pid, signal.SIGKILL)
+            ours = bool(pid and container_id and container_id in Path(f"/proc/{pid}/cgroup").read_text())
         except OSError:
-            pass
+            return
+        if ours:
+            procs.terminate(pid, grace=1.0)
