@@ -16,9 +16,11 @@ from harness.pytest_plugin.backends import backend_params, skip_unless_backend_r
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     # one test per backend of the matrix (``--harness-backend`` narrows it), for function-scoped systems
     if "beam_backend" in metafunc.fixturenames:
-        metafunc.parametrize("beam_backend", [pytest.param(backend, id=backend, marks=p.marks)  # type: ignore[attr-defined]
-                                              for p in backend_params(metafunc.config, (3,))
-                                              for backend, _ in [p.values[0]]])  # type: ignore[attr-defined]
+        params = []
+        for p in backend_params(metafunc.config, (3,)):  # pytest.param((backend, size), marks=...)
+            backend = p.values[0][0]  # type: ignore[attr-defined]
+            params.append(pytest.param(backend, id=backend, marks=p.marks))  # type: ignore[attr-defined]
+        metafunc.parametrize("beam_backend", params)
 
 
 @pytest.fixture

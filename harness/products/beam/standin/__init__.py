@@ -144,7 +144,7 @@ class BeamStandin(Standin):
 
         def install_node(spec: NodeSpec) -> None:
             host = ctx.hosts[spec.name]
-            t, layout = host.transport, Layout(host.path(BASE))
+            t, layout = host.transport, Layout.at(host.path(BASE))
             node.put_tree(t, layout.sources, sources)
             node.build(t, layout, ctx.version, apps)
             node.install_root(t, layout, ctx.version)
@@ -156,7 +156,7 @@ class BeamStandin(Standin):
         start_nodes(inv)
         users, _ = credentials(ctx.state_dir)
         master = ctx.hosts["master"]
-        start_service(master, Layout(master.path(BASE)), users, SERVICE_PORT)
+        start_service(master, Layout.at(master.path(BASE)), users, SERVICE_PORT)
         return inv
 
     def inventory(self, ctx: InstallContext) -> Inventory:
@@ -165,7 +165,7 @@ class BeamStandin(Standin):
             host: Host = ctx.hosts[s.name]
             hosts.append({"name": s.name, "transport": host.transport_spec, "install_dir": host.path(BASE)})
             comps.append({"name": s.name, "role": "master" if s.role == "master" else "node", "host": s.name,
-                          "path": Layout(host.path(BASE)).root, "url": host.url(AGENT_PORT, scheme="tcp")})
+                          "path": Layout.at(host.path(BASE)).root, "url": host.url(AGENT_PORT, scheme="tcp")})
             names[s.name] = erlang_node(ctx.environment, s.name, host.address)
         service = ctx.hosts["master"].url(SERVICE_PORT)
         return Inventory.model_validate({
@@ -179,7 +179,7 @@ class BeamStandin(Standin):
         with System(inventory) as system:
             master = system.nodes[system.master]
             stop_service(master.transport, master.layout)
-            stop_nodes(inventory)
+        stop_nodes(inventory)
 
 
 STANDIN = BeamStandin()
@@ -196,8 +196,8 @@ class System:
         self.nodes: dict[str, NodeHandle] = {}
         for c in self.env.components.values():
             address = urlsplit(c.url).netloc
-            self.nodes[c.name] = NodeHandle(c.name, c.role, c.host.transport, Layout(c.host.install_dir),
-                                                 AgentClient.parse(address, timeout=10, name=c.name))
+            self.nodes[c.name] = NodeHandle(c.name, c.role, c.host.transport, Layout.at(c.host.install_dir),
+                                            AgentClient.parse(address, timeout=10, name=c.name))
         self.master = next(n for n, h in self.nodes.items() if h.role == "master")
 
     def select(self, names: Sequence[str] | None) -> list[NodeHandle]:

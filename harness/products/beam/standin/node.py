@@ -11,8 +11,9 @@ and stopping it — every step through the host's transport, so the same code ru
       service/                   the master's patch service: py/ (its Python files), store/, users.json, pid
 
 A node is ``erl`` started in its own session with its stdio closed (it outlives the command that started
-it); it is stopped by its pidfile (:func:`harness.standins.kill_pidfiles`: TERM, which the BEAM turns
-into ``init:stop()``, then KILL). epmd is started by ``erl`` as Erlang always does, and left running.
+it); it is stopped by its pidfile (:func:`harness.standins.kill_pidfiles`: TERM, on which ``sys_boot`` has
+the node end at once, then KILL if need be). epmd is started by ``erl`` as Erlang always does, and left
+running.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from harness.standins import kill_pidfiles
 from harness.transports import Transport
 from harness.wait import wait_until
 
-__all__ = ["APPS", "BASE", "Layout", "NodeArgs", "NodeHandle", "build", "detach", "install_root", "name_flag", "put_tree", "start", "stop",
-           "stop_program", "wait_domain", "wait_node"]
+__all__ = ["APPS", "BASE", "Layout", "NodeArgs", "NodeHandle", "build", "detach", "install_root", "name_flag",
+           "put_tree", "start", "stop", "stop_program", "wait_domain", "wait_node"]
 
 BASE = "/opt/beam"
 APPS = ("core", "billing", "gateway", "patch_agent")
@@ -78,40 +79,26 @@ def detach(log: str, argv: Sequence[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Layout:
-    """A node's paths on its host, from its BASE (``host.path("/opt/beam")``, the inventory's install_dir)."""
+    """A node's paths on its host (see the module's docstring); :meth:`at` its BASE (``host.path("/opt/beam")``,
+    the inventory's install_dir)."""
 
     base: str
+    sources: str
+    root: str
+    args: str
+    pidfile: str
+    portfile: str
+    log: str
+    service: str
 
-    @property
-    def sources(self) -> str:
-        return f"{self.base}/apps"
+    @classmethod
+    def at(cls, base: str) -> Layout:
+        return cls(base, sources=f"{base}/apps", root=f"{base}/system", args=f"{base}/node.args",
+                   pidfile=f"{base}/node.pid", portfile=f"{base}/agent.port", log=f"{base}/node.log",
+                   service=f"{base}/service")
 
     def dist(self, version: str) -> str:
         return f"{self.base}/dist/{version}"
-
-    @property
-    def root(self) -> str:
-        return f"{self.base}/system"
-
-    @property
-    def args(self) -> str:
-        return f"{self.base}/node.args"
-
-    @property
-    def pidfile(self) -> str:
-        return f"{self.base}/node.pid"
-
-    @property
-    def portfile(self) -> str:
-        return f"{self.base}/agent.port"
-
-    @property
-    def log(self) -> str:
-        return f"{self.base}/node.log"
-
-    @property
-    def service(self) -> str:
-        return f"{self.base}/service"
 
 
 @dataclass(frozen=True)
