@@ -6,23 +6,29 @@
   code:load_binary + atomic file write each);
 - check time (POST /api/patch/check) for a patch of about 10 MB, on 3 nodes.
 
-Usage: python bench/beam_patch.py [--repeat 5]   (process backend: real `erl` nodes on 127.0.0.1)
+Usage: python bench/beam_patch.py [--repeat 5] [--backend all|process|docker]   (real `erl` nodes, started
+by the stand-in registry as `harness standins up beam` starts them; each backend in turn)
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import secrets
 import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from harness.products.beam import PatchClient, build_patch
-from harness.products.beam.testing import variant
-from harness.products.beam.standin.system import SOURCES, BeamSystem, topology
+from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
+
+from harness import standins
+from harness.products.beam import build_patch
+from harness.products.beam.standin import SOURCES
+from harness.products.beam.testing import BeamEnv, start_beam, variant
 
 SRC = {p.stem: p for p in SOURCES.glob("*/src/*.erl")}
 APP = {m: p.parent.parent.name for m, p in SRC.items()}
@@ -45,9 +51,18 @@ def _slow_patch(tmp: Path, tag: str, ms: int) -> Path:
     return build_patch([f"core:{src}"], "2.7.1", tmp / tag / "p.zip")
 
 
-def apply_time(nodes: int, repeat: int, tmp: Path, slow_ms: int = 0) -> float:
-    with BeamSystem(tmp / f"sys{nodes}-{slow_ms}", topology=topology(nodes)).start() as system:
-        client = PatchClient(system.master_url, "admin", system.users["admin"]["password"])
+@contextlib.contextmanager
+def system(backend: str, tmp: Path, nodes: int = 3) -> Iterator[BeamEnv]:
+    env = start_beam(backend, tmp, nodes=nodes)
+    try:
+        yield env
+    finally:
+        standins.down(env.inventory)
+
+
+def apply_time(backend: str, nodes: int, repeat: int, tmp: Path, slow_ms: int = 0) -> float:
+    with system(backend, tmp / f"sys{nodes}-{slow_ms}", nodes) as env:
+        client = env.client()
         times = []
         for i in range(repeat + 1):
             tag = f"a{nodes}x{i}s{slow_ms}"
@@ -62,9 +77,9 @@ def apply_time(nodes: int, repeat: int, tmp: Path, slow_ms: int = 0) -> float:
         return statistics.median(times)
 
 
-def per_module_load(repeat: int, tmp: Path) -> float:
-    with BeamSystem(tmp / "sysm", topology=topology(1)).start() as system:
-        agent = system.agent("master")
+def per_module_load(backend: str, repeat: int, tmp: Path) -> float:
+    with system(backend, tmp / "sysm", 1) as env:
+        agent = env.agent("master")
         times = []
         for i in range(repeat):
             d = tmp / f"m{i}"
@@ -89,10 +104,10 @@ def big_patch(tmp: Path) -> Path:
     return build_patch([f"core:{src}"], "2.7.1", tmp / "big" / "big.zip")
 
 
-def check_time(repeat: int, tmp: Path) -> tuple[float, int]:
+def check_time(backend: str, repeat: int, tmp: Path) -> tuple[float, int]:
     archive = big_patch(tmp)
-    with BeamSystem(tmp / "sysc").start() as system:
-        client = PatchClient(system.master_url, "admin", system.users["admin"]["password"])
+    with system(backend, tmp / "sysc") as env:
+        client = env.client()
         client.upload(archive)
         times = []
         for _ in range(repeat):
@@ -106,20 +121,23 @@ def check_time(repeat: int, tmp: Path) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5)
+    add_backend_option(ap)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-beam-") as d:
-        tmp = Path(d)
-        one, eight = apply_time(1, args.repeat, tmp), apply_time(8, args.repeat, tmp)
-        print(f"apply, 2 modules, 1 node:   {one * 1000:8.1f} ms (median of {args.repeat})")
-        print(f"apply, 2 modules, 8 nodes:  {eight * 1000:8.1f} ms   ratio 8/1 = {eight / one:.2f} (goal <= 1.5)")
-        # the same fan-out when each node's part waits (200 ms on_load) instead of using the 2 CPUs
-        one, eight = apply_time(1, args.repeat, tmp, 200), apply_time(8, args.repeat, tmp, 200)
-        print(f"apply, 200 ms on_load, 1 node:  {one * 1000:8.1f} ms; 8 nodes: {eight * 1000:8.1f} ms   "
-              f"ratio 8/1 = {eight / one:.2f} (one by one would be 8x)")
-        print(f"load per module (1 node):   {per_module_load(args.repeat, tmp) * 1000:8.2f} ms "
-              f"(agent apply of {len(LOADED_ON_MASTER)} loaded modules / {len(LOADED_ON_MASTER)})")
-        t, size = check_time(args.repeat, tmp)
-        print(f"check, {size / 1e6:.1f} MB patch, 3 nodes: {t * 1000:8.1f} ms")
+    for backend in backends(args.backend):
+        with tempfile.TemporaryDirectory(prefix="bench-beam-") as d:
+            tmp, n = Path(d), args.repeat
+            print(f"-- {backend} backend")
+            one, eight = apply_time(backend, 1, n, tmp), apply_time(backend, 8, n, tmp)
+            print(f"apply, 2 modules, 1 node:   {one * 1000:8.1f} ms (median of {n})")
+            print(f"apply, 2 modules, 8 nodes:  {eight * 1000:8.1f} ms   ratio 8/1 = {eight / one:.2f} (goal <= 1.5)")
+            # the same fan-out when each node's part waits (200 ms on_load) instead of using the 2 CPUs
+            one, eight = apply_time(backend, 1, n, tmp, 200), apply_time(backend, 8, n, tmp, 200)
+            print(f"apply, 200 ms on_load, 1 node:  {one * 1000:8.1f} ms; 8 nodes: {eight * 1000:8.1f} ms   "
+                  f"ratio 8/1 = {eight / one:.2f} (one by one would be 8x)")
+            print(f"load per module (1 node):   {per_module_load(backend, n, tmp) * 1000:8.2f} ms "
+                  f"(agent apply of {len(LOADED_ON_MASTER)} loaded modules / {len(LOADED_ON_MASTER)})")
+            t, size = check_time(backend, n, tmp)
+            print(f"check, {size / 1e6:.1f} MB patch, 3 nodes: {t * 1000:8.1f} ms")
 
 
 if __name__ == "__main__":

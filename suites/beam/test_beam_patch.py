@@ -2,7 +2,8 @@
 
 One 3-node system (master, w1, w2) per backend (process; docker where an engine runs) is shared by the
 tests of this module that do not conflict; the ones that change the system for good (update,
-not_updated) start their own BeamSystem on the process backend.
+not_updated, reboot) start a fresh one per test, on each backend. Every system comes from the stand-in
+registry (``harness.standins.up``), as ``harness standins up beam`` starts it.
 """
 
 from __future__ import annotations
@@ -10,24 +11,27 @@ from __future__ import annotations
 import secrets
 import shutil
 import zipfile
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 from typer.testing import CliRunner
 
-from harness.cli import app as cli
-from harness.pytest_plugin.backends import skip_unless_backend_runs
 from harness import standins
-from harness.plan.models import Inventory, StandinsSpec
-from harness.products.beam import AgentClient, AntiPatch, PatchClient, PatchRefused, Status, build_patch
-from harness.products.beam.domain import Domain
-from harness.products.beam.testing import snapshot, symlink_info, variant, zip_bytes
-from harness.products.beam.standin.system import SOURCES, BeamSystem, erlang_available
+from harness.cli import app as cli
+from harness.products.beam import AntiPatch, PatchClient, PatchRefused, Status, build_patch
+from harness.products.beam.standin import SOURCES
+from harness.products.beam.testing import (
+    BeamEnv,
+    erlang_available,
+    snapshot,
+    start_beam,
+    symlink_info,
+    variant,
+    zip_bytes,
+)
+from harness.pytest_plugin.backends import skip_unless_backend_runs
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
@@ -45,61 +49,25 @@ def _build(tmp: Path, modules: dict[str, str], version: str = "2.7.1", on_load_e
     return build_patch(specs, version, d / "patch.zip")
 
 
-@dataclass
-class ContainerSystem:
-    """The docker-backed system through its inventory, with the BeamSystem surface these tests use."""
-
-    inventory: Inventory
-    users: dict[str, dict[str, str]] = field(init=False)
-
-    def __post_init__(self) -> None:
-        doc = json.loads(Path(self.inventory.facts["credentials"]).read_text())
-        self.users = {"admin": {"password": doc["password"]}, "operator": {"password": doc["operator"]["password"]}}
-
-    @property
-    def master_url(self) -> str:
-        return str(self.inventory.facts["patch_service"])
-
-    def agent(self, name: str) -> AgentClient:
-        return Domain.from_inventory(self.inventory).agent(name)
-
-    @property
-    def agents(self) -> list[AgentClient]:
-        return [self.agent(c.name) for c in self.inventory.components]
-
-    def full_name(self, name: str) -> str:
-        return str(self.inventory.facts["erlang_nodes"][name])
-
-
 @pytest.fixture(scope="module")
-def system(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def system(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamEnv]:
     backend, nodes = env_param
     skip_unless_backend_runs(backend)
-    if backend == "process":
-        with BeamSystem(tmp_path_factory.mktemp("beam")).start() as s:
-            yield s
-        return
-    name = standins.new_env_name("beam")
-    inv = standins.up(StandinsSpec(product="beam", nodes=nodes, backend="docker"),
-                      tmp_path_factory.mktemp("beam") / name, name=name)
+    env = start_beam(backend, tmp_path_factory.mktemp("beam"), nodes=nodes)
     try:
-        yield ContainerSystem(inv)
+        yield env
     finally:
-        standins.down(inv)
-
-
-def password(s: Any, user: str) -> str:
-    return str(s.users[user]["password"])
+        standins.down(env.inventory)
 
 
 @pytest.fixture
-def fresh(tmp_path: Path) -> Iterator[BeamSystem]:
-    with BeamSystem(tmp_path / "sys").start() as s:
-        yield s
+def fresh(beam_fresh: BeamEnv) -> BeamEnv:
+    """A system of the test's own, on each backend: these tests change it for good."""
+    return beam_fresh
 
 
-def admin(s: BeamSystem) -> PatchClient:
-    return PatchClient(s.master_url, "admin", password(s, "admin"))
+def admin(s: BeamEnv) -> PatchClient:
+    return s.client("admin")
 
 
 def node_statuses(result, path: str) -> dict[str, Status]:  # type: ignore[no-untyped-def]
@@ -108,7 +76,7 @@ def node_statuses(result, path: str) -> dict[str, Status]:  # type: ignore[no-un
 
 # ---- statuses -------------------------------------------------------------------------------
 
-def test_every_status_code_for_real(fresh: BeamSystem, tmp_path: Path) -> None:
+def test_every_status_code_for_real(fresh: BeamEnv, tmp_path: Path) -> None:
     c = admin(fresh)
     good = _build(tmp_path, {"core_util": "a", "billing_calc": "a", "core_report": "a", "gw_legacy": "a"})
     with zipfile.ZipFile(good) as zf:
@@ -160,7 +128,7 @@ def test_every_status_code_for_real(fresh: BeamSystem, tmp_path: Path) -> None:
     assert fresh.agent("w2").info()["reboot_required"] == []
 
 
-def test_idempotence_same_patch_twice(system: Any, tmp_path: Path) -> None:
+def test_idempotence_same_patch_twice(system: BeamEnv, tmp_path: Path) -> None:
     c = admin(system)
     c.upload(_build(tmp_path, {"core_util": "idem", "billing_calc": "idem"}))
     first = c.apply()
@@ -173,7 +141,7 @@ def test_idempotence_same_patch_twice(system: Any, tmp_path: Path) -> None:
     assert second.exit_code == 0
 
 
-def test_anti_patch_round_trip_restores_every_md5(system: Any, tmp_path: Path) -> None:
+def test_anti_patch_round_trip_restores_every_md5(system: BeamEnv, tmp_path: Path) -> None:
     c = admin(system)
     patch = _build(tmp_path, {"core_util": "anti", "billing_calc": "anti", "core_report": "anti"})
     paths = ["core/ebin/core_util.beam", "billing/ebin/billing_calc.beam", "core/ebin/core_report.beam",
@@ -191,7 +159,7 @@ def test_anti_patch_round_trip_restores_every_md5(system: Any, tmp_path: Path) -
     assert saved.expected_md5s() == anti.expected_md5s()
 
 
-def test_patching_keeps_processes_and_state(system: Any, tmp_path: Path) -> None:
+def test_patching_keeps_processes_and_state(system: BeamEnv, tmp_path: Path) -> None:
     for a in system.agents:
         a.bump()
     before = {short: system.agent(short).state() for short in ALL}
@@ -207,7 +175,7 @@ def test_patching_keeps_processes_and_state(system: Any, tmp_path: Path) -> None
 
 # ---- limitations ----------------------------------------------------------------------------
 
-def test_version_binding_and_wipe_on_update(fresh: BeamSystem, tmp_path: Path) -> None:
+def test_version_binding_and_wipe_on_update(fresh: BeamEnv, tmp_path: Path) -> None:
     c = admin(fresh)
     with pytest.raises(PatchRefused) as info:
         c.upload(_build(tmp_path, {"core_util": "old"}, version="2.6.0"))
@@ -221,9 +189,11 @@ def test_version_binding_and_wipe_on_update(fresh: BeamSystem, tmp_path: Path) -
     w1 = fresh.agent("w1")
     assert w1.info()["version"] == "2.8.0"
     assert w1.info()["applied"] == []
-    dist = (fresh.workdir / "dist" / "2.8.0" / "lib" / "core" / "ebin" / "core_util.beam").read_bytes()
-    assert (Path(w1.info()["root"]) / "lib" / "core" / "ebin" / "core_util.beam").read_bytes() == dist
+    host = fresh.node("w1")  # the node runs its host's 2.8.0 distribution, compiled there by the update
+    dist = host.transport.get(f"{host.layout.dist('2.8.0')}/lib/core/ebin/core_util.beam")
+    assert w1.capture(["core/ebin/core_util.beam"])[0]["disk"] == dist
     assert w1.state()["core_counter"]["value"] == 0 and pid_before  # an update restarts: not a hot patch
+    assert fresh.inventory.facts["system_version"] == "2.8.0"
     with pytest.raises(PatchRefused) as info:  # the stored 2.7.1 patch is refused after the update
         c.check()
     assert (info.value.http_status, info.value.error) == (409, "wrong_version")
@@ -231,7 +201,7 @@ def test_version_binding_and_wipe_on_update(fresh: BeamSystem, tmp_path: Path) -
         c.apply()
 
 
-def test_sticky_and_system_modules_cannot_be_patched(system: Any) -> None:
+def test_sticky_and_system_modules_cannot_be_patched(system: BeamEnv) -> None:
     lists = next(Path("/usr/lib/erlang/lib").glob("stdlib-*/ebin/lists.beam")).read_bytes()
     before = snapshot(system.agents)
     with pytest.raises(PatchRefused) as info:
@@ -246,8 +216,8 @@ def test_sticky_and_system_modules_cannot_be_patched(system: Any) -> None:
 
 # ---- roles ----------------------------------------------------------------------------------
 
-def test_only_admin_may_change_patches(system: Any, tmp_path: Path) -> None:
-    op = PatchClient(system.master_url, "operator", password(system, "operator"))
+def test_only_admin_may_change_patches(system: BeamEnv, tmp_path: Path) -> None:
+    op = system.client("operator")
     assert op.login() == "operator"
     patch = zip_bytes([("core/ebin/core_report.beam", b"x")])
     for call in (lambda: op.upload(patch), op.check, op.apply, op.delete):
@@ -277,7 +247,7 @@ def _hostile() -> dict[str, tuple[bytes, str]]:
 
 
 @pytest.mark.parametrize("case", sorted(_hostile()))
-def test_hostile_archive_is_refused_and_nothing_loaded(system: Any, case: str) -> None:
+def test_hostile_archive_is_refused_and_nothing_loaded(system: BeamEnv, case: str) -> None:
     data, reason = _hostile()[case]
     before = snapshot(system.agents)
     with pytest.raises(PatchRefused) as info:
@@ -286,7 +256,7 @@ def test_hostile_archive_is_refused_and_nothing_loaded(system: Any, case: str) -
     assert snapshot(system.agents) == before
 
 
-def test_archive_over_10mb_is_refused(system: Any) -> None:
+def test_archive_over_10mb_is_refused(system: BeamEnv) -> None:
     big = zip_bytes([("core/ebin/noise.beam", secrets.token_bytes(11 * 1024 * 1024))],
                     compression=0)
     with pytest.raises(PatchRefused) as info:
@@ -294,7 +264,7 @@ def test_archive_over_10mb_is_refused(system: Any) -> None:
     assert info.value.http_status == 413
 
 
-def test_non_beam_and_misnamed_beam_get_their_status_and_load_nothing(system: Any, tmp_path: Path) -> None:
+def test_non_beam_and_misnamed_beam_get_their_status_and_load_nothing(system: BeamEnv, tmp_path: Path) -> None:
     util = system.agent("w1").capture(["core/ebin/core_util.beam"])[0]["disk"]  # as installed on the node
     c = admin(system)
     c.upload(zip_bytes([("core/ebin/fake.beam", b"PK not an erlang module"), ("core/ebin/other_name.beam", util)]))
@@ -311,14 +281,14 @@ def test_non_beam_and_misnamed_beam_get_their_status_and_load_nothing(system: An
 
 # ---- the CLI --------------------------------------------------------------------------------
 
-def test_cli_build_check_apply_rollback(system: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    if not isinstance(system, BeamSystem):
-        pytest.skip("`harness patch apply --anti-patch` reaches agents at the addresses the nodes report "
-                    "(127.0.0.1 inside their containers): process backend only; the executor uses the inventory")
+def test_cli_build_check_apply_rollback(system: BeamEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--master``/``--password`` reach the service; ``--inventory`` also gives the anti-patch each node's
+    agent at the address the harness reaches (a published port on docker), so capture and rollback work
+    on every backend."""
     monkeypatch.chdir(tmp_path)
     src = variant(SRC["core_util"], tmp_path / "src", "cli")
     run = CliRunner().invoke
-    env = {"HARNESS_PATCH_MASTER": system.master_url, "HARNESS_PATCH_PASSWORD": password(system, "admin")}
+    env = {"HARNESS_PATCH_MASTER": system.master_url, "HARNESS_PATCH_PASSWORD": system.password("admin")}
     r = run(cli, ["patch", "build", f"core:{src}", "--version", "2.7.1", "--out", "p.zip"])
     assert r.exit_code == 0, r.output
     r = run(cli, ["patch", "build", f"core:{src}", "--version", "2.7.1", "--out", "q.zip"] + ["core:nope.erl"])
@@ -327,15 +297,19 @@ def test_cli_build_check_apply_rollback(system: Any, tmp_path: Path, monkeypatch
     r = run(cli, ["patch", "check", "--archive", "p.zip"], env=env)
     assert r.exit_code == 0, r.output
     assert "integral" in r.output
-    r = run(cli, ["patch", "apply", "--anti-patch", "anti.json"], env=env)
+    r = run(cli, ["patch", "apply", "--anti-patch", "anti.json", "--inventory", str(system.path)])
     assert r.exit_code == 0, r.output
     assert system.agent("w2").md5s(["core_util"]) != before
-    r = run(cli, ["patch", "rollback", "anti.json"], env=env)
+    r = run(cli, ["patch", "rollback", "anti.json", "--inventory", str(system.path)])
     assert r.exit_code == 0, r.output
     assert system.agent("w2").md5s(["core_util"]) == before
+    r = run(cli, ["patch", "rollback", "anti.json"])  # at the addresses the capture saved: nothing left to do
+    assert r.exit_code == 0, r.output
     r = run(cli, ["patch", "delete"], env={**env, "HARNESS_PATCH_USER": "operator",
-                                            "HARNESS_PATCH_PASSWORD": password(system, "operator")})
+                                            "HARNESS_PATCH_PASSWORD": system.password("operator")})
     assert r.exit_code == 4
+    r = run(cli, ["patch", "delete"])
+    assert r.exit_code == 2 and "--inventory" in r.output  # no service named: a usage error with the fix
     r = run(cli, ["patch", "delete"], env=env)
     assert r.exit_code == 0
     assert shutil.which("erl")

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +22,17 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from harness.pytest_plugin.backends import skip_unless_backend_runs
 from harness import standins
 from harness.cli import app as cli
 from harness.engine.journal import read_journal
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
-from harness.plan.models import Inventory, Plan, StandinsSpec
-from harness.products.beam import PatchRefused, Status
-from harness.products.beam.domain import Domain
-from harness.products.beam.testing import snapshot, variant, zip_bytes
-from harness.products.beam.standin.system import SOURCES, erlang_available
+from harness.plan.models import Plan
+from harness.products.beam import PatchRefused
+from harness.products.beam.standin import SOURCES
+from harness.products.beam.testing import BeamEnv, erlang_available, start_beam, variant, zip_bytes
+from harness.pytest_plugin.backends import skip_unless_backend_runs
+from harness.wait import wait_until
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
@@ -44,39 +43,15 @@ APP = {m: p.parent.parent.name for m, p in SRC.items()}
 MODULES = ["core_util", "core_counter", "billing_calc", "billing_srv", "gw_legacy", "core_report"]
 
 
-@dataclass
-class BeamEnv:
-    inventory: Inventory
-    path: Path
-    backend: str
-
-    @property
-    def domain(self) -> Domain:
-        return Domain.from_inventory(self.inventory)
-
-    @property
-    def agents(self) -> list[Any]:
-        return [self.domain.agent(n) for n in self.domain.names]
-
-    def snapshot(self) -> dict[str, Any]:
-        return snapshot(self.agents, MODULES)
-
-    def md5s(self, modules: list[str]) -> dict[str, dict[str, str]]:
-        return {n: self.domain.agent(n).md5s(modules) for n in self.domain.names}
-
-
 @pytest.fixture(scope="module")
 def beam(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamEnv]:
     backend, nodes = env_param
     skip_unless_backend_runs(backend)
-    base = tmp_path_factory.mktemp("beam")
-    name = standins.new_env_name("beam")
-    inv = standins.up(StandinsSpec(product="beam", nodes=nodes, backend=backend), base / name,  # type: ignore[arg-type]
-                      name=name)
+    env = start_beam(backend, tmp_path_factory.mktemp("beam"), nodes=nodes)
     try:
-        yield BeamEnv(inv, Path(inv.state_dir or base / name) / "inventory.yaml", backend)
+        yield env
     finally:
-        standins.down(inv)
+        standins.down(env.inventory)
 
 
 def sources(tmp: Path, modules: dict[str, str], *, on_load_error: frozenset[str] = frozenset()) -> list[str]:
@@ -140,13 +115,13 @@ def test_run_patches_every_node_keeps_state_and_second_run_changes_nothing(beam:
     assert beam.domain.agent("w1").bump()["core_counter"] == state_before["w1"]["core_counter"]["value"] + 1
     assert no_archive_stored(beam)
 
-    snap = beam.snapshot()
+    snap = beam.snapshot(MODULES)
     second = run(beam, p, tmp_path / "runs")
     assert second.outcome == Outcome.SUCCESS
     skipped = {sid: r.reason for sid, r in second.records.items() if r.status.value == "skipped"}
     assert set(skipped) == {"apply@master", *(f"capture@{n}" for n in beam.domain.names)}
     assert "nothing to apply" in skipped["apply@master"]
-    assert beam.snapshot() == snap
+    assert beam.snapshot(MODULES) == snap
     assert no_archive_stored(beam)
 
 
@@ -158,7 +133,7 @@ def test_refused_when_the_check_integral_is_below_not_changed(beam: BeamEnv, tmp
     archive = tmp_path / "mixed.zip"
     archive.write_bytes(zip_bytes([("core/ebin/core_util.beam", (tmp_path / "core_util.beam").read_bytes()),
                                    ("core/ebin/junk.beam", b"not an Erlang module")]))
-    before = beam.snapshot()
+    before = beam.snapshot(MODULES)
     res = harness("run", str(write_plan(tmp_path / "p.yaml", archive=str(archive))), "--target", str(beam.path),
                   cwd=tmp_path)
     assert res.returncode == 4, res.stdout + res.stderr
@@ -167,14 +142,14 @@ def test_refused_when_the_check_integral_is_below_not_changed(beam: BeamEnv, tmp
     for node in beam.domain.names:  # the per-node table
         assert f"{node} core/ebin/junk.beam not_beam (2)" in out
         assert f"{node} core/ebin/core_util.beam ok (6)" in out
-    assert beam.snapshot() == before
+    assert beam.snapshot(MODULES) == before
     assert no_archive_stored(beam)
 
 
 # ---- rollback by anti-patch -------------------------------------------------------------------
 
 def test_apply_below_not_changed_rolls_back_every_md5(beam: BeamEnv, tmp_path: Path) -> None:
-    before = beam.snapshot()
+    before = beam.snapshot(MODULES)
     tag = secrets.token_hex(3)
     # core_util's on_load fails on every node (error=1, only visible at apply); billing_calc loads
     p = plan(sources=sources(tmp_path, {"billing_calc": tag, "core_util": tag, "core_report": tag},
@@ -187,16 +162,13 @@ def test_apply_below_not_changed_rolls_back_every_md5(beam: BeamEnv, tmp_path: P
     records = [x for x in read_journal(r.run_dir / "journal.jsonl") if x["event"] == "rollback_step"
                and x["status"] != "started"]
     assert {x["step"] for x in records} == {*(f"rb-restore@{n}" for n in beam.domain.names), "rb-delete@master"}
-    assert beam.snapshot() == before  # every loaded md5 and every file under lib, on every node
+    assert beam.snapshot(MODULES) == before  # every loaded md5 and every file under lib, on every node
     assert no_archive_stored(beam)
 
 
 # ---- kill + resume ------------------------------------------------------------------------------
 
 def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv, tmp_path: Path) -> None:
-    if beam.backend != "process":
-        pytest.skip("pausing the patch service by signal: process backend only")
-    service_pid = json.loads((beam.path.parent / "pids.json").read_text())["service"]
     runs = Path(os.environ["HARNESS_RUNS_DIR"])
     known = set(runs.glob("*/journal.jsonl"))
     tag = secrets.token_hex(3)
@@ -205,22 +177,22 @@ def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv
     state_before = {n: beam.domain.agent(n).state() for n in beam.domain.names}
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(p), "--target", str(beam.path)],
                             cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    def checked() -> Path | None:  # the new run's journal, once its check is done
+        for found in set(runs.glob("*/journal.jsonl")) - known:
+            if any(x.get("step") == "check@master" and x["status"] == "ok" for x in read_journal(found)):
+                return found
+        return None
+
     journal: Path | None = None
-    stopped = False
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and journal is None:  # freeze the service once the check is done
-            for found in set(runs.glob("*/journal.jsonl")) - known:
-                if any(x.get("step") == "check@master" and x["status"] == "ok" for x in read_journal(found)):
-                    os.kill(service_pid, signal.SIGSTOP)
-                    stopped, journal = True, found
-            time.sleep(0.01)
+        journal = wait_until(checked, timeout=60, interval=0.01, what="the run's check@master")
+        beam.signal_service("STOP")  # freeze the service, on the master's host through its transport
         time.sleep(0.5)  # the executor is now blocked on the frozen service (apply or delete)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        if stopped:
-            os.kill(service_pid, signal.SIGCONT)
+        if journal is not None:
+            beam.signal_service("CONT")
     assert journal is not None, "the run did not reach check@master"
     done_before = {x["step"] for x in read_journal(journal) if x["event"] == "step" and x["status"] == "ok"}
     assert {"upload@master", "check@master"} <= done_before
@@ -254,7 +226,7 @@ def test_bad_plan_input_exits_4_and_loads_nothing(beam: BeamEnv, tmp_path: Path,
     params, where = BAD[case]
     src = variant(SRC["core_util"], tmp_path, f"bad-{case}")
     text = json.dumps(params).replace("{src}", str(src))
-    before = beam.snapshot()
+    before = beam.snapshot(MODULES)
     r = CliRunner().invoke(cli, ["run", str(write_plan(tmp_path / "p.yaml", **json.loads(text))),
                                  "--target", str(beam.path)])
     assert r.exit_code == 4, r.output
@@ -262,5 +234,5 @@ def test_bad_plan_input_exits_4_and_loads_nothing(beam: BeamEnv, tmp_path: Path,
     assert where in message and "nothing was changed on any node" in message
     if where.startswith("params"):
         assert "Hint:" in message
-    assert beam.snapshot() == before
+    assert beam.snapshot(MODULES) == before
     assert no_archive_stored(beam)

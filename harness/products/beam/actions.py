@@ -259,7 +259,7 @@ class Restore:
         if anti is None:
             return f"nothing was captured on {ctx.step.node}"
         agent = _domain(ctx).agent(ctx.step.node)
-        ((node, images),) = anti.images.items()
+        ((_node, images),) = anti.images.items()
         now = {c["path"]: c for c in agent.capture([i.path for i in images])}
         if all(now[i.path].get("md5") == i.md5 and _disk(now[i.path]) == i.disk for i in images):
             return f"{ctx.step.node} already runs and holds the captured code"

@@ -1,5 +1,11 @@
 """``harness patch``: build a patch archive and drive a master domain's System/Patch service.
 
+The system is named by ``--master URL`` (plus ``--user``/``--password``) or by ``--inventory FILE`` (what
+``harness standins up beam`` writes): the service's URL, the credentials and every node's agent address
+come from it. The anti-patch of ``apply`` and ``rollback`` talk to each node's agent; with an inventory they
+use its addresses (the ones the harness reaches, e.g. ports published by containers), without one the
+addresses the nodes report.
+
 Exit codes: 0 integral status >= not_changed (5: not_changed/ok/not_loaded); 11..14 = 10 + the
 integral code (error, not_beam, wrong_path, not_updated); 4 refused (bad archive, wrong version,
 not admin, too large; nothing changed); 3 the service or an agent is unreachable; 2 usage.
@@ -8,6 +14,7 @@ not admin, too large; nothing changed); 3 the service or an agent is unreachable
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +24,7 @@ from rich.table import Table
 
 from harness.errors import ConfigError, RefusedError, TransportError
 from harness.products.beam import AgentClient, AntiPatch, PatchClient, PatchResult, build_patch
+from harness.products.beam.domain import Domain
 from harness.products.beam.status import EXIT_REFUSED, EXIT_UNREACHABLE
 
 app = typer.Typer(help="Hot patch of an Erlang-based system: build, check, apply, delete, rollback.",
@@ -24,7 +32,11 @@ app = typer.Typer(help="Hot patch of an Erlang-based system: build, check, apply
 _out = Console()
 _err = Console(stderr=True)
 
-Master = Annotated[str, typer.Option("--master", envvar="HARNESS_PATCH_MASTER", help="patch service URL")]
+Master = Annotated[str, typer.Option("--master", envvar="HARNESS_PATCH_MASTER",
+                                     help="patch service URL (default: the inventory's)")]
+InventoryOpt = Annotated[Path | None, typer.Option(
+    "--inventory", envvar="HARNESS_PATCH_INVENTORY", exists=True, dir_okay=False,
+    help="the system's inventory: service URL, credentials and agent addresses from it")]
 User = Annotated[str, typer.Option("--user", envvar="HARNESS_PATCH_USER")]
 Password = Annotated[str, typer.Option("--password", envvar="HARNESS_PATCH_PASSWORD")]
 ArchiveOpt = Annotated[Path | None, typer.Option("--archive", exists=True, dir_okay=False,
@@ -39,6 +51,44 @@ def _fail(exc: Exception) -> typer.Exit:
     if isinstance(exc, RefusedError):
         return typer.Exit(EXIT_REFUSED)
     return typer.Exit(EXIT_UNREACHABLE)
+
+
+@dataclass
+class _System:
+    """Where the service is, who logs in, and (with an inventory) where every node's agent is."""
+
+    master: str
+    user: str
+    password: str
+    domain: Domain | None = None
+
+    def client(self) -> PatchClient:
+        return PatchClient(self.master, self.user, self.password)
+
+    def agents(self, client: PatchClient) -> list[AgentClient]:
+        if self.domain is not None:
+            return [self.domain.agent(n) for n in self.domain.names]
+        return [AgentClient.parse(n["agent"], name=n["node"]) for n in client.nodes()]
+
+
+def _domain(inventory: Path | None) -> Domain | None:
+    if inventory is None:
+        return None
+    from harness.plan.loader import load_inventory
+
+    return Domain.from_inventory(load_inventory(inventory))
+
+
+def _system(master: str, user: str, password: str, inventory: Path | None) -> _System:
+    """``--master``/``--user``/``--password`` as given; what is missing comes from ``--inventory``."""
+    dom = _domain(inventory)
+    if dom is None:
+        if not master:
+            raise ConfigError("no patch service given", hint="pass --master URL or --inventory FILE")
+        return _System(master, user, password)
+    if not password:
+        user, password = dom.user, dom.password
+    return _System(master or dom.service_url, user, password, dom)
 
 
 def _table(result: PatchResult, as_json: bool) -> None:
@@ -71,45 +121,47 @@ def build(modules: Annotated[list[str], typer.Argument(help="APP:FILE.erl or APP
 
 @app.command()
 def upload(archive: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-           master: Master, user: User = "admin", password: Password = "") -> None:
+           master: Master = "", user: User = "admin", password: Password = "",
+           inventory: InventoryOpt = None) -> None:
     """Upload a zip and print its unpacked composition."""
     try:
-        with PatchClient(master, user, password) as client:
+        with _system(master, user, password, inventory).client() as client:
             comp = client.upload(archive)
-    except (RefusedError, TransportError) as exc:
+    except (ConfigError, RefusedError, TransportError) as exc:
         raise _fail(exc) from None
     for e in comp["entries"]:
         _out.print(f"{e['kind']:9} {e['size']:>9}  {e['path']}")
 
 
-def _run(action: str, master: str, user: str, password: str, archive: Path | None, as_json: bool,
-         anti_patch: Path | None = None) -> None:
+def _run(action: str, master: str, user: str, password: str, inventory: Path | None, archive: Path | None,
+         as_json: bool, anti_patch: Path | None = None) -> None:
     try:
-        with PatchClient(master, user, password) as client:
+        system = _system(master, user, password, inventory)
+        with system.client() as client:
             if archive is not None:
                 client.upload(archive)
             if action == "apply" and anti_patch is not None:
                 comp = client.composition()
-                agents = [AgentClient.parse(n["agent"], name=n["node"]) for n in client.nodes()]
                 paths = [e["path"] for e in comp["entries"] if e["kind"] == "beam"]
-                AntiPatch.capture(agents, paths).save(anti_patch)
+                AntiPatch.capture(system.agents(client), paths).save(anti_patch)
                 _err.print(f"anti-patch saved to {anti_patch}")
             result = client.check() if action == "check" else client.apply()
-    except (RefusedError, TransportError) as exc:
+    except (ConfigError, RefusedError, TransportError) as exc:
         raise _fail(exc) from None
     _table(result, as_json)
     raise typer.Exit(result.exit_code)
 
 
 @app.command()
-def check(master: Master, user: User = "admin", password: Password = "", archive: ArchiveOpt = None,
-          as_json: JsonOpt = False) -> None:
+def check(master: Master = "", user: User = "admin", password: Password = "", archive: ArchiveOpt = None,
+          inventory: InventoryOpt = None, as_json: JsonOpt = False) -> None:
     """Per node: each module's expected status and the integral status."""
-    _run("check", master, user, password, archive, as_json)
+    _run("check", master, user, password, inventory, archive, as_json)
 
 
 @app.command("apply")
-def apply_(master: Master, user: User = "admin", password: Password = "", archive: ArchiveOpt = None,
+def apply_(master: Master = "", user: User = "admin", password: Password = "", archive: ArchiveOpt = None,
+           inventory: InventoryOpt = None,
            anti_patch: Annotated[Path | None, typer.Option("--anti-patch", help="where to save the anti-patch "
                                                               "(default antipatch-<sha>.json)")] = None,
            no_anti_patch: Annotated[bool, typer.Option("--no-anti-patch")] = False,
@@ -118,29 +170,33 @@ def apply_(master: Master, user: User = "admin", password: Password = "", archiv
     target = None
     if not no_anti_patch:
         target = anti_patch or Path("antipatch.json")
-    _run("apply", master, user, password, archive, as_json, target)
+    _run("apply", master, user, password, inventory, archive, as_json, target)
 
 
 @app.command()
-def delete(master: Master, user: User = "admin", password: Password = "") -> None:
+def delete(master: Master = "", user: User = "admin", password: Password = "",
+           inventory: InventoryOpt = None) -> None:
     """Delete the uploaded archive (so it cannot be applied by accident)."""
     try:
-        with PatchClient(master, user, password) as client:
+        with _system(master, user, password, inventory).client() as client:
             client.delete()
-    except (RefusedError, TransportError) as exc:
+    except (ConfigError, RefusedError, TransportError) as exc:
         raise _fail(exc) from None
     _out.print("deleted")
 
 
 @app.command()
 def rollback(anti_patch: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-             as_json: JsonOpt = False) -> None:
-    """Restore the object code captured before an apply; verify every md5 afterwards."""
+             inventory: InventoryOpt = None, as_json: JsonOpt = False) -> None:
+    """Restore the object code captured before an apply; verify every md5 afterwards. The agents are
+    reached at the inventory's addresses, or else at those saved in the anti-patch."""
     try:
         ap = AntiPatch.load(anti_patch)
-        result = ap.restore()
-        diff = ap.verify()
-    except (RefusedError, TransportError) as exc:
+        dom = _domain(inventory)
+        agents = None if dom is None else {dom.erlang_node(n): dom.agent(n) for n in dom.names}
+        result = ap.restore(agents)
+        diff = ap.verify(agents)
+    except (ConfigError, RefusedError, TransportError) as exc:
         raise _fail(exc) from None
     _table(result, as_json)
     if diff:

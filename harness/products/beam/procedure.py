@@ -26,7 +26,7 @@ from typing import Any
 from pydantic import Field, ValidationInfo, field_validator
 
 from harness.engine.procedure import Done, Params, Procedure
-from harness.engine.step import Step, StepStatus
+from harness.engine.step import Step
 from harness.environment import Environment
 from harness.errors import ConfigError, PlanError, RefusedError
 from harness.plan.models import Inventory, Plan
@@ -36,7 +36,6 @@ from harness.products.beam.domain import Domain
 from harness.products.beam.etf import Atom
 from harness.products.beam.result import NodeResult, PatchResult
 from harness.products.beam.status import Status
-
 
 
 class PatchParams(Params):

@@ -18,7 +18,9 @@ Endpoints (JSON; ``Authorization: Bearer TOKEN`` from ``POST /api/login``)::
 
 Refusals: 401 not logged in, 403 not admin, 404 no archive, 409 wrong system version,
 411 no Content-Length, 413 larger than 10 MB, 422 hostile or malformed archive.
-Run: ``python -m harness.products.beam.service --agent-file F --store DIR --users FILE``.
+Run: ``python -m harness.products.beam.service --agent-file F --store DIR --users FILE [--pid-file P]``
+with this package's files on ``PYTHONPATH`` (the stand-in ships exactly those onto the master host:
+:mod:`harness.products.beam.standin.patch_service`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hmac
 import json
+import os
 import secrets
 import shutil
 import sys
@@ -261,6 +264,12 @@ def serve(service: PatchService, port: int = 0, bind: str = "127.0.0.1") -> Thre
     return server
 
 
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--agent-file", type=Path, required=True, help="the master agent's port file ('PORT NODE')")
@@ -268,20 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--users", type=Path, required=True, help='JSON {"name": {"password": .., "role": ..}}')
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--bind", default="127.0.0.1", help="0.0.0.0 only inside a container (published on 127.0.0.1)")
-    p.add_argument("--port-file", type=Path)
-    p.add_argument("--watch-stdin", action="store_true", help="exit when stdin closes (child of the harness)")
+    p.add_argument("--port-file", type=Path, help="write the port listened on here (useful with --port 0)")
+    p.add_argument("--pid-file", type=Path, help="write this process's pid here (whoever started it detached "
+                   "stops it by that)")
     args = p.parse_args(argv)
+    if args.pid_file:
+        _write_atomic(args.pid_file, f"{os.getpid()}\n")
     service = PatchService(args.agent_file, args.store, json.loads(args.users.read_text()))
     server = serve(service, args.port, args.bind)
     if args.port_file:
-        tmp = args.port_file.with_suffix(".tmp")
-        tmp.write_text(f"{server.server_address[1]}\n")
-        tmp.replace(args.port_file)
-    if args.watch_stdin:
-        def _watch() -> None:
-            sys.stdin.read()  # EOF: the harness that started us is gone
-            server.shutdown()
-        threading.Thread(target=_watch, daemon=True).start()
+        _write_atomic(args.port_file, f"{server.server_address[1]}\n")
     server.serve_forever(poll_interval=0.2)
     return 0
 

@@ -1,17 +1,22 @@
-%% Boots one node of the stand-in system:
-%%   erl -sname N -setcookie C -noinput -pa ROOT/lib/*/ebin -eval 'sys_boot:start()' \
+%% Boots one node of the stand-in system (the installer writes these flags into an args file):
+%%   erl -name N@ADDRESS -setcookie C -noinput -pa ROOT/lib/*/ebin -eval 'sys_boot:start()' \
 %%       -system_root ROOT -system_role master|worker -system_apps core billing \
-%%       [-system_domain w1 w2 | w1@host1 w2@host2] [-agent_portfile FILE] [-agent_ip 0.0.0.0]
-%%       [-agent_port 4369]
-%% Starts the applications, the patch agent's TCP listener (127.0.0.1 unless -agent_ip, e.g. 0.0.0.0
-%% inside a container whose port is published on the host's 127.0.0.1; port 0 unless -agent_port) and writes
-%% "Port Node\n" to the port file. The node halts when its stdin closes, so a node started as a
-%% child process never outlives the harness that started it.
+%%       [-system_domain w1@host1 w2@host2 | w1 w2] [-system_pidfile FILE] [-agent_portfile FILE] \
+%%       [-agent_ip 0.0.0.0] [-agent_port 4370]
+%% Writes its OS pid to the pidfile first (so whoever started it detached can stop it), starts the
+%% applications and the patch agent's TCP listener (127.0.0.1 unless -agent_ip, e.g. 0.0.0.0 inside a
+%% container whose port is published on the host's 127.0.0.1; port 0 unless -agent_port) and then writes
+%% "Port Node\n" to the port file: its existence means the node is up. SIGTERM ends the node at once
+%% (the OS default, not init:stop/0, which takes seconds here): what it keeps is on disk, written atomically.
 -module(sys_boot).
 -export([start/0, arg/1, args/1]).
 
 start() ->
-    watch_stdin(),
+    ok = os:set_signal(sigterm, default),
+    case init:get_argument(system_pidfile) of
+        {ok, [[PidFile]]} -> ok = write_atomic(PidFile, [os:getpid(), $\n]);
+        _ -> ok
+    end,
     Root = arg(system_root),
     Role = list_to_atom(arg(system_role)),
     Apps = [list_to_atom(A) || A <- args(system_apps)],
@@ -25,10 +30,7 @@ start() ->
     {ok, Port} = patch_agent_tcp:start(Ip, ListenPort),
     persistent_term:put(patch_agent, (persistent_term:get(patch_agent))#{agent_port => Port}),
     case init:get_argument(agent_portfile) of
-        {ok, [[File]]} ->
-            Tmp = File ++ ".tmp",
-            ok = file:write_file(Tmp, io_lib:format("~b ~s~n", [Port, node()])),
-            ok = file:rename(Tmp, File);
+        {ok, [[File]]} -> ok = write_atomic(File, io_lib:format("~b ~s~n", [Port, node()]));
         _ -> ok
     end,
     ok.
@@ -41,19 +43,7 @@ args(Name) ->
         error -> []
     end.
 
-watch_stdin() ->
-    case init:get_argument(watch_stdin) of
-        {ok, _} ->
-            Pid = spawn(fun() ->
-                                P = open_port({fd, 0, 1}, [eof, binary]),
-                                stdin_loop(P)
-                        end),
-            register(sys_boot_watchdog, Pid);
-        error -> ok
-    end.
-
-stdin_loop(P) ->
-    receive
-        {P, eof} -> erlang:halt(0);
-        {P, {data, _}} -> stdin_loop(P)
-    end.
+write_atomic(File, Data) ->
+    Tmp = File ++ ".tmp",
+    ok = file:write_file(Tmp, Data),
+    file:rename(Tmp, File).
