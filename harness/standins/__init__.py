@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import io
 import logging
 import secrets
 import shutil
+import tarfile
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -37,8 +40,8 @@ from harness.transports import Transport
 
 log = logging.getLogger("harness.standins")
 
-__all__ = ["InstallContext", "NoOptions", "Standin", "down", "kill_pidfiles", "new_env_name", "options",
-           "planned_inventory", "summary", "up", "write_inventory"]
+__all__ = ["InstallContext", "NoOptions", "Standin", "detach", "down", "kill_pidfiles", "new_env_name", "options",
+           "planned_inventory", "put_tree", "summary", "up", "write_inventory"]
 
 
 class NoOptions(BaseModel):
@@ -146,11 +149,22 @@ class Standin(abc.ABC):
             be.teardown(name, state_dir)
 
 
-# argv, not a shell string built from input: the script is fixed, the pids come as its arguments
-_KILL = ('for p in "$@"; do kill -TERM "$p" 2>/dev/null; done; i=0; '
-         'while [ $i -lt 50 ]; do alive=; for p in "$@"; do kill -0 "$p" 2>/dev/null && alive=1; done; '
-         '[ -z "$alive" ] && exit 0; sleep 0.05; i=$((i+1)); done; '
+# Fixed scripts run through a host's transport: argv, never a shell string built from input; every value
+# comes as an argument.
+#: alive PID: running and not a zombie (a zombie still answers `kill -0`, and an orphan's zombie lingers
+#: until the host's init reaps it)
+_ALIVE = ('alive() { [ -r "/proc/$1/stat" ] || { kill -0 "$1" 2>/dev/null; return; }; '
+          'read -r st <"/proc/$1/stat" || return 1; st=${st##*) }; [ "${st%% *}" != Z ]; }; ')
+_KILL = (_ALIVE + 'for p in "$@"; do kill -TERM "$p" 2>/dev/null; done; i=0; '
+         'while [ $i -lt 50 ]; do a=; for p in "$@"; do alive "$p" && a=1; done; '
+         '[ -z "$a" ] && exit 0; sleep 0.05; i=$((i+1)); done; '
          'for p in "$@"; do kill -KILL "$p" 2>/dev/null; done; exit 0')
+#: run "$@" in its own session, stdin closed, output appended to the log "$1", under a shell that waits for
+#: it, so the program is reaped the moment it ends
+_DETACH = 'log=$1; waiter=$2; shift 2; exec setsid -f sh -c "$waiter" waiter "$@" </dev/null >>"$log" 2>&1'
+_WAITER = '"$@"; exit $?'
+#: unpack the tar "$1" into "$2", then remove it
+_UNTAR = 'set -e; mkdir -p "$2"; tar -x -f "$1" -C "$2" --no-same-owner; rm -f "$1"'
 
 
 def kill_pidfiles(transport: Transport, pidfiles: list[str]) -> None:
@@ -166,6 +180,26 @@ def kill_pidfiles(transport: Transport, pidfiles: list[str]) -> None:
             pids.append(text)
     if pids:
         transport.run(["sh", "-c", _KILL, "kill", *pids], timeout=30)
+
+
+def detach(log: str, argv: Sequence[str]) -> list[str]:
+    """The argv that starts ``argv`` as a long-running program on a host: its own session, stdin closed,
+    stdout and stderr appended to ``log``; returns at once (``transport.run(detach(...))``)."""
+    return ["sh", "-c", _DETACH, "detach", log, _WAITER, *argv]
+
+
+def put_tree(transport: Transport, dest: str, files: Mapping[str, bytes], *, mode: int = 0o644) -> None:
+    """Put ``files`` (relative path -> bytes) under ``dest`` on a host: one tar through the transport, unpacked
+    there (a put per file costs a round trip each on a container or over SSH)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for rel, data in sorted(files.items()):
+            info = tarfile.TarInfo(rel)
+            info.size, info.mode = len(data), mode
+            tar.addfile(info, io.BytesIO(data))
+    bundle = f"{dest}.tar"
+    transport.put(bundle, buf.getvalue())
+    transport.run(["sh", "-c", _UNTAR, "untar", bundle, dest], timeout=60).check()
 
 
 def _standin(product: str) -> Standin:

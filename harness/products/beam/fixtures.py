@@ -18,8 +18,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "beam_backend" in metafunc.fixturenames:
         params = []
         for p in backend_params(metafunc.config, (3,)):  # pytest.param((backend, size), marks=...)
-            backend = p.values[0][0]  # type: ignore[attr-defined]
-            params.append(pytest.param(backend, id=backend, marks=p.marks))  # type: ignore[attr-defined]
+            backend = p.values[0][0]
+            params.append(pytest.param(backend, id=backend, marks=p.marks))
         metafunc.parametrize("beam_backend", params)
 
 

@@ -18,17 +18,15 @@ running.
 
 from __future__ import annotations
 
-import io
 import ipaddress
 import re
-import tarfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from harness.errors import ConfigError, SetupFailed, TransportError
 from harness.products.beam.agent import AgentClient
 from harness.products.beam.etf import Atom
-from harness.standins import kill_pidfiles
+from harness.standins import detach, kill_pidfiles, put_tree
 from harness.transports import Transport
 from harness.wait import wait_until
 
@@ -42,39 +40,13 @@ _FATAL = re.compile(r"init terminating in do_boot|Kernel pid terminated|Protocol
                     r"|the name \S+ seems to be in use")
 
 # Fixed scripts; every value comes as an argument.
-#: run "$@" in its own session, stdin closed, output appended to the log "$1", under a shell that waits for
-#: it: the program is reaped the moment it ends (an orphan would linger as a zombie until the host's init
-#: gets round to it, and a zombie still answers `kill -0`)
-_DETACH = 'log=$1; waiter=$2; shift 2; exec setsid -f sh -c "$waiter" waiter "$@" </dev/null >>"$log" 2>&1'
-_WAITER = '"$@"; exit $?'
 #: erlc every application's sources into one staging dir (one VM), then each module into its app's ebin
 _BUILD = ('set -e; define=$1; src=$2; out=$3; shift 3; mkdir -p "$out/.beams"; '
           'erlc "$define" -o "$out/.beams" "$src"/*/src/*.erl; '
           'for app in "$@"; do mkdir -p "$out/lib/$app/ebin"; for f in "$src/$app"/src/*.erl; do '
           'm=${f##*/}; mv "$out/.beams/${m%.erl}.beam" "$out/lib/$app/ebin/"; done; done; rmdir "$out/.beams"')
-#: unpack the tar "$1" into "$2", then remove it
-_UNTAR = 'set -e; mkdir -p "$2"; tar -x -f "$1" -C "$2" --no-same-owner; rm -f "$1"'
 #: a clean ROOT from the distribution: applied patches are gone
 _INSTALL = 'set -e; rm -rf "$2"; cp -a "$1" "$2"; mkdir -p "$2/patches"'
-
-
-def put_tree(t: Transport, dest: str, files: Mapping[str, bytes]) -> None:
-    """Put ``files`` (relative path -> bytes) under ``dest`` on the host: one tar through the transport,
-    unpacked there (a put per file costs a round trip each on a container or over SSH)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for rel, data in sorted(files.items()):
-            info = tarfile.TarInfo(rel)
-            info.size, info.mode = len(data), 0o644
-            tar.addfile(info, io.BytesIO(data))
-    bundle = f"{dest}.tar"
-    t.put(bundle, buf.getvalue())
-    t.run(["sh", "-c", _UNTAR, "untar", bundle, dest], timeout=60).check()
-
-
-def detach(log: str, argv: Sequence[str]) -> list[str]:
-    """``argv`` as a detached program: its own session, stdin closed, stdout and stderr appended to ``log``."""
-    return ["sh", "-c", _DETACH, "detach", log, _WAITER, *argv]
 
 
 @dataclass(frozen=True)
