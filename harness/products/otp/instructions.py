@@ -270,7 +270,8 @@ def pairing_checks(before: list[Instr], after: list[Instr]) -> list[Refusal]:
 
 def dependency_checks(after: list[Instr]) -> list[Refusal]:
     """``make_dependency_graph/1``: one dependency instruction per module; DepMods must be updated."""
-    found, vertices = [], {}
+    found: list[Refusal] = []
+    vertices: dict[Any, Instr] = {}
     dep = [x for x in after if _tag(x.term) in DEP_INSTRS and isinstance(x.term, Tuple) and len(x.term) > 1]
     for x in dep:
         mod = x.term[1]

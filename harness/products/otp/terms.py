@@ -233,7 +233,8 @@ class _Lexer:
         return _ESC.get(e, e)
 
     def _quoted(self, quote: str) -> str:
-        start_line, out = self.line, []
+        start_line = self.line
+        out: list[str] = []
         self.pos += 1
         while True:
             if self.pos >= len(self.text):
