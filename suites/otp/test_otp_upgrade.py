@@ -25,8 +25,8 @@ from harness.plan.models import Inventory, Plan, StandinsSpec
 from harness.products.otp import lint_relup_file
 from harness.products.otp.node import NodeClient, node_client
 from harness.products.otp.outcomes import classify
-from harness.products.otp.terms import Atom, Tuple
 from harness.products.otp.standin.release import build_release, erlang_available
+from harness.products.otp.terms import Atom, Tuple
 from harness.pytest_plugin.backends import BACKENDS, skip_unless_backend_runs
 
 pytestmark = [pytest.mark.requires_erlang,

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.products.otp.terms import Atom, List, Tuple, is_atom, line_of
 
-__all__ = ["Refusal", "expand_script", "check_op", "refusals", "A", "T", "L", "DEP_INSTRS"]
+__all__ = ["DEP_INSTRS", "A", "L", "Refusal", "T", "check_op", "expand_script", "refusals"]
 
 DEP_INSTRS = ("update", "load_module", "add_module", "delete_module")
 PURGE = ("soft_purge", "brutal_purge")

@@ -26,9 +26,7 @@ import tarfile
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -40,7 +38,6 @@ from harness.plan.models import Component, Inventory, Plan
 from harness.products.otp.files import read_relup, relup_script
 from harness.products.otp.lint_relup import lint_relup
 from harness.products.otp.node import NodeDown, check_vsn, node_client
-
 
 
 class UpgradeParams(Params):

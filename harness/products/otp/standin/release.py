@@ -30,8 +30,8 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from harness.errors import ConfigError, SetupFailed
 from harness import resources
+from harness.errors import ConfigError, SetupFailed
 
 __all__ = ["BUILD_TOOLS", "SOURCES", "VARIANTS", "Build", "build_release", "cache_dir", "erlang_available"]
 
