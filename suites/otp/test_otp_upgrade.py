@@ -1,8 +1,9 @@
 """Release upgrades on real BEAM nodes through ``release_handler``, driven by the ``otp-release-upgrade`` procedure.
 
-Every test gets fresh nodes (≈1 s per node to start, the release build is cached per worker) and judges
-what the nodes report — the gen_server's pid and state, ``which_releases``, loaded modules, OS pids,
-files the relup wrote — not the executor's journal alone.
+Every test gets fresh nodes (≈1 s per node to start, the release build is cached per worker), once on
+each backend (process; docker where an engine runs: one container per node), and judges what the
+nodes report — the gen_server's pid and state, ``which_releases``, loaded modules, OS pids, files the
+relup wrote (read through the node's transport) — not the executor's journal alone.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from harness.engine.status import Outcome
 from harness.errors import RefusedError
 from harness.plan.models import Inventory, Plan, StandinsSpec
 from harness.products.otp import lint_relup_file
-from harness.products.otp.node import NodeClient
+from harness.products.otp.node import NodeClient, node_client
 from harness.products.otp.outcomes import classify
-from harness.products.otp.terms import Atom, Tuple
-from harness.products.otp.standin import node_client
 from harness.products.otp.standin.release import build_release, erlang_available
+from harness.products.otp.terms import Atom, Tuple
+from harness.pytest_plugin.backends import BACKENDS, skip_unless_backend_runs
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="needs erl, erlc, escript, erl_call (erlang-base)")]
@@ -34,16 +35,28 @@ pytestmark = [pytest.mark.requires_erlang,
 
 # ----- helpers -----------------------------------------------------------------------------------
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--harness-backend") or "all"
+        metafunc.parametrize("backend", [
+            pytest.param(b, id=b, marks=[pytest.mark.requires_docker] if b == "docker" else [])
+            for b in BACKENDS if chosen in ("all", b)], scope="module")
+
+
+def up(backend: str, base: Path, **options: Any) -> Inventory:
+    skip_unless_backend_runs(backend)
+    spec = StandinsSpec.model_validate({"product": "otp", "backend": backend, **options})
+    name = standins.new_env_name("otp")
+    return standins.up(spec, base / name, name=name)
+
+
 @pytest.fixture
-def make_env(tmp_path: Path) -> Iterator[Any]:
+def make_env(backend: str, tmp_path: Path) -> Iterator[Any]:
     envs: list[Inventory] = []
 
     def make(nodes: int = 1, variant: str = "main", version: str = "1.0") -> Inventory:
-        spec = StandinsSpec(product="otp", nodes=nodes, version=version, variant=variant)
-        name = standins.new_env_name("otp")
-        inv = standins.up(spec, tmp_path / name, name=name)
-        envs.append(inv)
-        return inv
+        envs.append(up(backend, tmp_path, nodes=nodes, version=version, variant=variant))
+        return envs[-1]
 
     yield make
     for inv in envs:
@@ -242,19 +255,16 @@ def test_instructions_after_restart_emulator_are_flagged_and_never_run(make_env:
     run = run_plan(inv, tmp_path, release="1.1", lint="warn")
     assert run.outcome == Outcome.SUCCESS, {k: r.reason for k, r in run.records.items()}
     assert c.info().script_id == "1.1"
-    root = Path(inv.components[0].path)
-    assert (root / "before_restart.marker").read_text() == "ran"
-    assert not (root / "after_restart.marker").exists()
+    assert c.transport.get(f"{c.root}/before_restart.marker") == b"ran"  # the node's working directory
+    assert not c.transport.exists(f"{c.root}/after_restart.marker")
 
 
 # ----- bad input -----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def idle_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inventory]:
+def idle_node(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inventory]:
     """One node for every bad-input case: none of them may change it."""
-    spec = StandinsSpec(product="otp", nodes=1, variant="main")
-    name = standins.new_env_name("otp")
-    inv = standins.up(spec, tmp_path_factory.mktemp("otp-idle") / name, name=name)
+    inv = up(backend, tmp_path_factory.mktemp("otp-idle"), nodes=1, variant="main")
     yield inv
     standins.down(inv)
 

@@ -17,6 +17,7 @@ permanent step with ``bad_status``.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,10 @@ from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.errors import GateTimeout, StepFailed
 from harness.products.otp.files import Relup, read_relup, relup_script
-from harness.products.otp.node import NodeClient, NodeDown, NodeInfo
+from harness.products.otp.node import NodeClient, NodeDown, NodeInfo, node_client
 from harness.products.otp.outcomes import Outcome, classify
 from harness.products.otp.terms import is_atom
+from harness.wait import Condition, wait_until
 
 __all__ = [
     "CheckInstall",
@@ -43,8 +45,6 @@ RESTART_WATCH = 5.0  # seconds to watch for the init:restart that follows an err
 
 
 def client(ctx: StepContext) -> NodeClient:
-    from harness.products.otp.standin import node_client
-
     return node_client(ctx.env.inventory, ctx.step.node)
 
 
@@ -163,18 +163,42 @@ class Install:
 
 def _watch_restart(c: NodeClient, incarnation: str) -> bool:
     """After an error whose effect is unknown: did the node restart (then wait until it is back)?"""
-    deadline = time.monotonic() + RESTART_WATCH
-    while time.monotonic() < deadline:
+
+    def gone_or_new() -> bool:
         try:
-            info = c.info(timeout=5)
+            return c.info(timeout=5).incarnation != incarnation
         except NodeDown:
-            c.wait_up(60, unlike=incarnation)
             return True
-        if info.incarnation != incarnation:
-            c.wait_up(60, unlike=incarnation)
-            return True
-        time.sleep(0.1)
-    return False
+
+    try:
+        wait_until(gone_or_new, timeout=RESTART_WATCH, interval=0.1, what=f"a restart of {c.node}")
+    except GateTimeout:
+        return False
+    c.wait_up(60, unlike=incarnation)
+    return True
+
+
+@dataclass
+class AppsAtRelease(Condition):
+    """Every application of release ``vsn`` runs at the release's version. Boot may still be starting
+    them: each miss asks the node again (waiting for it to answer until ``deadline``)."""
+
+    client: NodeClient
+    vsn: str
+    info: NodeInfo
+    deadline: float
+
+    def check(self) -> bool:
+        rel = next(r for r in self.info.releases if r.vsn == self.vsn)
+        want = dict(app.rsplit("-", 1) for app in rel.apps)
+        wrong = {app: (v, self.info.apps.get(app)) for app, v in want.items() if self.info.apps.get(app) != v}
+        if wrong:
+            self.last = f"(wanted, running) {wrong}"
+            self.info = self.client.wait_up(max(1.0, self.deadline - time.monotonic()))
+        return not wrong
+
+    def describe(self) -> str:
+        return f"{self.client.node}: every application of release {self.vsn} at the release's version"
 
 
 def running(ctx: StepContext, gate: Gate) -> None:
@@ -198,18 +222,8 @@ def running(ctx: StepContext, gate: Gate) -> None:
     if info.current != vsn:
         raise StepFailed(ctx.step.id, f"{ctx.step.node} runs release {info.current} (permanent {info.permanent}), "
                          f"not {vsn}: it restarted onto its permanent release")
-    deadline = started + gate.timeout
-    while True:  # boot may still be starting applications: poll, bounded by the gate's timeout
-        rel = next(r for r in info.releases if r.vsn == vsn)
-        want = dict(app.rsplit("-", 1) for app in rel.apps)
-        wrong = {app: (v, info.apps.get(app)) for app, v in want.items() if info.apps.get(app) != v}
-        if not wrong:
-            break
-        if time.monotonic() > deadline:
-            raise GateTimeout(f"{ctx.step.node} runs {vsn} but these applications are not at the release's "
-                              f"versions after {gate.timeout:g}s (wanted, running): {wrong}")
-        time.sleep(0.1)
-        info = c.wait_up(max(1.0, deadline - time.monotonic()))
+    remaining = max(0.1, started + gate.timeout - time.monotonic())
+    wait_until(AppsAtRelease(c, vsn, info, started + gate.timeout), timeout=remaining, interval=0.1)
     ctx.observation["verified"] = True
 
 

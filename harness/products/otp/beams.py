@@ -15,7 +15,7 @@ from pathlib import Path
 from harness.errors import ConfigError
 from harness.products.otp.files import AppSpec, read_app
 
-__all__ = ["AppDir", "load_app_dir", "beam_digest"]
+__all__ = ["AppDir", "beam_digest", "load_app_dir"]
 
 _MD5_CHUNKS = (b"Atom", b"AtU8", b"Code", b"StrT", b"ImpT", b"ExpT", b"FunT", b"LitT", b"Meta")
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -55,17 +54,22 @@ _FILES = typer.Argument(..., help="Files to lint.", show_default=False)
 _FORMAT = typer.Option(Format.text, "--format", help="text (file:line: severity RULE message) or json.")
 _WAE = typer.Option(False, "--warnings-as-errors", help="Exit 1 on warnings too.")
 _FROM = typer.Option(None, "--from", help="Base version: the upgrade-from / downgrade-to version to check.")
+_OLD_APP = typer.Option(None, "--old-app-dir", help="The base version's application directory (or its ebin): "
+                        ".app modules and beams to compare.")
+_NEW_APP = typer.Option(None, "--app-dir", "--new-app-dir", help="This appup's application directory (or its ebin).")
+_TO = typer.Option(None, "--to", help="The release version this relup belongs to.")
+_OLD_REL = typer.Argument(..., help="The base release's .rel file.", show_default=False)
+_NEW_REL = typer.Argument(..., help="The target release's .rel file.", show_default=False)
+_RELUP = typer.Option(None, "--relup", help="The target release's relup.")
 
 
 @app.command("appup")
 def appup_cmd(
     files: list[Path] = _FILES,
     fmt: Format = _FORMAT,
-    from_vsn: Optional[str] = _FROM,
-    old_app: Optional[Path] = typer.Option(None, "--old-app-dir", help="The base version's application "
-                                           "directory (or its ebin): .app modules and beams to compare."),
-    new_app: Optional[Path] = typer.Option(None, "--app-dir", "--new-app-dir", help="This appup's "
-                                           "application directory (or its ebin)."),
+    from_vsn: str | None = _FROM,
+    old_app: Path | None = _OLD_APP,
+    new_app: Path | None = _NEW_APP,
     wae: bool = _WAE,
 ) -> None:
     """Lint .appup files: what make_relup refuses (errors) and what it lets through (warnings)."""
@@ -89,8 +93,8 @@ def appup_cmd(
 def relup_cmd(
     files: list[Path] = _FILES,
     fmt: Format = _FORMAT,
-    from_vsn: Optional[str] = _FROM,
-    to_vsn: Optional[str] = typer.Option(None, "--to", help="The release version this relup belongs to."),
+    from_vsn: str | None = _FROM,
+    to_vsn: str | None = _TO,
     wae: bool = _WAE,
 ) -> None:
     """Lint relup files as release_handler will run them."""
@@ -106,9 +110,9 @@ def relup_cmd(
 
 @app.command("rel")
 def rel_cmd(
-    old: Path = typer.Argument(..., help="The base release's .rel file.", show_default=False),
-    new: Path = typer.Argument(..., help="The target release's .rel file.", show_default=False),
-    relup: Optional[Path] = typer.Option(None, "--relup", help="The target release's relup."),
+    old: Path = _OLD_REL,
+    new: Path = _NEW_REL,
+    relup: Path | None = _RELUP,
     fmt: Format = _FORMAT,
     wae: bool = _WAE,
 ) -> None:

@@ -16,11 +16,25 @@ from typing import Any, Literal
 
 from harness.errors import ConfigError
 from harness.products.otp.printer import format_term
-from harness.products.otp.terms import (Atom, Binary, List, Str, Tuple, consult, is_atom, is_string, line_of)
+from harness.products.otp.terms import Atom, Binary, List, Str, Tuple, consult, is_atom, is_string, line_of
 
-__all__ = ["AppupEntry", "Appup", "RelupEntry", "Relup", "Release", "AppSpec", "read_appup",
-           "read_relup", "read_rel", "read_app", "version_matches", "resolve_up", "resolve_down",
-           "relup_script", "string_of"]
+__all__ = [
+    "AppSpec",
+    "Appup",
+    "AppupEntry",
+    "Release",
+    "Relup",
+    "RelupEntry",
+    "read_app",
+    "read_appup",
+    "read_rel",
+    "read_relup",
+    "relup_script",
+    "resolve_down",
+    "resolve_up",
+    "string_of",
+    "version_matches",
+]
 
 Direction = Literal["up", "down"]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from harness.products.otp.terms import Atom, List, Tuple, is_atom, line_of
 
-__all__ = ["Refusal", "expand_script", "check_op", "refusals", "A", "T", "L", "DEP_INSTRS"]
+__all__ = ["DEP_INSTRS", "A", "L", "Refusal", "T", "check_op", "expand_script", "refusals"]
 
 DEP_INSTRS = ("update", "load_module", "add_module", "delete_module")
 PURGE = ("soft_purge", "brutal_purge")
@@ -270,7 +270,8 @@ def pairing_checks(before: list[Instr], after: list[Instr]) -> list[Refusal]:
 
 def dependency_checks(after: list[Instr]) -> list[Refusal]:
     """``make_dependency_graph/1``: one dependency instruction per module; DepMods must be updated."""
-    found, vertices = [], {}
+    found: list[Refusal] = []
+    vertices: dict[Any, Instr] = {}
     dep = [x for x in after if _tag(x.term) in DEP_INSTRS and isinstance(x.term, Tuple) and len(x.term) > 1]
     for x in dep:
         mod = x.term[1]

@@ -19,7 +19,7 @@ from harness.products.otp.instructions import A, T, _tag, expand_script, refusal
 from harness.products.otp.printer import format_term
 from harness.products.otp.terms import Atom, Binary, List, Tuple, is_atom, line_of
 
-__all__ = ["AppupContext", "lint_appup", "lint_appup_file", "CORE_APPS"]
+__all__ = ["CORE_APPS", "AppupContext", "lint_appup", "lint_appup_file"]
 
 CORE_APPS = ("erts", "kernel", "stdlib", "sasl")
 _RULE_OF = {"too_many_point_of_no_return": "OTP011", "bad_op_before_point_of_no_return": "OTP012",
@@ -46,7 +46,7 @@ def _app_name(appup: Appup, ctx: AppupContext) -> str:
     if ctx.new_app is not None:
         return ctx.new_app.spec.name
     name = appup.file.rsplit("/", 1)[-1]
-    return name[:-6] if name.endswith(".appup") else name
+    return name.removesuffix(".appup")
 
 
 def lint_appup(appup: Appup, ctx: AppupContext) -> list[Finding]:

@@ -18,16 +18,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.errors import ConfigError, TransportError
+from harness.errors import ConfigError, GateTimeout, TransportError
 from harness.products.otp.files import string_of
 from harness.products.otp.terms import Atom, List, Tuple, parse_terms
-from harness.transports import Transport
+from harness.transports import Transport, transport_for
+from harness.wait import Condition, wait_until
 
-__all__ = ["CTL_SCRIPT", "NodeCallFailed", "NodeClient", "NodeDown", "NodeInfo", "ReleaseInfo", "check_vsn"]
+if TYPE_CHECKING:
+    from harness.plan.models import Inventory
+    from harness.transports.base import CommandResult
+
+__all__ = ["CTL_SCRIPT", "NodeCallFailed", "NodeClient", "NodeDown", "NodeInfo", "ReleaseInfo", "check_vsn",
+           "node_client", "node_name"]
 
 CTL_SCRIPT = r"""
 %% harness ctl: evaluated by file:script/2 with Req = {Op, Arg...} bound; returns the ~0p text of the result.
@@ -61,6 +66,7 @@ lists:flatten(io_lib:format("~0p", [Clean(R)])).
 """
 _CTL_NAME = "harness-ctl-" + hashlib.sha256(CTL_SCRIPT.encode()).hexdigest()[:12] + ".script"
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+CONNECT_RETRY = 0.5  # seconds erl_call may keep failing to connect (a node between two incarnations) per call
 
 
 def check_vsn(vsn: str, *, field: str = "params.release") -> str:
@@ -139,7 +145,7 @@ def _erl_arg(value: Any) -> str:
 @dataclass
 class NodeClient:
     transport: Transport
-    node: str        # name@127.0.0.1
+    node: str        # name@host, as the node's own host resolves it
     cookie: str
     root: str        # release root on the node's host (where the ctl script is put)
     erl_call: str = "erl_call"
@@ -150,18 +156,17 @@ class NodeClient:
 
     def call(self, op: str, *args: Any, timeout: float = 60.0) -> Any:
         """Run one control operation in the node; returns the parsed Erlang term."""
-        if not self.transport.exists(self.ctl_path):
-            self.transport.put(self.ctl_path, CTL_SCRIPT.encode())
         # erl_call's argument parser mangles a binding whose value is a bare [] at the end of the list
         # (observed on OTP 25), so the request travels as one tuple {Op, Arg...}
         bindings = f"[{{'Req', {_erl_arg((Atom(op), *args))}}}]"
         argv = [self.erl_call, "-n", self.node, "-c", self.cookie, "-timeout", str(max(1, int(timeout))),
                 "-a", f'file script ["{self.ctl_path}", {bindings}]']
-        for attempt in range(3):  # "failed to connect": the request never left, so a retry is safe
-            res = self.transport.run(argv, timeout=timeout + 10)
-            if not (res.exit_code != 0 and "failed to connect" in res.stderr) or attempt == 2:
-                break
-            time.sleep(0.2)
+        res = self._erl_call(argv, timeout)
+        if res.ok and res.stdout.strip() == "{error, enoent}":
+            # the control script is not on the node's host yet (put on first use, not checked on every call:
+            # a check costs as much as the call itself on a remote transport)
+            self.transport.put(self.ctl_path, CTL_SCRIPT.encode())
+            res = self._erl_call(argv, timeout)
         out = res.stdout.strip()
         if res.exit_code != 0 or not out:
             raise NodeDown(f"{self.node} did not answer ({self.transport.target}): "
@@ -170,6 +175,20 @@ class NodeClient:
         if not (out.startswith('{ok, "') and out.endswith('"}')):
             raise NodeCallFailed(f"{self.node}: control operation {op} failed: {out[:500]}")
         return parse_terms(out[len('{ok, "'):-2] + ".", file=f"<{self.node} {op}>")[0]
+
+    def _erl_call(self, argv: list[str], timeout: float) -> CommandResult:
+        tried: list[CommandResult] = []
+
+        def attempt() -> CommandResult | None:
+            tried.append(self.transport.run(argv, timeout=timeout + 10))
+            # "failed to connect": the request never left, so another try is safe
+            return None if tried[-1].exit_code != 0 and "failed to connect" in tried[-1].stderr else tried[-1]
+
+        try:
+            wait_until(attempt, timeout=CONNECT_RETRY, interval=0.2, what=f"erl_call to {self.node}")
+        except GateTimeout:
+            pass  # still "failed to connect": reported as NodeDown by the caller
+        return tried[-1]
 
     def ping(self, timeout: float = 5.0) -> bool:
         try:
@@ -192,17 +211,44 @@ class NodeClient:
                         {str(a): string_of(v) or "" for a, v in t[6]}, int(t[7]))
 
     def wait_up(self, timeout: float, *, unlike: str | None = None) -> NodeInfo:
-        """Poll until the node answers (and, with ``unlike``, its :attr:`NodeInfo.incarnation` differs)."""
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
-            try:
-                info = self.info(timeout=5)
-                if info.release_handler and info.releases and (unlike is None or info.incarnation != unlike):
-                    return info
-                last = "still booting" if not info.release_handler else "not restarted yet"
-            except (NodeDown, NodeCallFailed) as exc:
-                last = str(exc).splitlines()[0]
-            if time.monotonic() > deadline:
-                raise NodeDown(f"{self.node} not up after {timeout:g}s: {last}")
-            time.sleep(0.1)
+        """Poll until the node answers (and, with ``unlike``, its :attr:`NodeInfo.incarnation` differs);
+        raises :class:`NodeDown` after ``timeout`` seconds."""
+        return wait_until(NodeUp(self, unlike), timeout=timeout, interval=0.1, error=NodeDown)
+
+
+@dataclass
+class NodeUp(Condition):
+    """The node answers with release_handler running (and, with ``unlike``, as another incarnation)."""
+
+    client: NodeClient
+    unlike: str | None = None
+
+    def check(self) -> NodeInfo | None:
+        try:
+            info = self.client.info(timeout=5)
+        except (NodeDown, NodeCallFailed) as exc:
+            self.last = str(exc).splitlines()[0]
+            return None
+        if info.release_handler and info.releases and (self.unlike is None or info.incarnation != self.unlike):
+            return info
+        self.last = "still booting" if not info.release_handler else "not restarted yet"
+        return None
+
+    def describe(self) -> str:
+        return f"{self.client.node} up" + (" as a new incarnation" if self.unlike else "")
+
+
+def node_name(url: str) -> str:
+    """``NAME@HOST`` of a component URL ``erl://NAME@HOST``."""
+    scheme, sep, rest = url.partition("://")
+    if scheme != "erl" or not sep or "@" not in rest:
+        raise ConfigError(f"not an Erlang node URL: {url!r}", field="components.url",
+                          hint="write erl://NAME@HOST (HOST as the node's own host resolves it)")
+    return rest
+
+
+def node_client(inv: Inventory, component: str) -> NodeClient:
+    """A client for one node of an OTP inventory (stand-in or real: the same facts)."""
+    c = next(c for c in inv.components if c.name == component)
+    return NodeClient(transport_for(inv.host(c.host).transport), node_name(c.url), inv.facts["cookie"], c.path,
+                      erl_call=str(inv.facts.get("erl_call", "erl_call")))

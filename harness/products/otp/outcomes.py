@@ -45,38 +45,38 @@ class Outcome:
 # {a}/{b} the first/second argument of the reason term.
 OUTCOMES: dict[str, tuple[Status, NodeEffect, str, str]] = {
     "ok": ("ok", "changed", "release {vsn} installed (the node ran {a} before)", ""),
-    "continue_after_restart": ("ok", "restarts", "restart_new_emulator: the node restarts into the new "
-                               "emulator and finishes the upgrade from {a} at boot", ""),
+    "continue_after_restart": ("ok", "restarts", ("restart_new_emulator: the node restarts into the new "
+                               "emulator and finishes the upgrade from {a} at boot"), ""),
     "already_installed": ("skipped", "unchanged", "release {vsn} is already installed: nothing to do", ""),
     "no_such_release": ("failed", "unchanged", "release {a} is not unpacked on the node; nothing changed",
                         "unpack it first (the unpack step), or check params.release"),
     "existing_release": ("skipped", "unchanged", "release {a} is already unpacked", ""),
     "no_such_file": ("failed", "unchanged", "file {a} is missing; nothing changed",
                      "copy the release package to releases/ on the node, or check the release's lib dirs"),
-    "old_processes": ("failed", "unchanged", "processes still run old code of module {a}, which a "
-                      "soft_purge would have to remove; nothing changed",
+    "old_processes": ("failed", "unchanged", ("processes still run old code of module {a}, which a "
+                      "soft_purge would have to remove; nothing changed"),
                       "wait until they leave the old code and re-run, or use brutal_purge in the appup"),
-    "bad_relup_file": ("failed", "unchanged", "relup {a} cannot be read or belongs to another release; "
-                       "nothing changed", "check it with `harness lint relup FILE --to VSN`"),
+    "bad_relup_file": ("failed", "unchanged", ("relup {a} cannot be read or belongs to another release; "
+                       "nothing changed"), "check it with `harness lint relup FILE --to VSN`"),
     "no_matching_relup": ("failed", "unchanged", "no relup entry leads from {b} to {a}; nothing changed",
                           "build the relup with {b} among the base releases (systools:make_relup)"),
     "enoent": ("failed", "unchanged", "no relup for this transition ({a} is missing); nothing changed",
                "build a relup with the running release as a base, or the release is already the one running"),
-    "bad_lib_vsn": ("failed", "unchanged", "load_object_code names {a} with a version other than the "
-                    "release's ({b}); nothing changed", "fix the relup (make_relup does not check it)"),
+    "bad_lib_vsn": ("failed", "unchanged", ("load_object_code names {a} with a version other than the "
+                    "release's ({b}); nothing changed"), "fix the relup (make_relup does not check it)"),
     "illegal_instruction_after_point_of_no_return": (
-        "failed", "unchanged", "the relup has {a} after the point of no return; release_handler refused "
-        "it before running anything", "fix the relup: `harness lint relup` rule OTP052"),
-    "missing_base_app": ("failed", "unchanged", "restart_new_emulator: base application {b} of {a} is "
-                         "missing; nothing changed", "the running release must contain erts/kernel/stdlib/sasl"),
+        "failed", "unchanged", ("the relup has {a} after the point of no return; release_handler refused "
+        "it before running anything"), "fix the relup: `harness lint relup` rule OTP052"),
+    "missing_base_app": ("failed", "unchanged", ("restart_new_emulator: base application {b} of {a} is "
+                         "missing; nothing changed"), "the running release must contain erts/kernel/stdlib/sasl"),
     "illegal_option": ("failed", "unchanged", "install_release option {a} is not valid; nothing changed",
                        "use error_action, code_change_timeout, suspend_timeout or update_paths"),
-    "bad_status": ("failed", "unchanged", "release {vsn} has status {a}, so it cannot be made permanent: "
-                   "the node restarted after install_release and runs its permanent release again",
+    "bad_status": ("failed", "unchanged", ("release {vsn} has status {a}, so it cannot be made permanent: "
+                   "the node restarted after install_release and runs its permanent release again"),
                    "the new release's process state is gone; install it again (re-run the plan)"),
     "permanent": ("failed", "unchanged", "release {a} is permanent and cannot be removed", ""),
-    "static_emulator": ("failed", "unchanged", "the relup needs a new emulator but sasl static_emulator is "
-                        "set; nothing changed", ""),
+    "static_emulator": ("failed", "unchanged", ("the relup needs a new emulator but sasl static_emulator is "
+                        "set; nothing changed"), ""),
     "EXIT": ("failed", "unknown", "the upgrade script crashed: {a}", "read the node's log; fix the appup/relup"),
     "code_change_failed": ("failed", "unknown", "code_change of {b} failed in process {a}",
                            "fix code_change/3 of the module for this version"),

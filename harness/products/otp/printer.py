@@ -6,10 +6,11 @@ from typing import Any
 
 from harness.products.otp.terms import NAME_RE, Atom, Binary, List, Map, Tuple, is_string
 
-__all__ = ["format_term", "format_atom"]
+__all__ = ["format_atom", "format_term"]
 
-_RESERVED = frozenset("after and andalso band begin bnot bor bsl bsr bxor case catch cond div end fun "
-                      "if let maybe else not of or orelse receive rem try when xor".split())
+_RESERVED = frozenset(["after", "and", "andalso", "band", "begin", "bnot", "bor", "bsl", "bsr", "bxor",
+                       "case", "catch", "cond", "div", "end", "fun", "if", "let", "maybe", "else", "not",
+                       "of", "or", "orelse", "receive", "rem", "try", "when", "xor"])
 
 
 def _quote(s: str, q: str) -> str:

@@ -26,9 +26,7 @@ import tarfile
 import tempfile
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
-
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -39,8 +37,7 @@ from harness.errors import ConfigError, PlanError, RefusedError
 from harness.plan.models import Component, Inventory, Plan
 from harness.products.otp.files import read_relup, relup_script
 from harness.products.otp.lint_relup import lint_relup
-from harness.products.otp.node import NodeDown, check_vsn
-
+from harness.products.otp.node import NodeDown, check_vsn, node_client
 
 
 class UpgradeParams(Params):
@@ -126,8 +123,6 @@ def _package_relup(package: Path, name: str, vsn: str) -> Any:
 def precheck(env: Environment, plan: Plan, params: UpgradeParams) -> None:
     """Read-only: every node answers; the package holds the release; its relup has a path from each
     node's running release and lints clean (``lint: strict``). Refuses rather than half-upgrading."""
-    from harness.products.otp.standin import node_client
-
     a = _params(plan, params, env.inventory)
     infos = {}
     for c in _nodes(plan, env.inventory):

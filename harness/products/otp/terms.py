@@ -29,12 +29,25 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from harness.errors import ConfigError
 
-__all__ = ["Atom", "Str", "List", "Tuple", "Binary", "Map", "Term", "consult", "parse_terms",
-           "line_of", "NAME_RE", "is_atom", "is_string"]
+__all__ = [
+    "NAME_RE",
+    "Atom",
+    "Binary",
+    "List",
+    "Map",
+    "Str",
+    "Term",
+    "Tuple",
+    "consult",
+    "is_atom",
+    "is_string",
+    "line_of",
+    "parse_terms",
+]
 
 
 class Atom(str):
@@ -89,7 +102,7 @@ class Map(dict):  # type: ignore[type-arg]
     line: int = 0
 
 
-Term = Union[Atom, Str, List, Tuple, Binary, Map, int, float]
+Term = Atom | Str | List | Tuple | Binary | Map | int | float
 
 
 def line_of(term: object, default: int = 0) -> int:
@@ -233,7 +246,8 @@ class _Lexer:
         return _ESC.get(e, e)
 
     def _quoted(self, quote: str) -> str:
-        start_line, out = self.line, []
+        start_line = self.line
+        out: list[str] = []
         self.pos += 1
         while True:
             if self.pos >= len(self.text):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.products.otp.cli import app
 from harness.products.otp import AppupContext, lint_appup_file, lint_relup_file, load_app_dir
+from harness.products.otp.cli import app
 from harness.products.otp.findings import RULES
 
 GOOD = "[{update,m,{advanced,x}}]"
@@ -121,8 +121,8 @@ LOC = '{load_object_code,{demo,"1.1",[m]}}'
 
 
 @pytest.mark.parametrize("up, rule", [
-    (f"[{LOC},point_of_no_return,{{load,{{m,brutal_purge,brutal_purge}}}},restart_emulator,"
-     "{apply,{a,b,[]}}]", "OTP053"),
+    ((f"[{LOC},point_of_no_return,{{load,{{m,brutal_purge,brutal_purge}}}},restart_emulator,"
+     "{apply,{a,b,[]}}]"), "OTP053"),
     (f"[{LOC},restart_new_emulator,point_of_no_return]", "OTP054"),
     (f"[point_of_no_return,{LOC}]", "OTP052"),
     ("[point_of_no_return,{load,{m,brutal_purge,brutal_purge}}]", "OTP013"),

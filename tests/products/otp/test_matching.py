@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from harness.products.otp import (read_appup, read_relup, relup_script, resolve_down, resolve_up,
-                                  version_matches)
+from harness.products.otp import (
+    read_appup,
+    read_relup,
+    relup_script,
+    resolve_down,
+    resolve_up,
+    version_matches,
+)
 from harness.products.otp.terms import Atom, Binary, Str
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from harness.errors import ConfigError
 from harness.products.otp.printer import format_term
-from harness.products.otp.terms import (Atom, Binary, List, Map, Str, Tuple, consult, is_string, parse_terms)
+from harness.products.otp.terms import Atom, Binary, List, Map, Str, Tuple, consult, is_string, parse_terms
 
 
 def test_every_term_kind() -> None:
