@@ -24,17 +24,8 @@ from harness.errors import TransportError
 from harness.plan.models import Component, Host, Inventory
 from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
 from harness.products.canopsis.standin import broker as rabbitmq
-from harness.products.canopsis.standin.common import (
-    AMQP_PORT,
-    API_PORT,
-    REPO_MOUNT,
-    SOURCE,
-    amqp_url,
-    facts,
-    inventory,
-    put_tree,
-    wait_up,
-)
+from harness.products.canopsis.standin import common
+from harness.products.canopsis.standin.common import API_PORT, REPO_MOUNT, SOURCE
 from harness.products.canopsis.versions import parse
 from harness.standins import InstallContext, kill_pidfiles
 
@@ -47,19 +38,19 @@ UNIT_PIDFILES = [f"var/run/canopsis-engine-go@{e}.service.pid" for e in ENGINE_L
 
 def hosts(ctx: InstallContext) -> list[HostSpec]:
     return [HostSpec("node", "canopsis", ports=(API_PORT,), mounts=(Mount(ctx.state_dir / "repo", REPO_MOUNT),)),
-            HostSpec("rabbitmq", "canopsis-rabbitmq", ports=(AMQP_PORT, rabbitmq.DIST_PORT))]
+            HostSpec("rabbitmq", "canopsis-rabbitmq", ports=(common.AMQP_PORT, rabbitmq.DIST_PORT))]
 
 
 def planned(ctx: InstallContext) -> Inventory:
     node, mq = ctx.hosts["node"], ctx.hosts["rabbitmq"]
     root, api, broker = node.path(ROOT), node.url(API_PORT), rabbitmq.Broker.on(mq, ctx.environment)
-    return inventory(
+    return common.inventory(
         ctx, root=root, api=api,
         hosts=[Host(name="node", transport=node.transport_spec, install_dir=root),
                Host(name="rabbitmq", transport=mq.transport_spec, install_dir=broker.dir)],
         broker=Component(name="rabbitmq", role="broker", host="rabbitmq", path=broker.dir, url=broker.url),
-        facts=facts(ctx, node_repository=node.path(REPO_MOUNT), amqp_url=broker.url,
-                    node_amqp_url=amqp_url(mq.peer(AMQP_PORT)), broker_node=broker.nodename))
+        facts=common.facts(ctx, node_repository=node.path(REPO_MOUNT), amqp_url=broker.url,
+                           node_amqp_url=common.amqp_url(mq.peer(common.AMQP_PORT)), broker_node=broker.nodename))
 
 
 def install(ctx: InstallContext) -> Inventory:
@@ -68,7 +59,7 @@ def install(ctx: InstallContext) -> Inventory:
     broker = rabbitmq.Broker.on(ctx.hosts["rabbitmq"], ctx.environment)
     started = broker.start()
     node = CanopsisNode(host.transport, host.path(ROOT))
-    put_tree(node.transport, SOURCE / "node", node.root, python=host.python)
+    common.put_tree(node.transport, SOURCE / "node", node.root, python=host.python)
     write_etc(node, amqp=inv.facts["node_amqp_url"], api=f"http://{host.peer(API_PORT)}",
               listen=f"{host.bind}:{host.listen(API_PORT)}", repo=host.path(REPO_MOUNT))
     node.run("yum", "--disablerepo=*", "--enablerepo=canopsis*", "install", f"canopsis-{ctx.version}").check()
@@ -80,7 +71,7 @@ def install(ctx: InstallContext) -> Inventory:
     node.run("systemctl", "daemon-reload").check()
     offsets = node.log_sizes()
     node.run("canoctl", "start").check()
-    wait_up(node, inv, offsets)
+    common.wait_up(node, inv, offsets)
     return inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
 
 
