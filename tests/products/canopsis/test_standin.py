@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from pathlib import Path
 
-from harness.backends import Host
+import pytest
+
+from harness import procs
+from harness.backends import Host, HostSpec, backend
 from harness.environment import Environment, HostHandle
+from harness.errors import SetupFailed
 from harness.plan.models import StandinsSpec
 from harness.products.canopsis import compose
 from harness.products.canopsis.node import CanopsisNode
 from harness.products.canopsis.standin import SOURCE
-from harness.products.canopsis.standin.broker import DIR, Broker
+from harness.products.canopsis.standin.broker import DIR, DIST_PORT, SERVER, Broker, pidfiles, stop
 from harness.products.canopsis.standin.common import put_tree
 from harness.standins import planned_inventory
 from harness.testing import FakeTransport
@@ -59,3 +65,25 @@ def test_compose_node_commands_run_in_the_api_service_from_the_project(tmp_path:
     t.files[f"{root}/var/lib/canopsis/package.json"] = b'{"version": "4.4.0"}'
     assert node.installed_version() == "4.4.0", "the project's var/ is read on the host"
     assert compose.Project.of(env).argv("up", "-d") == ["docker", "compose", "up", "-d"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path(SERVER).exists(), reason=f"no {SERVER} (Debian rabbitmq-server)")
+def test_a_broker_that_cannot_boot_fails_at_once_with_its_log(tmp_path: Path) -> None:
+    """A real RabbitMQ whose AMQP port is taken exits while booting: the wait ends then (not at its
+    timeout) with the node's log, and stopping it leaves nothing running."""
+    [host] = backend("process").provision("cps-taken", tmp_path, [HostSpec("rabbitmq", "canopsis-rabbitmq",
+                                                                           ports=(5672, DIST_PORT))])
+    broker = Broker.on(host, "cps-taken")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", host.listen(5672)))
+        taken.listen()
+        started = broker.start()
+        try:
+            with pytest.raises(SetupFailed, match="exited while booting") as exc:
+                broker.wait_ready(started, timeout=100)
+            assert time.monotonic() - started < 90 and "--- log tail ---" in str(exc.value)
+        finally:
+            stop(host.transport, broker.dir)
+    pids = [int(Path(p).read_text()) for p in pidfiles(broker.dir) if Path(p).exists()]
+    assert not [p for p in pids if procs.alive(p)]

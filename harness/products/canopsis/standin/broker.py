@@ -88,6 +88,7 @@ class Broker:
         """Wait until the node accepts AMQP from the harness; seconds since ``started``. A node that exits
         while booting fails at once, with its log."""
         wait_until(_Boots(self.url, self), timeout=timeout, interval=0.2, error=SetupFailed, details=self.tail,
+                   what=f"RabbitMQ {self.nodename} accepting AMQP at {self.url}",
                    hint=f"see {self.transport.target}{self.dir}/log; is another node using port {self.port} or "
                         f"{self.dist_port}?")
         return time.monotonic() - started
