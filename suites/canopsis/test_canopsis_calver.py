@@ -70,7 +70,7 @@ def test_pro_chain_runs_engine_correlation_on_the_target(resumed: Run, canopsis:
     st = canopsis.wait_drained("pro-", 300)
     assert st["processed"] == 300
     # engine-correlation is one hop further
-    wait_until(lambda: canopsis.node.stats("pro-")["correlated"] == 300, timeout=10, interval=0.1,
+    wait_until(lambda: canopsis.node.stats("pro-")["correlated"] == 300, timeout=30, interval=0.1,
                what="300 events correlated")
 
 

@@ -172,7 +172,7 @@ def test_engine_killed_mid_drain_counts_each_event_once(canopsis: CanopsisStandi
     traffic = AmqpTraffic(canopsis.amqp_url, "crash-", 6000)
     traffic.publish(6000)
     node.run("systemctl", "start", "canopsis-engine-go@engine-axe").check()
-    wait_until(lambda: node.stats("crash-")["processed"] > 0, timeout=30, interval=0.02,
+    wait_until(lambda: node.stats("crash-")["processed"] > 0, timeout=60, interval=0.02,
                what="engine-axe applying part of the backlog")
     pid = node.read("var/run/canopsis-engine-go@engine-axe.service.pid").strip()
     node.exec(["sh", "-c", 'kill -KILL "$1"', "kill", pid]).check()  # unacked deliveries go back to the queue
