@@ -11,11 +11,12 @@ import json
 
 import pytest
 
-from harness.products.canopsis.fixtures import CanopsisStandin
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.products.canopsis.amqp import Publisher
 from harness.products.canopsis.api import check_event
+from harness.products.canopsis.fixtures import CanopsisStandin
+from harness.wait import wait_until
 
 pytestmark = pytest.mark.xdist_group("canopsis-calver")
 CANOPSIS = {"version": "22.10.0", "edition": "cat"}
@@ -68,13 +69,9 @@ def test_pro_chain_runs_engine_correlation_on_the_target(resumed: Run, canopsis:
         pub.publish(check_event(i, "pro-") for i in range(300))
     st = canopsis.wait_drained("pro-", 300)
     assert st["processed"] == 300
-    for _ in range(100):  # engine-correlation is one hop further
-        if canopsis.node.stats("pro-")["correlated"] == 300:
-            break
-        import time
-
-        time.sleep(0.1)
-    assert canopsis.node.stats("pro-")["correlated"] == 300
+    # engine-correlation is one hop further
+    wait_until(lambda: canopsis.node.stats("pro-")["correlated"] == 300, timeout=30, interval=0.1,
+               what="300 events correlated")
 
 
 def test_going_back_to_4x_is_refused(canopsis: CanopsisStandin, resumed: Run) -> None:

@@ -1,11 +1,14 @@
-"""Canopsis regular update of a Compose installation (docker backend): engines, API and RabbitMQ as services.
+"""Canopsis regular update of a Compose installation: engines, API and RabbitMQ as services.
+
+The project lives on a host of the process backend (a directory of this machine, whose ``docker-compose``
+runs against this machine's Docker engine); the harness reads and writes it through that host's transport.
 
 One project (4.4.0, Community) is updated to 4.6.1 with ``canopsis-update``: broadcast → the release
 notes in order → docker-compose.yml replaced by the 4.6.1 reference file (the operator's
 ``canopsis-override.toml`` kept) → ``docker-compose up -d`` → verify, with events published to RabbitMQ
 before, during and after, and sent through the API. Then an update whose reconfigure fails (the
 one-shot service exits 1) must roll back to 4.6.1. Skipped, with the reason, only when no Docker engine
-runs (or ``--harness-backend process``).
+runs, docker-compose is missing (or ``--harness-backend docker``: these stand-ins are on the process backend).
 """
 
 from __future__ import annotations
@@ -15,14 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin.backends import skip_unless_backend_runs
-from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update, start_canopsis
 from harness import standins
 from harness.checks import merge
-from harness.products.canopsis.checks import check_processed_once, check_spans_window
 from harness.engine.status import Outcome
+from harness.environment import Environment
 from harness.plan.models import Plan
 from harness.products.canopsis import compose
+from harness.products.canopsis.checks import check_processed_once, check_spans_window
+from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update, start_canopsis
+from harness.pytest_plugin.backends import skip_unless_backend_runs
+from harness.transports.local import LocalTransport
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-compose")]
 TARGET = "4.6.1"
@@ -34,48 +39,48 @@ OVERRIDE = "# my own settings\n[Canopsis.alarm]\nEnableLastEventDate = true\nSte
 
 @pytest.fixture(scope="module")
 def cps_compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
-    if request.config.getoption("--harness-backend") == "process":
-        pytest.skip("--harness-backend process")
-    skip_unless_backend_runs("docker")
-    try:
-        compose.command()
-    except Exception as exc:  # noqa: BLE001 - the reason is the skip message
-        pytest.skip(f"no docker-compose: {str(exc).splitlines()[0]}")
-    c = start_canopsis(tmp_path_factory.mktemp("canopsis-compose"), version="4.4.0", backend="docker",
+    if request.config.getoption("--harness-backend") == "docker":
+        pytest.skip("--harness-backend docker: the Compose installation runs on the process backend")
+    skip_unless_backend_runs("docker")  # the engine the project's docker-compose talks to
+    if compose.command(LocalTransport()) is None:
+        pytest.skip("no docker-compose (nor `docker compose`) on this machine")
+    c = start_canopsis(tmp_path_factory.mktemp("canopsis-compose"), version="4.4.0", backend="process",
                        install="compose")
     yield c
     standins.down(c.inventory)
 
 
 @pytest.fixture(scope="module")
-def project(cps_compose: CanopsisStandin) -> Path:
-    return Path(cps_compose.inventory.facts["compose_dir"])
+def project(cps_compose: CanopsisStandin) -> compose.Project:
+    return compose.Project.of(Environment.from_inventory(cps_compose.inventory))
 
 
 @pytest.fixture(scope="module")
-def update(cps_compose: CanopsisStandin, project: Path, tmp_path_factory: pytest.TempPathFactory) -> RecordedUpdate:
-    (project / "etc/conf.d/canopsis-override.toml").write_text(OVERRIDE)  # the operator's own file
+def update(cps_compose: CanopsisStandin, project: compose.Project,
+           tmp_path_factory: pytest.TempPathFactory) -> RecordedUpdate:
+    project.write("etc/conf.d/canopsis-override.toml", OVERRIDE)  # the operator's own file
     plan = Plan(procedure="canopsis-update", params={"to": TARGET}, ready_timeout=90)
     return record_update(cps_compose, plan, tmp_path_factory.mktemp("runs"), amqp_events=EVENTS,
                          api_events=API_EVENTS)
 
 
-def test_update_runs_the_compose_steps_in_order(update: RecordedUpdate, cps_compose: CanopsisStandin) -> None:
+def test_update_runs_the_compose_steps_in_order(update: RecordedUpdate, cps_compose: CanopsisStandin,
+                                                project: compose.Project) -> None:
     assert update.outcome == Outcome.SUCCESS, update.run.journal_records()[-1]
     steps = [r["step"].split("@")[0] for r in update.records() if r["status"] == "ok"]
     assert steps == ["broadcast"] + [f"release-note-{v}" for v in NOTES] + ["compose-files", "compose-up", "verify"]
     info = cps_compose.api.app_info()
     assert (info["version"], info["edition"]) == (TARGET, "community")
     assert set(cps_compose.node.running_versions().values()) == {TARGET}
-    assert compose.running_services(cps_compose.inventory.facts["compose_dir"]) >= set(compose.SERVICES)
+    assert project.running_services() >= set(compose.SERVICES)
 
 
-def test_compose_file_is_the_targets_and_the_override_is_kept(update: RecordedUpdate, project: Path,
+def test_compose_file_is_the_targets_and_the_override_is_kept(update: RecordedUpdate, project: compose.Project,
                                                                cps_compose: CanopsisStandin) -> None:
     ref = compose.reference(cps_compose.inventory.facts["compose_reference"], TARGET)
-    assert (project / compose.FILE).read_text() == ref.read_text()
-    assert (project / "etc/conf.d/canopsis-override.toml").read_text() == OVERRIDE
-    conf = (project / "etc/canopsis.toml").read_text()
+    assert project.read(compose.FILE) == ref.read_text()
+    assert project.read("etc/conf.d/canopsis-override.toml") == OVERRIDE
+    conf = project.read("etc/canopsis.toml")
     for line in ("BulkMaxSize = 1000", "PrefetchCount = 10000"):
         assert conf.count(line) == 1, line
     applied = [ln for ln in cps_compose.node.read("var/log/migrations.log").splitlines() if ln.strip()]
@@ -97,12 +102,13 @@ def test_every_event_sent_through_the_api_is_processed_exactly_once(update: Reco
     assert verdict, verdict.explain()
 
 
-def test_failing_reconfigure_service_rolls_back_to_the_previous_version(update: RecordedUpdate, project: Path,
+def test_failing_reconfigure_service_rolls_back_to_the_previous_version(update: RecordedUpdate,
+                                                                         project: compose.Project,
                                                                          cps_compose: CanopsisStandin,
                                                                          tmp_path: Path) -> None:
     c = cps_compose
     assert update.outcome == Outcome.SUCCESS
-    compose_before = (project / compose.FILE).read_text()
+    compose_before = project.read(compose.FILE)
     note = ('version = "4.6.9"\n[[steps]]\nkind = "reconfigure-flag"\nflag = "-migrate-postgres=true"\n'
             '[[steps]]\nkind = "reconfigure-flag"\nflag = "-postgres-migration-mode=sideways"\n')
     with c.release("4.6.9", note):
@@ -111,8 +117,8 @@ def test_failing_reconfigure_service_rolls_back_to_the_previous_version(update: 
     failed = [r for r in rec.records() if r["status"] == "failed"]
     assert [r["step"] for r in failed] == ["compose-up@node"], failed
     assert "failed to run postgres migrations" in failed[0]["reason"], failed[0]["reason"]
-    assert (project / compose.FILE).read_text() == compose_before
-    assert (project / "etc/conf.d/canopsis-override.toml").read_text() == OVERRIDE
+    assert project.read(compose.FILE) == compose_before
+    assert project.read("etc/conf.d/canopsis-override.toml") == OVERRIDE
     assert c.node.installed_version() == TARGET
     assert c.api.app_info()["version"] == TARGET
     assert set(c.node.running_versions().values()) == {TARGET}

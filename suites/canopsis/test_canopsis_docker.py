@@ -4,7 +4,8 @@ The same ``canopsis-update`` procedure as on the process backend, reaching the n
 One environment (4.4.0, Community): the update 4.4.0 → 4.6.1 recorded with events published to
 RabbitMQ before, during and after it (and sent through the API with the retrying client), then on the
 same node an update to a release whose ``canopsis-reconfigure`` flag fails, which must roll back to
-4.6.1. Skipped, with the reason, only when no Docker engine runs (or ``--harness-backend process``).
+4.6.1. And ``install: compose`` is refused on this backend (its hosts have no Docker CLI). Skipped, with
+the reason, only when no Docker engine runs (or ``--harness-backend process``).
 """
 
 from __future__ import annotations
@@ -14,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.pytest_plugin.backends import skip_unless_backend_runs
-from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update, start_canopsis
 from harness import standins
-from harness.backends.docker_engine import LABEL_RUN, client
+from harness.backends.docker_engine import LABEL_RUN, client, image_tag
 from harness.checks import merge
-from harness.products.canopsis.checks import check_processed_once, check_spans_window
 from harness.engine.status import Outcome
-from harness.plan.models import Plan
+from harness.errors import ConfigError
+from harness.plan.models import Plan, StandinsSpec
+from harness.products.canopsis.checks import check_processed_once, check_spans_window
+from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update, start_canopsis
+from harness.pytest_plugin.backends import skip_unless_backend_runs
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-docker")]
 TARGET = "4.6.1"
@@ -31,11 +33,14 @@ NOTES = ["4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
 
 
 @pytest.fixture(scope="module")
-def canopsis_docker(request: pytest.FixtureRequest,
-                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
+def docker_backend(request: pytest.FixtureRequest) -> None:
     if request.config.getoption("--harness-backend") == "process":
         pytest.skip("--harness-backend process")
     skip_unless_backend_runs("docker")
+
+
+@pytest.fixture(scope="module")
+def canopsis_docker(docker_backend: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
     c = start_canopsis(tmp_path_factory.mktemp("canopsis-docker"), version="4.4.0", backend="docker")
     yield c
     standins.down(c.inventory)
@@ -50,17 +55,31 @@ def update(canopsis_docker: CanopsisStandin, tmp_path_factory: pytest.TempPathFa
 
 def test_broker_and_node_run_in_their_own_labelled_containers(canopsis_docker: CanopsisStandin) -> None:
     inv = canopsis_docker.inventory
-    assert inv.backend == "docker" and inv.hosts[0].transport.startswith("docker://")
+    assert inv.backend == "docker" and [h.name for h in inv.hosts] == ["node", "rabbitmq"]
+    hosts = {h.name: h.transport.removeprefix("docker://") for h in inv.hosts}
+    assert all(h.transport.startswith("docker://") for h in inv.hosts)
     running = {c.name: c for c in client().containers.list(filters={"label": f"{LABEL_RUN}={inv.environment}"})}
-    broker, node = inv.facts["containers"]
-    assert set(running) == {broker, node}
-    assert running[broker].image.tags == ["upgrade-harness/canopsis-rabbitmq:latest"]
-    assert running[node].image.tags == ["upgrade-harness/canopsis:latest"]
+    assert set(running) == set(hosts.values())
+    assert running[hosts["rabbitmq"]].image.tags == [image_tag("canopsis-rabbitmq")]
+    assert running[hosts["node"]].image.tags == [image_tag("canopsis")]
     for c in running.values():  # published on loopback only
         for bindings in (c.attrs["NetworkSettings"]["Ports"] or {}).values():
             assert all(b["HostIp"] == "127.0.0.1" for b in bindings or []), c.attrs["NetworkSettings"]["Ports"]
     # the node reaches the broker over the per-run network, not through the published port
     assert "@rabbitmq:5672" in canopsis_docker.node.read("etc/go-engines-vars.conf")
+    # the broker is a node of its own, started by the installer (not the image's service)
+    assert running[hosts["rabbitmq"]].exec_run(["sh", "-c", "cat /srv/rabbitmq/beam.pid"]).exit_code == 0
+
+
+def test_compose_installation_is_refused_on_hosts_without_a_docker_cli(docker_backend: None,
+                                                                     tmp_path: Path) -> None:
+    """The Compose installation needs a host whose Docker CLI reaches the engine that sees its files: a
+    container of the docker backend has none, and the run says so (field, hint) and leaves nothing."""
+    spec = StandinsSpec.model_validate({"product": "canopsis", "backend": "docker", "install": "compose"})
+    with pytest.raises(ConfigError) as exc:
+        standins.up(spec, tmp_path / "cps-refused", name="cps-refused")
+    assert exc.value.field == "standins.backend" and "backend: process" in str(exc.value)
+    assert not client().containers.list(all=True, filters={"label": f"{LABEL_RUN}=cps-refused"})
 
 
 def test_update_succeeds_with_every_step_in_order(update: RecordedUpdate, canopsis_docker: CanopsisStandin) -> None:

@@ -8,19 +8,20 @@ real 4.6.0 and 4.6.1 notes), so each run applies real notes first and then meets
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import yaml
 
-from harness.products.canopsis.fixtures import AmqpTraffic, CanopsisStandin, record_update
 from harness.engine.status import Outcome
 from harness.products.canopsis.amqp import Publisher
 from harness.products.canopsis.api import check_event
+from harness.products.canopsis.fixtures import AmqpTraffic, CanopsisStandin, record_update
+from harness.wait import wait_until
 
 pytestmark = pytest.mark.xdist_group("canopsis-faults")
 CANOPSIS = {"version": "4.5.2", "edition": "core"}
@@ -90,10 +91,11 @@ def test_bad_configuration_is_refused_with_exit_4_and_nothing_changes(damage: st
     node = canopsis.node
     rel = "etc/canopsis.toml" if damage == "malformed-toml" else "etc/go-engines-vars.conf"
     good = node.read(rel)
+    broker = canopsis.inventory.facts["node_amqp_url"]
     bad = good.replace("[Canopsis.alarm]", "[Canopsis.alarm\n") if damage == "malformed-toml" else \
-        good.replace(str(canopsis.inventory.facts["broker_ports"][0]), "1")
+        good.replace(broker, broker.replace(f":{urlsplit(broker).port}/", ":1/"))
     assert bad != good
-    Path(node.root, rel).write_text(bad)
+    node.write(rel, bad)
     try:
         before = snapshot(canopsis) | {"logs": node.read("var/log/engine-axe.log")}
         res = _harness("run", str(_plan_file(canopsis, tmp_path)), cwd=tmp_path)
@@ -111,7 +113,7 @@ def test_bad_configuration_is_refused_with_exit_4_and_nothing_changes(damage: st
         assert ("failed to parse config" if damage == "malformed-toml" else "failed to initialize rabbitmq") \
             in direct.stderr
     finally:
-        Path(node.root, rel).write_text(good)
+        node.write(rel, good)
 
 
 def test_missing_release_note_is_refused_before_anything(canopsis: CanopsisStandin, tmp_path: Path) -> None:
@@ -170,12 +172,10 @@ def test_engine_killed_mid_drain_counts_each_event_once(canopsis: CanopsisStandi
     traffic = AmqpTraffic(canopsis.amqp_url, "crash-", 6000)
     traffic.publish(6000)
     node.run("systemctl", "start", "canopsis-engine-go@engine-axe").check()
-    pidfile = Path(node.root, "var/run/canopsis-engine-go@engine-axe.service.pid")
-    for _ in range(200):  # bounded: until axe has applied part of the backlog
-        if node.stats("crash-")["processed"] > 0:
-            break
-        subprocess.run(["sleep", "0.02"], check=True)
-    os.kill(int(pidfile.read_text()), signal.SIGKILL)  # unacked deliveries go back to the queue
+    wait_until(lambda: node.stats("crash-")["processed"] > 0, timeout=60, interval=0.02,
+               what="engine-axe applying part of the backlog")
+    pid = node.read("var/run/canopsis-engine-go@engine-axe.service.pid").strip()
+    node.exec(["sh", "-c", 'kill -KILL "$1"', "kill", pid]).check()  # unacked deliveries go back to the queue
     node.run("systemctl", "start", "canopsis-engine-go@engine-axe").check()
     st = canopsis.wait_drained("crash-", 6000)
     assert st["processed"] == 6000, st

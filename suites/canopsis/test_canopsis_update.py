@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update
-from harness.products.canopsis.checks import check_processed_once, check_spans_window
 from harness.engine.runner import plan_steps
 from harness.engine.status import Outcome
 from harness.plan.models import Plan
+from harness.products.canopsis.checks import check_processed_once, check_spans_window
+from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update
 
 pytestmark = pytest.mark.xdist_group("canopsis-update")
 CANOPSIS = {"version": "4.4.0", "edition": "core"}

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness import resources
 from harness.engine.runner import plan_steps
 from harness.errors import PlanError
 from harness.plan.models import Host, Inventory, Plan
-from harness import resources
 
 REPO = resources.containers("canopsis") / "repo"
 

@@ -8,15 +8,17 @@ up to date (package, version document, edition, and every unit running the targe
 from __future__ import annotations
 
 import time
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
-from harness.errors import GateTimeout, StepFailed
+from harness.errors import StepFailed
 from harness.products.canopsis import compose, config, versions
 from harness.products.canopsis.api import CanopsisApi
 from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
 from harness.transports.base import CommandResult
+from harness.wait import Condition, wait_until
 
 EDITIONS = {"core": "community", "cat": "pro"}
 REPO_FLAGS = ["--disablerepo=*", "--enablerepo=canopsis*"]
@@ -47,9 +49,8 @@ def engines_for(edition: str) -> list[str]:
 
 def units_active(ctx: StepContext) -> bool:
     """Every engine and the API running: ``canoctl status``, or the Compose services when installed so."""
-    facts = ctx.env.inventory.facts
-    if facts.get("install") == "compose":
-        return compose.running_services(facts["compose_dir"]) >= set(compose.SERVICES)
+    if ctx.env.inventory.facts.get("install") == "compose":
+        return compose.Project.of(ctx.env).running_services() >= set(compose.SERVICES)
     return _node(ctx).units_active()
 
 
@@ -107,8 +108,7 @@ class ReleaseNote:
                 text = node.read(CONF)
                 ctx.observation.setdefault("config_before", text)
                 if not config.has_key(text, s["table"], s["key"], s["value"]):
-                    node.transport.put(f"{node.root}/{CONF}", config.add_key(text, s["table"], s["key"],
-                                                                                s["value"]).encode())
+                    node.write(CONF, config.add_key(text, s["table"], s["key"], s["value"]))
             elif s["kind"] == "migration":
                 script = f"{ctx.env.inventory.facts['node_repository']}/{a['version']}/migrations/{s['script']}"
                 _check(ctx, node.run("canopsis-migrate", script))
@@ -166,8 +166,7 @@ class ConfigRestore:
         return "canopsis.toml is as before the run" if _node(ctx).read(CONF) == ctx.step.args["content"] else None
 
     def run(self, ctx: StepContext) -> None:
-        node = _node(ctx)
-        node.transport.put(f"{node.root}/{CONF}", ctx.step.args["content"].encode())
+        _node(ctx).write(CONF, ctx.step.args["content"])
 
 
 class DaemonReload(_PackageStep):
@@ -219,26 +218,26 @@ class ComposeFiles(_PackageStep):
     canopsis-override.toml) is left as it is."""
 
     def skip(self, ctx: StepContext) -> str | None:
-        f = ctx.env.inventory.facts
-        current = (Path(f["compose_dir"]) / compose.FILE).read_text()
+        current = compose.Project.of(ctx.env).read(compose.FILE)
         ctx.observation.setdefault("before", current)
         ctx.persist()  # the file to go back to, before anything changes
-        target = compose.reference(f["compose_reference"], ctx.step.args["to"]).read_text()
-        return f"{compose.FILE} is the reference file of {ctx.step.args['to']}" if current == target else None
+        return f"{compose.FILE} is the reference file of {ctx.step.args['to']}" if current == _target(ctx) else None
 
     def run(self, ctx: StepContext) -> None:
-        f = ctx.env.inventory.facts
-        target = compose.reference(f["compose_reference"], ctx.step.args["to"]).read_text()
-        (Path(f["compose_dir"]) / compose.FILE).write_text(target)
+        compose.Project.of(ctx.env).write(compose.FILE, _target(ctx))
+
+
+def _target(ctx: StepContext) -> str:
+    return compose.reference(ctx.env.inventory.facts["compose_reference"], ctx.step.args["to"]).read_text()
 
 
 class ComposeRestore:
     def skip(self, ctx: StepContext) -> str | None:
-        path = Path(ctx.env.inventory.facts["compose_dir"]) / compose.FILE
-        return f"{compose.FILE} is as before the run" if path.read_text() == ctx.step.args["content"] else None
+        current = compose.Project.of(ctx.env).read(compose.FILE)
+        return f"{compose.FILE} is as before the run" if current == ctx.step.args["content"] else None
 
     def run(self, ctx: StepContext) -> None:
-        (Path(ctx.env.inventory.facts["compose_dir"]) / compose.FILE).write_text(ctx.step.args["content"])
+        compose.Project.of(ctx.env).write(compose.FILE, ctx.step.args["content"])
 
 
 class ComposeUp(_PackageStep):
@@ -250,7 +249,7 @@ class ComposeUp(_PackageStep):
         return None if ctx.step.args.get("always") else super().skip(ctx)
 
     def run(self, ctx: StepContext) -> None:
-        project, a = ctx.env.inventory.facts["compose_dir"], ctx.step.args
+        project, a = compose.Project.of(ctx.env), ctx.step.args
         ctx.observation["log_offsets"] = _node(ctx).log_sizes()
         ctx.observation["restarted_at"] = time.time()
         ctx.persist()
@@ -259,41 +258,58 @@ class ComposeUp(_PackageStep):
         if a.get("always"):
             calls.append(["up", "-d", "--no-deps", "--force-recreate", *compose.ENGINES_AND_API])
         for argv in calls:
-            res = compose.run(project, *argv, env=env)
-            ctx.observation["exit_code"] = res.returncode
+            res = project.run(*argv, env=env)
+            ctx.observation["exit_code"] = res.exit_code
             ctx.observation["output"] = (res.stdout + res.stderr)[-2000:]
-            if res.returncode != 0:
-                logs = compose.run(project, "logs", "--no-color", "--tail", "20", "reconfigure", timeout=60).stdout
+            if not res.ok:
+                logs = project.logs("reconfigure", tail=20)
                 why = next((ln for ln in reversed(logs.splitlines()) if "failed to" in ln), "")
-                raise StepFailed(ctx.step.id, f"`{' '.join(compose.command())} {' '.join(argv)}` exited "
-                                              f"{res.returncode}: {(res.stdout + res.stderr).strip()[-300:]}"
+                raise StepFailed(ctx.step.id, f"`{' '.join(project.argv(*argv))}` exited "
+                                              f"{res.exit_code}: {(res.stdout + res.stderr).strip()[-300:]}"
                                               + (f"; reconfigure: {why.split('|', 1)[-1].strip()}" if why else ""))
 
 
-def ready(ctx: StepContext, gate: Gate) -> None:
-    """Every engine of the edition logged ``engine started`` since the restart, and the API answers.
-    An engine logging a fatal line since then fails the step at once."""
-    node = _node(ctx)
-    offsets: dict[str, int] = ctx.observation.get("log_offsets", {})
-    engines = engines_for(ctx.step.args["edition"])
-    api = _api(ctx)
-    deadline = time.monotonic() + gate.timeout
-    while True:
+@dataclass
+class EnginesStarted(Condition):
+    """Every engine of ``engines`` logged ``engine started`` after its offset in ``offsets``, and the API
+    answers. An engine logging a fatal line since then fails ``step`` at once (:class:`StepFailed`)."""
+
+    node: CanopsisNode
+    api: CanopsisApi
+    engines: Sequence[str]
+    offsets: Mapping[str, int] = field(default_factory=dict)
+    step: str = "start"
+
+    def check(self) -> bool:
         started, fatal = [], []
-        for e in engines:
-            text = node.read(f"var/log/{e}.log")[offsets.get(e, 0):]
+        for e in self.engines:
+            text = self.node.read(f"var/log/{e}.log")[self.offsets.get(e, 0):]
             if '"message": "engine started"' in text:
                 started.append(e)
             if '"level": "fatal"' in text:
                 fatal.append(f"{e}: {[ln for ln in text.splitlines() if 'fatal' in ln][-1]}")
         if fatal:
-            raise StepFailed(ctx.step.id, "engine failed to start: " + "; ".join(fatal))
-        if len(started) == len(engines) and api.answers():
-            ctx.observation["ready_after"] = round(gate.timeout - (deadline - time.monotonic()), 3)
-            return
-        if time.monotonic() > deadline:
-            raise GateTimeout(f"canopsis not ready after {gate.timeout:g}s: engines started {started} of {engines}, "
-                              f"API answers: {api.answers()}\nHint: see {node.root}/var/log/engine-*.log and "
-                              f"canopsis-api.log")
-        time.sleep(0.1)
+            raise StepFailed(self.step, "engine failed to start: " + "; ".join(fatal))
+        answers = self.api.answers()
+        self.last = f"engines started {started} of {list(self.engines)}, API answers: {answers}"
+        return len(started) == len(self.engines) and answers
 
+    def describe(self) -> str:
+        return "canopsis"
+
+
+def wait_started(node: CanopsisNode, api: CanopsisApi, engines: Sequence[str], offsets: Mapping[str, int],
+                 timeout: float, *, step: str = "start") -> float:
+    """Wait for :class:`EnginesStarted`; the seconds it took."""
+    start = time.monotonic()
+    wait_until(EnginesStarted(node, api, engines, offsets, step), timeout=timeout, interval=0.1,
+               hint=f"see {node.root}/var/log/engine-*.log and canopsis-api.log")
+    return time.monotonic() - start
+
+
+def ready(ctx: StepContext, gate: Gate) -> None:
+    """Every engine of the edition logged ``engine started`` since the restart, and the API answers.
+    An engine logging a fatal line since then fails the step at once."""
+    took = wait_started(_node(ctx), _api(ctx), engines_for(ctx.step.args["edition"]),
+                        ctx.observation.get("log_offsets", {}), gate.timeout, step=ctx.step.id)
+    ctx.observation["ready_after"] = round(took, 3)

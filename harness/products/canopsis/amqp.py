@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Self
 
-import pika
+import pika  # type: ignore[import-untyped]  # no stubs, no py.typed
 
 EXCHANGE = "canopsis.events"
 

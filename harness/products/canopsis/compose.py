@@ -1,49 +1,87 @@
-"""The Compose installation of Canopsis: the project directory and ``docker-compose`` commands.
+"""The Compose installation of Canopsis: a project directory on a host, and ``docker-compose`` run there.
 
-A project directory (``facts.compose_dir``) holds what an operator keeps: ``docker-compose.yml`` (the
-reference file of the installed version, from ``facts.compose_reference/<version>/``), ``.env``,
-``etc/canopsis.toml`` and the operator's ``etc/conf.d/canopsis-override.toml`` (mounted into every
-service), and ``var/`` (state and logs shared by the services). Commands run on the executor's host,
-where the Docker engine is reached; ``docker-compose`` (1.29, Debian) or ``docker compose`` (v2),
-whichever is installed.
+A project directory (``facts.compose_dir``, on host ``node``) holds what an operator keeps:
+``docker-compose.yml`` (the reference file of the installed version, from
+``facts.compose_reference/<version>/``, a directory on the controller), ``.env``, ``etc/canopsis.toml``
+and the operator's ``etc/conf.d/canopsis-override.toml`` (mounted into every service), and ``var/``
+(state and logs shared by the services). Everything goes through the host's transport, in the project
+directory: ``docker-compose`` (1.29, Debian) or ``docker compose`` (v2), whichever the host has
+(``facts.compose_command``; asked once when missing), against the Docker engine that host reaches.
+Node commands (migrations, stats) run in the API service: ``docker-compose exec -T api …``.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import SetupFailed
+from harness.environment import Environment
+from harness.transports.base import CommandResult, Transport
 
 FILE = "docker-compose.yml"
 SERVICES = ("rabbitmq", "engine-fifo", "engine-che", "engine-axe", "api")  # long-running; reconfigure is one-shot
 ENGINES_AND_API = ("engine-fifo", "engine-che", "engine-axe", "api")
+#: where the services see the project's bin/, etc/ and var/ (the compose files mount them there)
+SERVICE_ROOT = "/opt/canopsis"
+
+# fixed scripts; what they act on comes as arguments
+_PROBE = ("if command -v docker-compose >/dev/null 2>&1; then echo docker-compose; "
+          "elif docker compose version >/dev/null 2>&1; then echo docker compose; else exit 1; fi")
+_SWEEP = ('command -v docker >/dev/null 2>&1 || exit 0; ids=$(docker ps -aq --filter "label=$1"); '
+          '[ -z "$ids" ] || docker rm -f -v $ids >/dev/null; nets=$(docker network ls -q --filter "label=$1"); '
+          '[ -z "$nets" ] || docker network rm $nets >/dev/null; exit 0')
 
 
-def command() -> list[str]:
-    """``docker-compose`` when installed, else ``docker compose`` if that plugin answers."""
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
-                                                 check=False, timeout=30).returncode == 0:
-        return ["docker", "compose"]
-    raise SetupFailed("neither docker-compose nor `docker compose` is installed\n"
-                      "Hint: run scripts/bootstrap (Debian docker-compose)")
-
-
-def run(project: str | Path, *args: str, env: dict[str, str] | None = None,
-        timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-    import os
-
-    return subprocess.run([*command(), *args], cwd=str(project), capture_output=True, text=True, check=False,
-                          timeout=timeout, stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+def command(transport: Transport) -> list[str] | None:
+    """``docker-compose`` when the host has it, else ``docker compose`` if that plugin answers, else None."""
+    res = transport.run(["sh", "-c", _PROBE, "probe"], timeout=60)
+    return res.stdout.split() if res.ok and res.stdout.split() else None
 
 
 def reference(reference_dir: str | Path, version: str) -> Path:
+    """The reference compose file of ``version`` (on the controller)."""
     return Path(reference_dir) / version / FILE
 
 
-def running_services(project: str | Path) -> set[str]:
-    res = run(project, "ps", "--services", "--filter", "status=running", timeout=60)
-    return set(res.stdout.split()) if res.returncode == 0 else set()
+def sweep(transport: Transport, label: str) -> None:
+    """Remove every container and network carrying ``label`` (``KEY=VALUE``), through the host's Docker CLI:
+    what ``down`` left (a replaced or broken compose file, a failed start)."""
+    transport.run(["sh", "-c", _SWEEP, "sweep", label], timeout=180)
+
+
+@dataclass
+class Project:
+    """A Compose project directory on a host, and the Compose command the host runs."""
+
+    transport: Transport
+    dir: str
+    command: tuple[str, ...] = ("docker-compose",)
+
+    @classmethod
+    def of(cls, env: Environment) -> Project:
+        host, facts = env.hosts["node"], env.inventory.facts
+        cmd = facts.get("compose_command") or command(host.transport) or ["docker-compose"]
+        return cls(host.transport, str(facts["compose_dir"]), tuple(cmd))
+
+    def argv(self, *args: str) -> list[str]:
+        return [*self.command, *args]
+
+    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300.0) -> CommandResult:
+        return self.transport.run(self.argv(*args), cwd=self.dir, env=env, timeout=timeout)
+
+    def exec_prefix(self, service: str = "api") -> tuple[str, ...]:
+        """How a command runs in ``service``'s container (no TTY: the transport gives no stdin)."""
+        return (*self.command, "exec", "-T", service)
+
+    def read(self, rel: str) -> str:
+        return self.transport.get(f"{self.dir}/{rel}").decode(errors="replace")
+
+    def write(self, rel: str, text: str) -> None:
+        self.transport.put(f"{self.dir}/{rel}", text.encode())
+
+    def logs(self, *services: str, tail: int = 10) -> str:
+        return self.run("logs", "--no-color", "--tail", str(tail), *services, timeout=60).stdout
+
+    def running_services(self) -> set[str]:
+        res = self.run("ps", "--services", "--filter", "status=running", timeout=60)
+        return set(res.stdout.split()) if res.ok else set()

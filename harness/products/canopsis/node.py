@@ -1,12 +1,20 @@
-"""Read-only questions and the runbook's commands on a Canopsis node, through its transport."""
+"""Read-only questions and the runbook's commands on a Canopsis node, through its host's transport.
+
+The node's files (``etc/``, ``var/``) are read and written under ``root`` on the host. Its commands run
+on the host directly (packages installation), or through ``exec_prefix`` in the container of the API
+service, where the programs see the same files under ``node_root`` (Compose installation:
+``docker-compose exec -T api /opt/canopsis/bin/...``).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from harness.environment import Environment
+from harness.products.canopsis import compose
 from harness.transports.base import CommandResult, Transport
 
 # argv, not a shell string: the script is fixed and the file and command come as arguments
@@ -17,30 +25,49 @@ ENGINE_LOGS = ("engine-fifo", "engine-che", "engine-axe", "engine-correlation")
 @dataclass
 class CanopsisNode:
     transport: Transport
+    #: where the node's etc/ and var/ are on the host
     root: str
+    #: what runs a node command on the host: nothing (packages), ``docker-compose exec -T api`` (Compose)
+    exec_prefix: tuple[str, ...] = ()
+    #: the programs' own view of ``root`` (``/opt/canopsis`` in a Compose service); default ``root``
+    node_root: str = ""
     name: str = "node"
 
     @classmethod
     def of(cls, env: Environment) -> CanopsisNode:
         host = env.hosts["node"]
+        if env.inventory.facts.get("install") == "compose":
+            project = compose.Project.of(env)
+            return cls(host.transport, host.install_dir, project.exec_prefix("api"), compose.SERVICE_ROOT)
         return cls(host.transport, host.install_dir)
 
+    @property
+    def programs_root(self) -> str:
+        return self.node_root or self.root
+
     def bin(self, prog: str) -> str:
-        return f"{self.root}/bin/{prog}"
+        return f"{self.programs_root}/bin/{prog}"
+
+    def exec(self, argv: Sequence[str], *, timeout: float = 120.0) -> CommandResult:
+        """``argv`` on the node (in the API service of a Compose installation)."""
+        return self.transport.run([*self.exec_prefix, *argv], timeout=timeout, cwd=self.root)
 
     def run(self, prog: str, *args: str, timeout: float = 120.0) -> CommandResult:
-        return self.transport.run([self.bin(prog), *args], timeout=timeout, cwd=self.root)
+        return self.exec([self.bin(prog), *args], timeout=timeout)
 
     def sourced(self, prog: str, *args: str, timeout: float = 300.0) -> CommandResult:
         """``set -o allexport ; source go-engines-vars.conf`` then the command (runbook step 4-5)."""
-        return self.transport.run(["bash", "-c", SOURCED, "canopsis", f"{self.root}/etc/go-engines-vars.conf",
-                                   self.bin(prog), *args], timeout=timeout, cwd=self.root)
+        return self.exec(["bash", "-c", SOURCED, "canopsis", f"{self.programs_root}/etc/go-engines-vars.conf",
+                          self.bin(prog), *args], timeout=timeout)
 
     def read(self, rel: str) -> str:
         try:
             return self.transport.get(f"{self.root}/{rel}").decode(errors="replace")
         except FileNotFoundError:
             return ""
+
+    def write(self, rel: str, text: str) -> None:
+        self.transport.put(f"{self.root}/{rel}", text.encode())
 
     def json(self, rel: str) -> Any:
         text = self.read(rel)

@@ -189,8 +189,7 @@ def _broker_reachable(node: CanopsisNode, compose_url: str = "") -> None:
     u = urlsplit(url)
     host, port = u.hostname or "", str(u.port or 5672)
     # from the node itself (its view of the network), with bash's /dev/tcp: nothing to install on the node
-    res = node.transport.run(["timeout", "5", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "probe", host, port],
-                             timeout=15)
+    res = node.exec(["timeout", "5", "bash", "-c", 'exec 3<>"/dev/tcp/$1/$2"', "probe", host, port], timeout=15)
     if not res.ok:
         raise RefusedError(f"{vars_file}:{line}: the broker at {host}:{port} (CPS_AMQP_URL) does not accept "
                            f"connections from the node\nHint: start RabbitMQ or fix CPS_AMQP_URL; "

@@ -9,14 +9,14 @@ import pytest
 
 from harness.engine.runner import plan_steps
 from harness.errors import ConfigError, PlanError
-from harness.plan.models import Plan, StandinsSpec
-from harness.standins import planned_inventory
+from harness.plan.models import Inventory, Plan, StandinsSpec
 from harness.products.canopsis.standin import SOURCE
+from harness.standins import planned_inventory
 
 
-def _inv(tmp_path: Path, **options: str):  # type: ignore[no-untyped-def]
-    spec = StandinsSpec(product="canopsis", backend="docker", version="4.4.0",  # type: ignore[arg-type]
-                        install="compose", **options)
+def _inv(tmp_path: Path, **options: str) -> Inventory:
+    spec = StandinsSpec.model_validate({"product": "canopsis", "backend": "process", "version": "4.4.0",
+                                        "install": "compose", **options})
     return planned_inventory(spec, tmp_path, name="cps-plan")
 
 
@@ -49,13 +49,18 @@ def test_target_without_a_reference_compose_file_is_refused(tmp_path: Path) -> N
         plan_steps(Plan(procedure="canopsis-update", params={"to": "4.6.1"}), inv)
 
 
-@pytest.mark.parametrize(("backend", "options", "field"), [
-    ("process", {"install": "compose"}, "standins.backend"),
-    ("docker", {"install": "compose", "edition": "cat"}, "standins.options.edition"),
-])
-def test_compose_needs_docker_and_community(tmp_path: Path, backend: str, options: dict[str, str],
-                                            field: str) -> None:
-    spec = StandinsSpec(product="canopsis", backend=backend, version="4.4.0", **options)  # type: ignore[arg-type]
+def test_compose_is_community_only(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as exc:
-        planned_inventory(spec, tmp_path, name="cps-plan")
-    assert exc.value.field == field
+        _inv(tmp_path, edition="cat")
+    assert exc.value.field == "standins.edition" and "install: packages" in str(exc.value)
+
+
+def test_the_project_lives_on_the_node_host_that_runs_the_docker_cli(tmp_path: Path) -> None:
+    """One host, ``node``: the project directory is its install dir, every program of the project runs in
+    a service (node commands by ``docker-compose exec``), the releases' files are the controller's."""
+    inv = _inv(tmp_path)
+    assert [h.name for h in inv.hosts] == ["node"] and inv.hosts[0].transport == "local"
+    assert inv.facts["compose_dir"] == inv.hosts[0].install_dir == str(tmp_path / "hosts/node/opt/canopsis-compose")
+    assert {c.name: c.host for c in inv.components} == {"canopsis": "node", "rabbitmq": "node", "api": "node"}
+    assert inv.facts["node_repository"] == "/srv/canopsis-repo"  # the services' view of the repository
+    assert inv.facts["compose_reference"] == str(SOURCE / "compose")  # planning: the shipped files

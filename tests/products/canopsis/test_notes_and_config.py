@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from harness import resources
 from harness.errors import PlanError
 from harness.products.canopsis import config, notes
-from harness import resources
 
 REPO = resources.containers("canopsis") / "repo"
 

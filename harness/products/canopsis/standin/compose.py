@@ -1,123 +1,127 @@
-"""The Canopsis stand-in installed with Docker Compose (``backend: docker``, ``options: {install: compose}``).
+"""The Compose installation (``install: compose``): a host that runs the Docker CLI, and a Compose project on it.
 
-The installation is a Compose project directory under the state dir (see
-:mod:`harness.products.canopsis.compose`) made from the reference compose file of the version
+The host ``node`` is where an operator of a Compose installation works: it holds the project directory
+(:mod:`harness.products.canopsis.compose`) and runs ``docker-compose`` against the Docker engine it
+reaches. The project is made from the reference compose file of the version
 (``containers/canopsis/compose/<version>/docker-compose.yml``): services ``rabbitmq`` (real RabbitMQ),
-``reconfigure`` (one-shot provisioning), ``engine-fifo``/``-che``/``-axe`` and ``api``, all on the
-``upgrade-harness/canopsis*`` images, labelled with the run. As the 4.4/4.5 runbook brings the
-provisioning up before the application, the broker is started and waited for first, then
-``docker-compose up -d``. Ports published on 127.0.0.1 are fixed in ``.env`` (free ports chosen here),
-so the API keeps its address when an update recreates its container. Node commands (migrations,
-stats) run by docker exec in the API container ``NAME-api``.
+``reconfigure`` (one-shot provisioning), ``engine-fifo``/``-che``/``-axe`` and ``api``, on the
+``upgrade-harness/canopsis*`` images, the stand-in's programs (``bin/``, ``lib/``, put into the project)
+mounted into each, every container and the network labelled with the run. As the 4.4/4.5 runbook brings
+the provisioning up before the application, the broker is started and awaited first, then ``up -d``.
+The ports published on 127.0.0.1 are the host's for 8082 and 5672, fixed in ``.env``, so the API keeps
+its address when an update recreates its container.
+
+The services' bind mounts name the project's paths as the host sees them, so the engine must see the
+host's filesystem: a host of the process backend (this machine's engine). A host without a Docker CLI
+(a container of the docker backend) is refused with :class:`~harness.errors.ConfigError`.
 """
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
+import contextlib
+import time
 
-import yaml
-
-from harness.backends.docker_engine import cleanup, docker_available, ensure_image
-from harness.errors import ConfigError, SetupFailed
-from harness.net import LOOPBACK, free_ports
-from harness.plan.models import Inventory, StandinsSpec
+from harness.backends import HostSpec, Mount
+from harness.backends.docker_engine import LABEL_RUN, ensure_image
+from harness.environment import Environment
+from harness.errors import ConfigError, SetupFailed, TransportError
+from harness.plan.models import Component, Host, Inventory
 from harness.products.canopsis import compose
 from harness.products.canopsis.node import CanopsisNode
+from harness.products.canopsis.standin.broker import BOOT_TIMEOUT, AmqpAccepts
+from harness.products.canopsis.standin.common import (
+    AMQP_PORT,
+    API_PORT,
+    REPO_MOUNT,
+    SOURCE,
+    amqp_url,
+    facts,
+    harness_amqp_url,
+    inventory,
+    put_tree,
+    shipped_or_copied,
+    wait_up,
+)
+from harness.standins import InstallContext
+from harness.wait import wait_until
 
-ROOT = "/opt/canopsis"
-REPO_MOUNT = "/srv/canopsis-repo"
-NODE_AMQP_URL = "amqp://guest:guest@rabbitmq:5672/%2F"
-
-
-def _check(spec: StandinsSpec, opts: dict[str, str]) -> None:
-    if spec.backend != "docker":
-        raise ConfigError("the Compose installation runs on the docker backend", field="standins.backend",
-                          hint="use `backend: docker` with `install: compose`")
-    if opts["edition"] != "core":
-        raise ConfigError("the Compose stand-in has the Community edition only (core)",
-                          field="standins.options.edition", hint="use `edition: core`, or `install: packages`")
-
-
-def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str, api_url: str | None = None,
-                      amqp_url: str | None = None) -> Inventory:
-    from harness.products.canopsis.standin import BASE_VERSION, SOURCE, options
-
-    opts = options(spec)
-    _check(spec, opts)
-    # before `up` copies them, the repository and reference files are the ones shipped with the stand-in
-    repo = str(state_dir / "repo") if api_url else str(SOURCE / "repo")
-    reference = str(state_dir / "compose-reference") if api_url else str(SOURCE / "compose")
-    api = api_url or f"http://{LOOPBACK}:0"
-    facts = {"version": spec.version or BASE_VERSION, "edition": opts["edition"], "install": "compose",
-             "repository": repo, "node_repository": REPO_MOUNT, "amqp_url": amqp_url or "",
-             "node_amqp_url": NODE_AMQP_URL, "compose_dir": str(state_dir / "compose"),
-             "compose_reference": reference}
-    from harness.products.canopsis.standin.docker import docker_inventory
-
-    return docker_inventory(name, state_dir, container=f"{name}-api", api=api, amqp_url=amqp_url, facts=facts)
+PROJECT = "/opt/canopsis-compose"
+#: where the compose files mount ${CPS_REPO} in every service
+SERVICE_REPO = "/srv/canopsis-repo"
+NODE_AMQP_URL = amqp_url(f"rabbitmq:{AMQP_PORT}")
 
 
-def _compose(project: Path, *args: str, what: str) -> None:
-    res = compose.run(project, *args)
-    if res.returncode != 0:
-        tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])
-        logs = compose.run(project, "logs", "--tail", "10", "--no-color", timeout=60)
-        raise SetupFailed(f"{what}: `{' '.join(compose.command())} {' '.join(args)}` exited {res.returncode}\n"
-                          f"{tail}\n--- service logs ---\n{logs.stdout[-3000:]}\nHint: see {project}")
+def hosts(ctx: InstallContext) -> list[HostSpec]:
+    # the ports are the ones the project publishes on 127.0.0.1 (.env)
+    return [HostSpec("node", "canopsis", ports=(API_PORT, AMQP_PORT),
+                     mounts=(Mount(ctx.state_dir / "repo", REPO_MOUNT),))]
 
 
-def up(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
-    from harness.transports import transport_for
-    from harness.products.canopsis.standin import BASE_VERSION, SOURCE, options, wait_ready
-    from harness.products.canopsis.standin.docker import wait_broker
+def planned(ctx: InstallContext) -> Inventory:
+    host = ctx.hosts["node"]
+    root, api, amqp = host.path(PROJECT), host.url(API_PORT), harness_amqp_url(host.url(AMQP_PORT, "amqp"))
+    return inventory(
+        ctx, root=root, api=api, hosts=[Host(name="node", transport=host.transport_spec, install_dir=root)],
+        broker=Component(name="rabbitmq", role="broker", host="node", path=root, url=amqp),
+        facts=facts(ctx, node_repository=SERVICE_REPO, amqp_url=amqp, node_amqp_url=NODE_AMQP_URL,
+                    compose_dir=root, compose_reference=shipped_or_copied(ctx, "compose")))
 
-    opts = options(spec)
-    _check(spec, opts)
-    ok, why = docker_available()
-    if not ok:
-        raise SetupFailed(f"the docker backend cannot run here: {why}")
-    compose.command()
-    version = spec.version or BASE_VERSION
-    ref = compose.reference(SOURCE / "compose", version)
+
+def install(ctx: InstallContext) -> Inventory:
+    host = ctx.hosts["node"]
+    command = compose.command(host.transport)
+    if command is None:
+        raise ConfigError(f"the Compose installation runs docker-compose on its host, and {host.transport.target} "
+                          "has neither docker-compose nor `docker compose`", field="standins.backend",
+                          hint="use `backend: process` with `install: compose` (the project runs against this "
+                               "machine's Docker engine; scripts/bootstrap installs docker-compose)")
+    ref = compose.reference(ctx.state_dir / "compose", ctx.version)
     if not ref.is_file():
-        raise SetupFailed(f"no reference compose file for Canopsis {version} ({ref})\n"
-                          f"Hint: versions with one: {', '.join(sorted(p.name for p in (SOURCE / 'compose').iterdir()))}")
-    ensure_image("canopsis-rabbitmq")
-    ensure_image("canopsis")
-    state_dir = state_dir.resolve()
-    project = state_dir / "compose"
-    (project / "var").mkdir(parents=True)
-    shutil.copytree(SOURCE / "repo", state_dir / "repo")
-    shutil.copytree(SOURCE / "compose", state_dir / "compose-reference")  # the releases' files (a test adds one)
-    shutil.copytree(SOURCE / "node/etc", project / "etc", ignore=shutil.ignore_patterns("*.in"))
-    shutil.copyfile(ref, project / compose.FILE)
-    amqp_port, api_port = free_ports(2)
-    (project / ".env").write_text(f"COMPOSE_PROJECT_NAME={name}\nCPS_RUN={name}\nCPS_REPO={state_dir / 'repo'}\n"
-                                  f"CPS_AMQP_PORT={amqp_port}\nCPS_API_PORT={api_port}\n")
-    amqp_url = f"amqp://guest:guest@{LOOPBACK}:{amqp_port}/%2F"
-    api_url = f"http://{LOOPBACK}:{api_port}"
-    inv = planned_inventory(spec, state_dir, name=name, api_url=api_url, amqp_url=amqp_url)
-    (state_dir / "inventory.yaml").write_text(yaml.safe_dump(inv.model_dump(mode="json"), sort_keys=False))
-    try:
-        _compose(project, "up", "-d", "rabbitmq", what="starting RabbitMQ")
-        broker_started_in = wait_broker(amqp_url, f"{name}-rabbitmq")
-        _compose(project, "up", "-d", what="docker-compose up")
-        node = CanopsisNode(transport_for(inv.hosts[0].transport), ROOT)
-        wait_ready(node, opts["edition"], {}, api_url=api_url, transport=inv.hosts[0].transport)
-    except BaseException:
-        down(inv)
-        raise
-    inv = inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
-    (state_dir / "inventory.yaml").write_text(yaml.safe_dump(inv.model_dump(mode="json"), sort_keys=False))
-    return inv
+        known = ", ".join(sorted(p.name for p in (SOURCE / "compose").iterdir()))
+        raise SetupFailed(f"no reference compose file for Canopsis {ctx.version} ({ref})\n"
+                          f"Hint: versions with one: {known}")
+    images = ensure_image("canopsis"), ensure_image("canopsis-rabbitmq")  # on the engine the host's CLI uses
+    inv = planned(ctx)
+    inv = inv.model_copy(update={"facts": {**inv.facts, "compose_command": command}})
+    project = compose.Project(host.transport, host.path(PROJECT), tuple(command))
+    put_tree(host.transport, SOURCE / "node", project.dir)  # the services' programs, run by the image's python3
+    project.write(compose.FILE, ref.read_text())
+    project.write(".env", f"COMPOSE_PROJECT_NAME={ctx.environment}\nCPS_RUN={ctx.environment}\n"
+                          f"CPS_IMAGE={images[0]}\nCPS_BROKER_IMAGE={images[1]}\nCPS_REPO={host.path(REPO_MOUNT)}\n"
+                          f"CPS_AMQP_PORT={host.listen(AMQP_PORT)}\nCPS_API_PORT={host.listen(API_PORT)}\n")
+    host.transport.run(["mkdir", "-p", f"{project.dir}/var"], timeout=30).check()
+    _up(project, "rabbitmq", what="starting RabbitMQ")
+    broker_started_in = _wait_broker(project, inv.facts["amqp_url"])
+    _up(project, what="docker-compose up")
+    wait_up(CanopsisNode(host.transport, project.dir, project.exec_prefix("api"), compose.SERVICE_ROOT), inv)
+    return inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
 
 
-def down(inv: Inventory, *, purge: bool = False) -> None:
+def _up(project: compose.Project, *services: str, what: str) -> None:
+    res = project.run("up", "-d", *services)
+    if not res.ok:
+        tail = "\n".join((res.stdout + res.stderr).splitlines()[-15:])
+        raise SetupFailed(f"{what}: `{' '.join(project.argv('up', '-d', *services))}` exited {res.exit_code}\n"
+                          f"{tail}\n--- service logs ---\n{project.logs()[-3000:]}\n"
+                          f"Hint: see {project.transport.target}{project.dir}")
+
+
+def _wait_broker(project: compose.Project, url: str) -> float:
+    start = time.monotonic()
+    wait_until(AmqpAccepts(url), timeout=BOOT_TIMEOUT, interval=0.3, error=SetupFailed,
+               details=lambda: "--- rabbitmq logs ---\n" + project.logs("rabbitmq", tail=15),
+               hint=f"see `{' '.join(project.argv('logs', 'rabbitmq'))}` in {project.dir}")
+    return time.monotonic() - start
+
+
+def stop(inv: Inventory) -> None:
     """``docker-compose down`` of the project, then any container or network left with the run label."""
-    project = Path(str(inv.facts.get("compose_dir", "")))
-    if (project / compose.FILE).is_file():
-        compose.run(project, "down", "--timeout", "20", timeout=180)
-    cleanup(inv.environment)
-    if purge and inv.state_dir:
-        shutil.rmtree(inv.state_dir, ignore_errors=True)
+    env = Environment.from_inventory(inv)
+    try:
+        project = compose.Project.of(env)
+        with contextlib.suppress(TransportError):  # no Compose command on the host: nothing was started
+            if project.transport.exists(f"{project.dir}/{compose.FILE}"):
+                project.run("down", "--timeout", "20", "--volumes", timeout=180)
+        compose.sweep(project.transport, f"{LABEL_RUN}={inv.environment}")
+    finally:
+        env.close()

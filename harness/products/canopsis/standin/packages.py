@@ -1,0 +1,99 @@
+"""The packages installation: a node host running the runbook's commands, and a broker host.
+
+::
+
+    rabbitmq   /srv/rabbitmq            real RabbitMQ, started by :mod:`.broker`
+    node       /opt/canopsis            the node programs (containers/canopsis/node, put here; the
+                                        launchers' ``#!`` names the host's interpreter): bin/, lib/, etc/,
+                                        var/ (state, logs, pids)
+               /srv/canopsis-repo       the package repository, mounted read-only
+
+Installing runs the node's own commands, as an installation would: ``yum install``, ``canopsinit``,
+``canopsis-reconfigure`` (declares the topology), ``systemctl daemon-reload``, ``canoctl start``; then
+waits for every engine's ``engine started`` and the API. The broker boots meanwhile (it is only needed
+from ``canopsis-reconfigure`` on). The node reaches the broker at ``rabbitmq``'s peer address.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from harness.backends import HostSpec, Mount
+from harness.environment import Environment
+from harness.errors import TransportError
+from harness.plan.models import Component, Host, Inventory
+from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
+from harness.products.canopsis.standin import broker as rabbitmq
+from harness.products.canopsis.standin import common
+from harness.products.canopsis.standin.common import API_PORT, REPO_MOUNT, SOURCE
+from harness.products.canopsis.versions import parse
+from harness.standins import InstallContext, kill_pidfiles
+
+ROOT = "/opt/canopsis"
+REPO_FILE = "etc/yum.repos.d/canopsis.repo"
+#: what a running unit's pid is kept in (``systemctl``'s stand-in, lib/cps_standin/units.py)
+UNIT_PIDFILES = [f"var/run/canopsis-engine-go@{e}.service.pid" for e in ENGINE_LOGS] + [
+    "var/run/canopsis-service@canopsis-api.service.pid"]
+
+
+def hosts(ctx: InstallContext) -> list[HostSpec]:
+    return [HostSpec("node", "canopsis", ports=(API_PORT,), mounts=(Mount(ctx.state_dir / "repo", REPO_MOUNT),)),
+            HostSpec("rabbitmq", "canopsis-rabbitmq", ports=(common.AMQP_PORT, rabbitmq.DIST_PORT))]
+
+
+def planned(ctx: InstallContext) -> Inventory:
+    node, mq = ctx.hosts["node"], ctx.hosts["rabbitmq"]
+    root, api, broker = node.path(ROOT), node.url(API_PORT), rabbitmq.Broker.on(mq, ctx.environment)
+    return common.inventory(
+        ctx, root=root, api=api,
+        hosts=[Host(name="node", transport=node.transport_spec, install_dir=root),
+               Host(name="rabbitmq", transport=mq.transport_spec, install_dir=broker.dir)],
+        broker=Component(name="rabbitmq", role="broker", host="rabbitmq", path=broker.dir, url=broker.url),
+        facts=common.facts(ctx, node_repository=node.path(REPO_MOUNT), amqp_url=broker.url,
+                           node_amqp_url=common.amqp_url(mq.peer(common.AMQP_PORT)), broker_node=broker.nodename))
+
+
+def install(ctx: InstallContext) -> Inventory:
+    inv = planned(ctx)
+    host = ctx.hosts["node"]
+    broker = rabbitmq.Broker.on(ctx.hosts["rabbitmq"], ctx.environment)
+    started = broker.start()
+    node = CanopsisNode(host.transport, host.path(ROOT))
+    common.put_tree(node.transport, SOURCE / "node", node.root, python=host.python)
+    write_etc(node, amqp=inv.facts["node_amqp_url"], api=f"http://{host.peer(API_PORT)}",
+              listen=f"{host.bind}:{host.listen(API_PORT)}", repo=host.path(REPO_MOUNT))
+    node.run("yum", "--disablerepo=*", "--enablerepo=canopsis*", "install", f"canopsis-{ctx.version}").check()
+    node.run("canopsinit", "--canopsis-edition", ctx.options.edition).check()
+    broker_started_in = broker.wait_ready(started)
+    flags = ["-edition", {"core": "community", "cat": "pro"}[ctx.options.edition]] \
+        if parse(ctx.version).scheme == "YY.MM" else []
+    node.sourced("canopsis-reconfigure", *flags).check()
+    node.run("systemctl", "daemon-reload").check()
+    offsets = node.log_sizes()
+    node.run("canoctl", "start").check()
+    common.wait_up(node, inv, offsets)
+    return inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
+
+
+def write_etc(node: CanopsisNode, *, amqp: str, api: str, listen: str, repo: str) -> None:
+    tpl = (SOURCE / "node/etc/go-engines-vars.conf.in").read_text()
+    node.write("etc/go-engines-vars.conf",
+               tpl.replace("@AMQP_URL@", amqp).replace("@API_URL@", api) + f"CPS_API_LISTEN={listen}\n")
+    # `base` stands for the OS repositories, unreachable here: the runbook's --disablerepo="*" matters
+    node.write(REPO_FILE, f"[canopsis]\nname=Canopsis\nbaseurl=file://{repo}\nenabled=1\n\n"
+                          "[base]\nname=CentOS-7 - Base\nbaseurl=file:///nonexistent/centos/7/os\nenabled=1\n")
+
+
+def stop(inv: Inventory) -> None:
+    """``canoctl stop``, then whatever a unit's pidfile still names, then the broker."""
+    env = Environment.from_inventory(inv)
+    try:
+        node = CanopsisNode.of(env)
+        with contextlib.suppress(TransportError):  # an install that failed before the programs were put
+            if node.transport.exists(node.bin("canoctl")):
+                node.run("canoctl", "stop")
+        kill_pidfiles(node.transport, [f"{node.root}/{p}" for p in UNIT_PIDFILES])
+        mq = env.hosts["rabbitmq"]
+        rabbitmq.stop(mq.transport, mq.install_dir)
+    finally:
+        env.close()
