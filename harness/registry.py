@@ -36,7 +36,7 @@ from harness.errors import ConfigError, PlanError
 if TYPE_CHECKING:
     from harness.engine.actions import Action, GateCheck
     from harness.engine.procedure import Procedure
-    from harness.standins import Standin
+    from harness.engine.step import Step
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -221,10 +221,10 @@ def gate(name: str) -> GateCheck:
     return fn
 
 
-def standin(product_name: str) -> Standin:
-    p = product(product_name)
-    if p.standin is None:
-        raise ConfigError(f"product {product_name!r} has no stand-ins",
-                          hint="give an inventory of real hosts with --target FILE")
-    obj: Standin = load(p.standin)
-    return obj
+def check_registered(steps: list[Step]) -> None:
+    """Refuse a plan whose steps name an unknown action or gate, before anything runs."""
+    reg = registry()
+    for s in steps:
+        reg.action(s.action)
+        if s.gate:
+            reg.gate(s.gate.kind)

@@ -1,7 +1,8 @@
 """The Action and Gate protocols and the context a step runs in.
 
 Step ``action``/``gate.kind`` names are resolved through the product registry (:mod:`harness.registry`):
-each product declares its own, imported on first use.
+each product declares its own, imported on first use. This module imports no registry: it is what the
+registry, the runner and every product build on.
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-
-from harness import registry
 
 if TYPE_CHECKING:
     from harness.engine.step import Gate, Step
@@ -39,20 +38,3 @@ class Action(Protocol):
 
 class GateCheck(Protocol):
     def __call__(self, ctx: StepContext, gate: Gate) -> None: ...
-
-
-def action(name: str) -> Action:
-    return registry.action(name)
-
-
-def gate(name: str) -> GateCheck:
-    return registry.gate(name)
-
-
-def check_registered(steps: list[Step]) -> None:
-    """Refuse a plan whose steps name an unknown action or gate before anything runs."""
-    reg = registry.registry()
-    for s in steps:
-        reg.action(s.action)
-        if s.gate:
-            reg.gate(s.gate.kind)

@@ -30,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from harness import registry
-from harness.engine.actions import StepContext, action, check_registered, gate
+from harness.engine.actions import StepContext
 from harness.engine.journal import Journal, read_journal
 from harness.engine.lock import LeaseLock
 from harness.engine.procedure import Procedure
@@ -38,7 +38,7 @@ from harness.engine.status import Outcome
 from harness.engine.step import Step, StepStatus, stages
 from harness.environment import Environment
 from harness.errors import CommandFailed, GateTimeout, HarnessError, PlanError, RefusedError, StepFailed, TransportError
-from harness.plan.loader import locate
+from harness.plan.errors import locate
 from harness.plan.models import Inventory, Plan
 from harness.plan.params import validate_params
 
@@ -67,7 +67,7 @@ def plan_steps(plan: Plan, inventory: Inventory, *, plan_file: str | None = None
         steps = list(proc.steps(plan, validate_params(proc, plan), inventory))
     except PlanError as exc:  # a procedure knows the field, not the file: name file and line here
         raise (locate(exc, plan_file) if plan_file else exc) from None
-    check_registered(steps)
+    registry.check_registered(steps)
     return steps
 
 
@@ -213,7 +213,7 @@ class Run:
         start = time.monotonic()
         status, reason = StepStatus.OK, ""
         try:
-            act = action(step.action)
+            act = registry.action(step.action)
             skip = act.skip(ctx)
             if skip:
                 status, reason = StepStatus.SKIPPED, skip
@@ -222,7 +222,7 @@ class Run:
                 if step.gate:
                     g0 = time.monotonic()
                     try:
-                        gate(step.gate.kind)(ctx, step.gate)
+                        registry.gate(step.gate.kind)(ctx, step.gate)
                     finally:
                         ctx.observation["gate_s"] = round(time.monotonic() - g0, 4)  # how long readiness took
         except (StepFailed, GateTimeout, CommandFailed, RefusedError) as exc:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ValidationError
 
-from harness.plan.loader import validation_error
+from harness.plan.errors import validation_error
 from harness.plan.models import Plan
 
 if TYPE_CHECKING:

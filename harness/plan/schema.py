@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from harness import registry
+from harness import registry, standins
 from harness.plan.models import Inventory, Plan
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -43,7 +43,7 @@ def plan_schema() -> dict[str, Any]:
     spec["properties"]["product"]["enum"] = sorted(p.name for p in products)
     spec_branches = []
     for p in sorted(products, key=lambda p: p.name):
-        opts = registry.standin(p.name).Options.model_json_schema(ref_template="#/$defs/{model}")
+        opts = standins.standin(p.name).Options.model_json_schema(ref_template="#/$defs/{model}")
         defs.update(opts.pop("$defs", {}))
         spec_branches.append({"if": {"properties": {"product": {"const": p.name}}, "required": ["product"]},
                               "then": {"properties": opts.get("properties", {})}})

@@ -34,14 +34,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harness import registry
 from harness.backends import Backend, Host, HostSpec, backend
 from harness.errors import ConfigError, SetupFailed
-from harness.plan.loader import validation_error
+from harness.plan.errors import validation_error
 from harness.plan.models import Inventory, StandinsSpec
 from harness.transports import Transport
 
 log = logging.getLogger("harness.standins")
 
 __all__ = ["InstallContext", "NoOptions", "Standin", "detach", "down", "kill_pidfiles", "new_env_name", "options",
-           "planned_inventory", "put_tree", "summary", "up", "write_inventory"]
+           "planned_inventory", "put_tree", "standin", "summary", "up", "write_inventory"]
 
 
 class NoOptions(BaseModel):
@@ -202,13 +202,19 @@ def put_tree(transport: Transport, dest: str, files: Mapping[str, bytes], *, mod
     transport.run(["sh", "-c", _UNTAR, "untar", bundle, dest], timeout=60).check()
 
 
-def _standin(product: str) -> Standin:
-    return registry.standin(product)
+def standin(product: str) -> Standin:
+    """The product's :class:`Standin` (ConfigError when it has none: give an inventory of real hosts)."""
+    p = registry.product(product)
+    if p.standin is None:
+        raise ConfigError(f"product {product!r} has no stand-ins",
+                          hint="give an inventory of real hosts with --target FILE")
+    obj: Standin = registry.load(p.standin)
+    return obj
 
 
 def options(spec: StandinsSpec) -> Any:
     """The product's settings of ``spec``, checked against its ``Options`` model (field ``standins.KEY``)."""
-    st = _standin(spec.product)
+    st = standin(spec.product)
     try:
         return st.Options.model_validate(spec.options)
     except ValidationError as exc:
@@ -218,7 +224,7 @@ def options(spec: StandinsSpec) -> Any:
 
 
 def summary(spec: StandinsSpec) -> str:
-    return _standin(spec.product).summary(options(spec))
+    return standin(spec.product).summary(options(spec))
 
 
 def new_env_name(product: str) -> str:
@@ -229,56 +235,20 @@ def up(spec: StandinsSpec, state_dir: Path, *, name: str | None = None) -> Inven
     """Bring up ``spec``'s stand-ins under ``state_dir``; the inventory (also written there)."""
     if spec.backend not in ("process", "docker"):
         raise ConfigError(f"unknown backend {spec.backend!r}", field="standins.backend")
-    return _standin(spec.product).up(spec, options(spec), state_dir, name=name or new_env_name(spec.product))
+    return standin(spec.product).up(spec, options(spec), state_dir, name=name or new_env_name(spec.product))
 
 
 def planned_inventory(spec: StandinsSpec, state_dir: Path, *, name: str) -> Inventory:
     """The inventory :func:`up` would write, without starting anything: for ``harness plan`` and dry runs."""
-    return _standin(spec.product).planned_inventory(spec, options(spec), state_dir, name=name.strip("<>") or "new")
+    return standin(spec.product).planned_inventory(spec, options(spec), state_dir, name=name.strip("<>") or "new")
 
 
 def down(inventory: Inventory, *, purge: bool = False) -> None:
     """Stop an environment; nothing is left running. ``purge`` also deletes its files and logs."""
-    _standin(inventory.product).down(inventory, purge=purge)
+    standin(inventory.product).down(inventory, purge=purge)
 
 
 def write_inventory(inv: Inventory, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(inv.model_dump(mode="json"), sort_keys=False))
     return path
-
-
-class LegacyStandin(Standin):
-    """Provisional: a product whose stand-in is not on the Backend seam yet keeps its own module-level
-    ``up``/``down``/``planned_inventory`` (which branch on the backend themselves). Removed once every
-    product installs through :meth:`Standin.install`."""
-
-    module: ClassVar[str]
-
-    def hosts(self, ctx: InstallContext) -> list[HostSpec]:
-        raise NotImplementedError
-
-    def install(self, ctx: InstallContext) -> Inventory:
-        raise NotImplementedError
-
-    def inventory(self, ctx: InstallContext) -> Inventory:
-        raise NotImplementedError
-
-    def _spec(self, spec: StandinsSpec, opts: Any) -> Any:
-        import types
-
-        values = opts.model_dump()
-        return types.SimpleNamespace(product=spec.product, backend=spec.backend, version=spec.version,
-                                     options={k: v for k, v in values.items() if k != "nodes"}, **values)
-
-    def up(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
-        inv: Inventory = registry.load(f"{self.module}:up")(self._spec(spec, opts), state_dir, name=name)
-        return inv
-
-    def down(self, inventory: Inventory, *, purge: bool = False) -> None:
-        registry.load(f"{self.module}:down")(inventory, purge=purge)
-
-    def planned_inventory(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
-        inv: Inventory = registry.load(f"{self.module}:planned_inventory")(self._spec(spec, opts), state_dir,
-                                                                         name=name)
-        return inv

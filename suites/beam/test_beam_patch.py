@@ -82,7 +82,7 @@ def test_every_status_code_for_real(fresh: BeamEnv, tmp_path: Path) -> None:
     with zipfile.ZipFile(good) as zf:
         entries = [(n, zf.read(n)) for n in zf.namelist() if n != "patch-manifest.json"]
     util = dict(entries)["core/ebin/core_util.beam"]
-    mixed = zip_bytes(entries + [("core/ebin/junk.beam", b"this is not BEAM"),         # not_beam
+    mixed = zip_bytes([*entries, ("core/ebin/junk.beam", b"this is not BEAM"),         # not_beam
                                  ("core/ebin/renamed.beam", util),                       # module name != file
                                  ("core/ebin/billing_calc.beam", dict(entries)["billing/ebin/billing_calc.beam"]),
                                  ("core_util.beam", util)])                              # not the layout
@@ -134,8 +134,8 @@ def test_idempotence_same_patch_twice(system: BeamEnv, tmp_path: Path) -> None:
     first = c.apply()
     assert first.integral == Status.NOT_LOADED or first.integral >= Status.NOT_CHANGED
     second = c.apply()
-    for n1, n2 in zip(first.nodes, second.nodes):
-        for m1, m2 in zip(n1.modules, n2.modules):
+    for n1, n2 in zip(first.nodes, second.nodes, strict=True):
+        for m1, m2 in zip(n1.modules, n2.modules, strict=True):
             assert m2.status == (Status.NOT_CHANGED if m1.status == Status.OK else m1.status)
     assert Status.OK not in {m.status for n in second.nodes for m in n.modules}
     assert second.exit_code == 0
@@ -291,7 +291,7 @@ def test_cli_build_check_apply_rollback(system: BeamEnv, tmp_path: Path, monkeyp
     env = {"HARNESS_PATCH_MASTER": system.master_url, "HARNESS_PATCH_PASSWORD": system.password("admin")}
     r = run(cli, ["patch", "build", f"core:{src}", "--version", "2.7.1", "--out", "p.zip"])
     assert r.exit_code == 0, r.output
-    r = run(cli, ["patch", "build", f"core:{src}", "--version", "2.7.1", "--out", "q.zip"] + ["core:nope.erl"])
+    r = run(cli, ["patch", "build", f"core:{src}", "--version", "2.7.1", "--out", "q.zip", "core:nope.erl"])
     assert r.exit_code == 2
     before = system.agent("w2").md5s(["core_util"])
     r = run(cli, ["patch", "check", "--archive", "p.zip"], env=env)

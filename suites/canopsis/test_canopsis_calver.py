@@ -64,7 +64,7 @@ def test_yymm_runbook_dnf_edition_flag_and_systemctl_restart(resumed: Run, canop
 
 def test_pro_chain_runs_engine_correlation_on_the_target(resumed: Run, canopsis: CanopsisStandin) -> None:
     running = canopsis.node.running_versions()
-    assert running == {e: TARGET for e in ("engine-fifo", "engine-che", "engine-axe", "engine-correlation")}
+    assert running == dict.fromkeys(("engine-fifo", "engine-che", "engine-axe", "engine-correlation"), TARGET)
     with Publisher(canopsis.amqp_url) as pub:
         pub.publish(check_event(i, "pro-") for i in range(300))
     st = canopsis.wait_drained("pro-", 300)

@@ -72,8 +72,8 @@ def test_failing_step_rolls_back_to_the_previous_version(case: str, canopsis: Ca
 
 
 def _harness(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=cwd, check=False,
-                          timeout=300, env={**os.environ, "COLUMNS": "200"})
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          check=False, timeout=300, env={**os.environ, "COLUMNS": "200"})
 
 
 def _plan_file(c: CanopsisStandin, tmp_path: Path, to: str = "4.6.1") -> Path:
@@ -138,7 +138,7 @@ def test_invalid_events_through_the_api_are_refused_and_accepted_ones_kept(canop
     r = requests.post(url, json=ev, timeout=10)
     assert r.status_code == 400 and r.json()["errors"] == {"event": "connector is missing"}
     good = [check_event(i, "goodapi-") for i in range(50)]
-    mixed = good[:10] + [{**check_event(99, "goodapi-"), "state": 7}]
+    mixed = [*good[:10], {**check_event(99, "goodapi-"), "state": 7}]
     r = requests.post(url, json=mixed, timeout=10)
     assert r.status_code == 400 and r.json()["errors"] == {"10": "state must be 0, 1, 2 or 3"}
     assert canopsis.api.send_events(good) == [e["event_id"] for e in good]

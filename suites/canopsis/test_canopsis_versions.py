@@ -82,7 +82,8 @@ def test_bad_release_note_is_refused_naming_the_file(damage: str, tmp_path: Path
 
 def test_harness_run_refuses_a_major_jump_with_exit_4_before_starting_anything(tmp_path: Path) -> None:
     plan = tmp_path / "plan.yaml"
-    plan.write_text(yaml.safe_dump({"procedure": "canopsis-update", "standins": {"product": "canopsis", "version": "4.6.1"},
+    plan.write_text(yaml.safe_dump({"procedure": "canopsis-update",
+                                    "standins": {"product": "canopsis", "version": "4.6.1"},
                                     "params": {"to": "23.04.0"}}))
     res = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(plan)], capture_output=True, check=False,
                          text=True,

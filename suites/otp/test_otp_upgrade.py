@@ -192,7 +192,8 @@ def test_failure_after_point_of_no_return_restarts_onto_permanent(make_env: Any,
     (c,) = clients(inv)
     incr(c, 2)
     pid = server(c)[0]
-    c.transport.put(f"{c.root}/releases/counter-1.1.tar.gz", Path(inv.facts["packages"], "counter-1.1.tar.gz").read_bytes())
+    c.transport.put(f"{c.root}/releases/counter-1.1.tar.gz",
+                    Path(inv.facts["packages"], "counter-1.1.tar.gz").read_bytes())
     assert c.call("unpack", "counter-1.1") == Tuple((a("ok"), "1.1"))
     c.transport.put(f"{c.root}/releases/1.1/relup",  # a relup whose script crashes after the PONR
                     b'{"1.1",[{"1.0",[],[point_of_no_return,{apply,{erlang,error,[boom]}}]}],'
@@ -211,7 +212,8 @@ def test_install_release_outcomes_are_mapped(make_env: Any, tmp_path: Path) -> N
     before = server(c)
     assert classify(c.call("install", "9.9")[1], "9.9").code == "no_such_release"
     assert classify(c.call("install", "1.0")[1], "1.0").code == "enoent"  # the running release has no relup
-    c.transport.put(f"{c.root}/releases/counter-1.1.tar.gz", Path(inv.facts["packages"], "counter-1.1.tar.gz").read_bytes())
+    c.transport.put(f"{c.root}/releases/counter-1.1.tar.gz",
+                    Path(inv.facts["packages"], "counter-1.1.tar.gz").read_bytes())
     c.call("unpack", "counter-1.1")
     good = c.transport.get(f"{c.root}/releases/1.1/relup")
     c.transport.put(f"{c.root}/releases/1.1/relup", b"{not a relup")

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from harness import registry, resources
+from harness import registry, resources, standins
 from harness.engine.procedure import Procedure
 from harness.engine.step import StepStatus
 from harness.errors import ConfigError, PlanError
@@ -53,7 +53,7 @@ def test_every_gate_resolves_to_a_callable(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(p.name for p in REG.products.values() if p.standin))
 def test_every_standin_resolves(name: str) -> None:
-    st = registry.standin(name)
+    st = standins.standin(name)
     assert isinstance(st, Standin) and issubclass(st.Options, BaseModel)
     assert st.summary(st.Options())
 

@@ -59,6 +59,6 @@ _API = {
     "integral_status": "harness.products.beam.status",
 }
 
-__all__ = ["PRODUCT"] + list(_API)
+__all__ = ["PRODUCT", *list(_API)]
 
 __getattr__ = lazy_exports(__name__, _API)

@@ -273,7 +273,8 @@ def build_patch(modules: Sequence[ModuleSpec | str], system_version: str, out: P
     for path, data in beams.items():
         module = PurePosixPath(path).stem
         if not _LAYOUT.match(path):
-            raise ConfigError(f"{path}: not APP/ebin/MODULE.beam", hint="application and module names are lowercase atoms")
+            raise ConfigError(f"{path}: not APP/ebin/MODULE.beam",
+                              hint="application and module names are lowercase atoms")
         if beam_module_name(data) is None:
             raise ArchiveRefused("not_beam", f"{path} is not a BEAM file")
         if beam_module_name(data) != module:

@@ -84,9 +84,11 @@ def _credentials(inv: Inventory) -> tuple[str, str]:
             return str(doc["user"]), str(doc["password"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"cannot read the credentials file {path}: {exc}", field="facts.credentials",
-                              hint='a JSON file {"user": "admin", "password": "..."} readable by the executor') from None
+                              hint='a JSON file {"user": "admin", "password": "..."} readable by the executor'
+                              ) from None
     password = os.environ.get("HARNESS_PATCH_PASSWORD")
     if not password:
         raise ConfigError("no credentials for the patch service", field="facts.credentials",
-                          hint="set facts.credentials to a JSON file, or export HARNESS_PATCH_USER/HARNESS_PATCH_PASSWORD")
+                          hint="set facts.credentials to a JSON file, or export "
+                          "HARNESS_PATCH_USER/HARNESS_PATCH_PASSWORD")
     return os.environ.get("HARNESS_PATCH_USER", "admin"), password

@@ -92,7 +92,8 @@ def _master(inv: Inventory) -> str:
     if inv.product != "beam" or len(masters) != 1:
         raise PlanError(f"beam-patch needs a beam inventory with exactly one master (got product {inv.product}, "
                         f"{len(masters)} master(s))", field="target",
-                        hint="use `standins: {product: beam, nodes: 3}` or an inventory from `harness standins up beam`")
+                        hint="use `standins: {product: beam, nodes: 3}` or an inventory from "
+                        "`harness standins up beam`")
     return masters[0].name
 
 
@@ -100,7 +101,8 @@ def steps(plan: Plan, params: PatchParams, inv: Inventory) -> list[Step]:
     args = patch_args(plan, params)
     master = _master(inv)
     nodes = [c.name for c in inv.components]
-    what = Path(args["archive"]).name if "archive" in args else f"{len(args['sources'])} module(s) for {args['version']}"
+    what = (Path(args["archive"]).name if "archive" in args
+            else f"{len(args['sources'])} module(s) for {args['version']}")
     check = {"check": f"check@{master}"}
     return [
         Step(f"upload@{master}", master, "beam.upload", args, compensation="beam.delete",

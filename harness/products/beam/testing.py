@@ -30,7 +30,8 @@ from harness.products.beam.domain import Domain
 from harness.products.beam.standin.node import NodeHandle
 from harness.products.beam.standin.patch_service import service_pidfile
 
-__all__ = ["STANDIN_MODULES", "BeamEnv", "erlang_available", "manifest", "snapshot", "start_beam", "variant", "zip_bytes"]
+__all__ = ["STANDIN_MODULES", "BeamEnv", "erlang_available", "manifest", "snapshot", "start_beam", "variant",
+           "zip_bytes"]
 
 STANDIN_MODULES = ("core_util", "core_counter", "core_report", "billing_calc", "billing_srv", "gw_legacy",
                    "patch_agent")

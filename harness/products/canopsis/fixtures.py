@@ -148,7 +148,7 @@ class AmqpTraffic:
                     self.sent += k
                     self.batches.append((time.time(), k))
                     time.sleep(self.pause)
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
+        except BaseException as exc:
             self.error = exc
 
 
@@ -169,7 +169,7 @@ class ApiTraffic:
                 self.api.send_events(evs)
                 self.sent += len(evs)
                 time.sleep(0.01)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             self.error = exc
 
 

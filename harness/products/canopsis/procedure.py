@@ -137,7 +137,8 @@ def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float) -> 
                              f"every engine started on {common['to']}")]
 
 
-def _restart(common: dict[str, Any], calver: bool, timeout: float, prefix: str = "", always: bool = False) -> list[Step]:
+def _restart(common: dict[str, Any], calver: bool, timeout: float, prefix: str = "",
+             always: bool = False) -> list[Step]:
     via = "systemctl" if calver else "canoctl"
     args = {**common, "via": via, "units": _units(common["edition"]), "always": always}
     return [Step(f"{prefix}daemon-reload@{NODE}", NODE, "canopsis.daemon_reload", {**common, "always": always},

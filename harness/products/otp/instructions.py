@@ -257,7 +257,7 @@ def pairing_checks(before: list[Instr], after: list[Instr]) -> list[Refusal]:
         if _tag(x.term) == "load" and isinstance(x.term[1], Tuple) and x.term[1][0] not in loaded:
             found.append(Refusal(_err("no_object_code", x.term[1][0]), x.line))
     susp = [(m[0] if isinstance(m, Tuple) and len(m) == 2 else m, ln) for m, ln in _flat(after, "suspend")]
-    for a_tag, b_tag, a, b in (("suspended_not_resumed", "", susp, _flat(after, "resume")),
+    for a_tag, _b_tag, a, b in (("suspended_not_resumed", "", susp, _flat(after, "resume")),
                                ("resumed_not_suspended", "", _flat(after, "resume"), susp),
                                ("start_not_stop", "", _flat(after, "start"), _flat(after, "stop")),
                                ("stop_not_start", "", _flat(after, "stop"), _flat(after, "start"))):

@@ -220,7 +220,8 @@ def _lint_context(appup: Appup, ctx: AppupContext) -> list[Finding]:
     app = _app_name(appup, ctx)
     if ctx.new_app is not None and ctx.new_app.spec.vsn != appup.vsn:
         out.append(finding("OTP022", f, appup.line, f"appup version \"{appup.vsn}\" but the .app says "
-                           f"\"{ctx.new_app.spec.vsn}\"", reason=T(A("bad_vsn"), T(appup.vsn, ctx.new_app.spec.vsn or ""))))
+                           f"\"{ctx.new_app.spec.vsn}\"",
+                           reason=T(A("bad_vsn"), T(appup.vsn, ctx.new_app.spec.vsn or ""))))
     for direction in ("up", "down"):
         d: Direction = "up" if direction == "up" else "down"
         e = resolve_entry(appup, base, d)

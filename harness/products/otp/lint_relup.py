@@ -13,8 +13,8 @@ from typing import Any
 
 from harness.products.otp.files import Relup, RelupEntry, read_relup
 from harness.products.otp.findings import Finding, finding
-from harness.products.otp.instructions import A, T, check_op, expand_script, pairing_checks, split_checks
-from harness.products.otp.lint_appup import CORE_APPS, _tag
+from harness.products.otp.instructions import A, T, _tag, check_op, expand_script, pairing_checks, split_checks
+from harness.products.otp.lint_appup import CORE_APPS
 from harness.products.otp.printer import format_term
 from harness.products.otp.terms import Atom, Tuple, is_atom, line_of
 

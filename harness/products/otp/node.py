@@ -16,6 +16,7 @@ answer; :class:`NodeCallFailed` when the script itself crashed (``badrpc``).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -184,10 +185,8 @@ class NodeClient:
             # "failed to connect": the request never left, so another try is safe
             return None if tried[-1].exit_code != 0 and "failed to connect" in tried[-1].stderr else tried[-1]
 
-        try:
+        with contextlib.suppress(GateTimeout):  # still "failed to connect": NodeDown by the caller
             wait_until(attempt, timeout=CONNECT_RETRY, interval=0.2, what=f"erl_call to {self.node}")
-        except GateTimeout:
-            pass  # still "failed to connect": reported as NodeDown by the caller
         return tried[-1]
 
     def ping(self, timeout: float = 5.0) -> bool:
@@ -213,7 +212,8 @@ class NodeClient:
     def wait_up(self, timeout: float, *, unlike: str | None = None) -> NodeInfo:
         """Poll until the node answers (and, with ``unlike``, its :attr:`NodeInfo.incarnation` differs);
         raises :class:`NodeDown` after ``timeout`` seconds."""
-        return wait_until(NodeUp(self, unlike), timeout=timeout, interval=0.1, error=NodeDown)
+        info: NodeInfo = wait_until(NodeUp(self, unlike), timeout=timeout, interval=0.1, error=NodeDown)
+        return info
 
 
 @dataclass

@@ -167,7 +167,8 @@ def rollback_steps(plan: Plan, params: UpgradeParams, inv: Inventory, done: Done
         if not t or not t["changed"] or not t["before"] or t["before"] == a["release"]:
             continue
         old = {"release": t["before"], "name": a["name"]}
-        out.append(Step(f"rb-install@{c.name}", c.name, "otp.install", old, gate=Gate("otp.running", plan.ready_timeout),
+        out.append(Step(f"rb-install@{c.name}", c.name, "otp.install", old,
+                        gate=Gate("otp.running", plan.ready_timeout),
                         description=f"install_release(\"{t['before']}\")"))
         out.append(Step(f"rb-permanent@{c.name}", c.name, "otp.permanent", old,
                         description=f"make_permanent(\"{t['before']}\")"))

@@ -29,9 +29,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.errors import ConfigError
+
+_T = TypeVar("_T")
 
 __all__ = [
     "NAME_RE",
@@ -393,8 +395,8 @@ class _Parser:
                 raise self._unexpected(tok, "expected ',' or '}'")
 
 
-def _with_line(term: Any, line: int) -> Any:
-    term.line = line
+def _with_line(term: _T, line: int) -> _T:
+    term.line = line  # type: ignore[attr-defined]  # every term class has a ``line`` slot
     return term
 
 

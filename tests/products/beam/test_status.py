@@ -44,7 +44,8 @@ def test_patch_result_integral_is_min_over_nodes(per_node: list[list[Status]]) -
     result = PatchResult("apply", nodes)
     assert result.integral == min(min(m) for m in per_node)
     assert result.exit_code == (0 if result.integral >= Status.NOT_CHANGED else 10 + int(result.integral))
-    assert result.reboot_required() == [n.node for n, m in zip(nodes, per_node) if min(m) == Status.NOT_UPDATED]
+    assert result.reboot_required() == [n.node for n, m in zip(nodes, per_node, strict=True)
+                                        if min(m) == Status.NOT_UPDATED]
 
 
 def test_unreachable_node_counts_as_error() -> None:

@@ -31,7 +31,7 @@ def test_version_mismatch_and_missing_migration_name_the_file(tmp_path: Path) ->
     assert exc.value.file and exc.value.file.endswith("4.5.1/release-note.toml")
     (tmp_path / "4.5.1" / "release-note.toml").write_text(
         'version = "4.5.1"\n[[steps]]\nkind = "migration"\nscript = "x.json"\n')
-    with pytest.raises(PlanError, match="migration x.json is missing"):
+    with pytest.raises(PlanError, match=r"migration x\.json is missing"):
         notes.load(tmp_path, "4.5.1")
 
 

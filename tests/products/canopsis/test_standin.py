@@ -26,7 +26,8 @@ def test_node_programs_are_put_with_the_hosts_interpreter(tmp_path: Path) -> Non
     t = FakeTransport()
     put_tree(t, SOURCE / "node", "/h/opt/canopsis", python="/venv/bin/python")
     assert t.files["/h/opt/canopsis/bin/canoctl"].startswith(b"#!/venv/bin/python\n")
-    assert t.files["/h/opt/canopsis/lib/cps_standin/units.py"] == (SOURCE / "node/lib/cps_standin/units.py").read_bytes()
+    assert t.files["/h/opt/canopsis/lib/cps_standin/units.py"] == \
+        (SOURCE / "node/lib/cps_standin/units.py").read_bytes()
     assert "/h/opt/canopsis/etc/canopsis.toml" in t.files
     assert not [p for p in t.files if p.endswith(".in") or "__pycache__" in p], "templates and caches stay home"
     untouched = FakeTransport()

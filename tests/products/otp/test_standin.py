@@ -64,7 +64,7 @@ def test_install_puts_unpacks_registers_and_boots_the_release_through_the_transp
 
 def test_a_host_with_another_emulator_is_refused_before_anything_starts() -> None:
     t = _node_host(erts="14.0")
-    with pytest.raises(SetupFailed, match="built for erts 13.1.5, the host runs erts 14.0"):
+    with pytest.raises(SetupFailed, match=r"built for erts 13\.1\.5, the host runs erts 14\.0"):
         install_node(_host(t), SETUP, b"TARBALL")
     assert not any(c.argv and c.argv[0].endswith("bin/start") for c in t.calls)
 

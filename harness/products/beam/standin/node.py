@@ -97,7 +97,8 @@ class NodeArgs:
     domain: tuple[str, ...] = ()  # the master: every worker's node name
 
     def render(self, layout: Layout) -> str:
-        lines = [[name_flag([self.node.partition("@")[2]]), self.node], ["-setcookie", self.cookie], ["-hidden"], ["-noinput"]]
+        lines = [[name_flag([self.node.partition("@")[2]]), self.node], ["-setcookie", self.cookie], ["-hidden"],
+                 ["-noinput"]]
         try:
             ip = ipaddress.IPv4Address(self.bind)
             lines.append(["-kernel", "inet_dist_use_interface", "{" + ",".join(str(b) for b in ip.packed) + "}"])

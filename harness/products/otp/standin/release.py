@@ -83,7 +83,7 @@ def _source_files(variant: str) -> list[Path]:
     root = SOURCES / NAME
     files = [p for p in sorted(root.rglob("*")) if p.is_file()
              and (p.parts[len(root.parts)] != "variants" or p.parts[len(root.parts) + 1] == variant)]
-    return files + [SOURCES / "build_release.escript"]
+    return [*files, SOURCES / "build_release.escript"]
 
 
 @functools.cache

@@ -210,7 +210,8 @@ def main(argv: list[str]) -> int:
     url = os.environ.get("CPS_AMQP_URL", "")
     api = Api((host or "127.0.0.1", int(port)), Broker(url))
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=api.shutdown, daemon=True).start())
-    log("info", "http server started", file=LOGFILE, addr=listen, version=(read_json(VERSION_DOC, {}) or {}).get("version", ""))
+    log("info", "http server started", file=LOGFILE, addr=listen,
+        version=(read_json(VERSION_DOC, {}) or {}).get("version", ""))
     api.serve_forever(poll_interval=0.1)
     api.server_close()
     api.drain()

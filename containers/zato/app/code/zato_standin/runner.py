@@ -17,8 +17,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from zato_standin import __version__, component, hotdeploy, httpbase, internal, lb, logsetup, odb, server, simple, \
-    store, webadmin
+from zato_standin import (
+    __version__,
+    component,
+    hotdeploy,
+    httpbase,
+    internal,
+    lb,
+    logsetup,
+    odb,
+    server,
+    simple,
+    store,
+    webadmin,
+)
 
 BOOTERS = {
     "server": server.boot,
@@ -99,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     return run(comp, args.sync_internal)
 
 
-assert internal and hotdeploy and odb and store  # imported for their side effect: loaded at start like every other module
+# imported for their side effect: loaded at start like every other module
+assert internal and hotdeploy and odb and store
 
 if __name__ == "__main__":
     sys.exit(main())
