@@ -6,7 +6,6 @@ import os
 import random
 import socket
 import threading
-import time
 from pathlib import Path
 
 from harness import procs
@@ -81,13 +80,4 @@ def free_port(host: str = LOOPBACK) -> int:
     return free_ports(1, host)[0]
 
 
-def wait_port(host: str, port: int, timeout: float = 10.0) -> bool:
-    """True once something accepts TCP connections on host:port, False after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.05)
-    return False
+

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import time
 from pathlib import Path
+
+from harness.errors import GateTimeout
+from harness.wait import wait_until
 
 
 def alive(pid: int) -> bool:
@@ -29,6 +32,5 @@ def terminate(pid: int, *, group: bool = False, grace: float = 2.5) -> None:
             kill(pid, sig)
         except (ProcessLookupError, PermissionError):
             return
-        deadline = time.monotonic() + wait
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        with contextlib.suppress(GateTimeout):  # still there after the TERM: the KILL comes next
+            wait_until(lambda: not alive(pid), timeout=wait, interval=0.05, what=f"pid {pid} to end")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import secrets
 import sys
-import time
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,9 +23,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 
 from harness.engine.step import Gate, Step, StepStatus
-from harness.errors import GateTimeout
 from harness.plan.models import Component, Host, Inventory
 from harness.transports.base import CommandResult, Transport
+from harness.wait import wait_until
 
 if TYPE_CHECKING:
     from harness.engine.actions import StepContext
@@ -157,14 +156,11 @@ class FakeGate:
     polls: int = 0
 
     def __call__(self, ctx: StepContext, gate: Gate) -> None:
-        deadline = time.monotonic() + gate.timeout
-        while True:
+        def poll() -> bool:
             self.polls += 1
-            if self.ready(ctx) if callable(self.ready) else self.ready:
-                return
-            if time.monotonic() > deadline:
-                raise GateTimeout(f"{ctx.step.node} not ready after {gate.timeout:g}s")
-            time.sleep(self.interval)
+            return bool(self.ready(ctx) if callable(self.ready) else self.ready)
+
+        wait_until(poll, timeout=gate.timeout, interval=self.interval, what=ctx.step.node)
 
 
 def _module() -> types.ModuleType:

@@ -61,7 +61,7 @@ def wait_until(condition: Callable[[], T], *, timeout: float, interval: float = 
         return retrying(condition)
     except tenacity.RetryError:
         last = getattr(condition, "last", "")
-        text = f"{label}: not ready after {timeout:g}s" + (f" (last: {last})" if last else "")
+        text = f"{label} not ready after {timeout:g}s" + (f" (last: {last})" if last else "")
         if details is not None:
             text += "\n" + details()
         if hint:

@@ -202,7 +202,7 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
         return served["by"] in ("", comp.name)
 
     wait_until(routed, timeout=max(timeout, 0.1), interval=0.02,
-               what=f"{comp.name} answers on its own port but the load balancer to route to it",
+               what=f"{comp.name} answers on its own port, but the load balancer routing to it:",
                hint=f"check the LB's health checks of {comp.name} (GET /zato/ping)")
     if served.get("by") == "":
         time.sleep(LB_SETTLE)

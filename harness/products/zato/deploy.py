@@ -24,10 +24,11 @@ import requests
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, HostHandle
-from harness.errors import GateTimeout, StepFailed
+from harness.errors import StepFailed
 from harness.products.zato import odb, state
 from harness.products.zato.hotdeploy import Payload, with_entries
 from harness.products.zato.logs import parse_log
+from harness.wait import wait_until
 
 HOT_DEPLOY_DIR = "/hot-deploy/current/"
 _REFUSED = ("Could not load source", "No services were deployed", "Could not hot-deploy", "Could not deploy services",
@@ -150,14 +151,14 @@ def deployed(ctx: StepContext, gate: Gate) -> None:
     names: list[str] = list(obs.get("dropped", []))
     floor = int(obs.get("package_floor", 0))
     offsets = obs.get("log_offsets", {})
-    deadline = time.monotonic() + gate.timeout
     missing: list[str] = []
-    while True:
-        _refusals(ctx, names)
+
+    def all_confirmed() -> bool:
+        _refusals(ctx, names)  # a server that refused the module fails the gate at once
         rows = odb.package_statuses(env, floor)
         latest = {name: max((r[0] for r in rows if r[1] == name), default=None) for name in names}
         confirmed: dict[str, dict[str, str]] = {}
-        missing = []
+        missing.clear()
         for name, pkg in latest.items():
             if pkg is None:
                 missing.append(f"{name}: no package yet")
@@ -176,11 +177,11 @@ def deployed(ctx: StepContext, gate: Gate) -> None:
             confirmed[name] = logged
         if not missing:
             obs.update(packages=latest, confirmed=confirmed, available_at=time.time())
-            return
-        if time.monotonic() > deadline:
-            raise GateTimeout(f"not confirmed by every server after {gate.timeout:g}s: {'; '.join(missing)}\n"
-                              f"Hint: a server that is down deploys the package when it starts; check its log")
-        time.sleep(0.02)
+        return not missing
+
+    wait_until(all_confirmed, timeout=gate.timeout, interval=0.02, what="the confirmation of every server",
+               details=lambda: "; ".join(missing),
+               hint="a server that is down deploys the package when it starts; check its log")
 
 
 # ----- invoke through the load balancer ------------------------------------------------------------
