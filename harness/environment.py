@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from harness.plan.models import Inventory
@@ -31,10 +32,12 @@ class Environment:
     components: dict[str, ComponentHandle] = field(default_factory=dict)
 
     @classmethod
-    def from_inventory(cls, inv: Inventory) -> Environment:
+    def from_inventory(cls, inv: Inventory, *, wrap: Callable[[Transport], Transport] | None = None) -> Environment:
+        """Handles for ``inv``; ``wrap`` decorates every host's transport (the runner's lease fence)."""
         env = cls(inv)
         for h in inv.hosts:
-            env.hosts[h.name] = HostHandle(h.name, transport_for(h.transport), h.install_dir)
+            t = transport_for(h.transport)
+            env.hosts[h.name] = HostHandle(h.name, wrap(t) if wrap else t, h.install_dir)
         for c in inv.components:
             env.components[c.name] = ComponentHandle(c.name, c.role, env.hosts[c.host], c.path, c.url)
         return env

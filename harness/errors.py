@@ -7,6 +7,7 @@
      |    +-- PlanError
      +-- RefusedError           the executor will not start: precheck failed, product would refuse
      |    +-- LockHeld          another executor holds the environment's lease
+     +-- LeaseLost              this executor no longer holds the lease (taken over): it must stop at once
      +-- TransportError         a command or file could not reach a node
      |    +-- CommandFailed     non-zero exit (target, argv, exit code, stdout/stderr tails)
      |    +-- ConnectTimeout
@@ -58,6 +59,11 @@ class RefusedError(HarnessError):
 
 class LockHeld(RefusedError):
     """Another executor holds the lease on this environment."""
+
+
+class LeaseLost(HarnessError):
+    """Another executor took this one's lease (it was paused or cut off past the TTL). Raised before any
+    command, file transfer or journal line, so an executor that lost the lease changes nothing more."""
 
 
 class TransportError(HarnessError):

@@ -11,10 +11,18 @@ from harness.cli._render import Progress, console, err, outcome_line, steps_tabl
 from harness.engine.runner import Run
 from harness.engine.session import PlanSession, Teardown, teardown_owned
 from harness.engine.status import EXIT_CODES, Outcome
-from harness.errors import ConfigError, HarnessError, LockHeld, RefusedError
+from harness.errors import ConfigError, HarnessError, LeaseLost, LockHeld
 
 PlanArg = Annotated[Path, typer.Argument(help="plan file (YAML)")]
 TargetOpt = Annotated[Path | None, typer.Option("--target", "-t", help="inventory file (overrides the plan's)")]
+
+
+def _lost(run: Run, exc: LeaseLost) -> typer.Exit:
+    """This executor was paused or cut off past its lease and another took over: it stops, writes nothing."""
+    run.abandon()
+    err.print(f"[red bold]{Outcome.INDETERMINATE.value.upper()}[/]: {exc}")
+    err.print(f"the journal ({run.run_dir / 'journal.jsonl'}) is the other executor's now")
+    return typer.Exit(EXIT_CODES[Outcome.INDETERMINATE])
 
 
 def _fail(exc: HarnessError) -> typer.Exit:
@@ -67,6 +75,9 @@ def run_cmd(plan: PlanArg, target: TargetOpt = None,
             run.interrupt("interrupted (Ctrl-C)")
             err.print(f"interrupted: continue with `harness resume {run.run_dir}`")
             raise typer.Exit(EXIT_CODES[Outcome.INDETERMINATE]) from None
+        except LeaseLost as exc:
+            session.teardown = "never"  # the stand-ins are the other executor's now
+            raise _lost(run, exc) from None
         raise typer.Exit(outcome_line(run, outcome))
     finally:
         session.close(outcome)
@@ -76,7 +87,7 @@ def resume_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory (prin
     """Continue a run whose executor died, without redoing finished steps."""
     try:
         run = Run.load(run_dir)
-    except ConfigError as exc:
+    except HarnessError as exc:  # unreadable, edited or disagreeing with its plan: nothing is run
         raise _fail(exc) from None
     if run.outcome is not None:
         console.print(f"run {run.run_id} already finished: {run.outcome.value}")
@@ -88,7 +99,10 @@ def resume_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory (prin
     run.listeners.append(Progress(run))
     done = len(run.steps) - len(run.pending())
     console.print(f"resuming run {run.run_id}: {done} of {len(run.steps)} steps already done")
-    outcome = run.roll_back("resumed rollback") if run.rolling_back() else run.run_forward()
+    try:
+        outcome = run.roll_back("resumed rollback") if run.rolling_back() else run.run_forward()
+    except LeaseLost as exc:
+        raise _lost(run, exc) from None
     if run.meta.get("owns_standins"):
         teardown_owned(run.inventory, "always", outcome)
     raise typer.Exit(outcome_line(run, outcome))
@@ -99,18 +113,21 @@ def rollback_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")])
     try:
         run = Run.load(run_dir)
         run.begin(resumed=True)
-    except (ConfigError, RefusedError) as exc:
+    except HarnessError as exc:
         raise _fail(exc) from None
     run.listeners.append(Progress(run))
-    outcome = run.roll_back("requested by `harness rollback`")
+    try:
+        outcome = run.roll_back("requested by `harness rollback`")
+    except LeaseLost as exc:
+        raise _lost(run, exc) from None
     raise typer.Exit(outcome_line(run, outcome))
 
 
 def status_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -> None:
     """Show where a run is: every step's last status, and the outcome if it ended."""
     try:
-        run = Run.load(run_dir)
-    except ConfigError as exc:
+        run = Run.load(run_dir, require_started=False)
+    except HarnessError as exc:
         raise _fail(exc) from None
     statuses = {sid: rec.status.value for sid, rec in run.records.items()}
     console.print(steps_table(run.steps, f"run {run.run_id}: {run.plan.procedure} on {run.inventory.environment}",

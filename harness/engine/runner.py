@@ -4,18 +4,13 @@ Every transition is journaled (fsync) before the next one starts, so ``harness r
 kill continues from the first step that did not finish. An interrupted step is run again; actions are
 written so that a second run of a finished action is detected by its skip check.
 
-Run directory layout::
-
-    RUN_DIR/meta.json        run id, procedure, environment, whether the run owns its stand-ins
-    RUN_DIR/plan.json        the validated plan
-    RUN_DIR/inventory.json   the inventory the run acts on
-    RUN_DIR/steps.json       the planned steps (exactly what the dry-run prints)
-    RUN_DIR/journal.jsonl    append-only transitions
+The run directory (:mod:`harness.engine.rundir`) holds the plan, the inventory, the planned steps and the
+journal; a resumed run is refused when they disagree. Every command, file transfer and journal line is
+fenced by the lease (:mod:`harness.engine.fence`): an executor that lost it changes nothing more.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -30,14 +25,26 @@ from typing import Any
 from pydantic import BaseModel
 
 from harness import registry
+from harness.engine import rundir
 from harness.engine.actions import StepContext
+from harness.engine.fence import FencedTransport
 from harness.engine.journal import Journal, read_journal
 from harness.engine.lock import LeaseLock
 from harness.engine.procedure import Procedure
 from harness.engine.status import Outcome
 from harness.engine.step import Step, StepStatus, stages
 from harness.environment import Environment
-from harness.errors import CommandFailed, GateTimeout, HarnessError, PlanError, RefusedError, StepFailed, TransportError
+from harness.errors import (
+    CommandFailed,
+    ConfigError,
+    GateTimeout,
+    HarnessError,
+    LeaseLost,
+    PlanError,
+    RefusedError,
+    StepFailed,
+    TransportError,
+)
 from harness.plan.errors import locate
 from harness.plan.models import Inventory, Plan
 from harness.plan.params import validate_params
@@ -94,32 +101,35 @@ class Run:
         run_id = new_run_id()
         run_dir = runs_dir / run_id
         run_dir.mkdir(parents=True)
-        meta = {"run_id": run_id, "procedure": plan.procedure, "environment": inventory.environment,
-                "owns_standins": owns_standins, "plan_file": plan_file, "created": time.time()}
-        _write_json(run_dir / "meta.json", meta)
-        _write_json(run_dir / "plan.json", plan.model_dump(mode="json"))
-        _write_json(run_dir / "inventory.json", inventory.model_dump(mode="json"))
-        _write_json(run_dir / "steps.json", [s.to_dict() for s in steps])
+        meta = rundir.RunMeta(run_id=run_id, procedure=plan.procedure, environment=inventory.environment,
+                              owns_standins=owns_standins, plan_file=plan_file, created=time.time(),
+                              base_dir=str(plan._base_dir) if plan._base_dir else None).model_dump()
+        rundir.write_json(run_dir / "meta.json", meta)
+        rundir.write_json(run_dir / "plan.json", plan.model_dump(mode="json"))
+        rundir.write_json(run_dir / "inventory.json", inventory.model_dump(mode="json"))
+        rundir.write_json(run_dir / "steps.json", [s.to_dict() for s in steps])
         return cls(run_dir, plan, inventory, steps, meta)
 
     @classmethod
-    def load(cls, run_dir: Path) -> Run:
-        if not (run_dir / "meta.json").exists():
-            from harness.errors import ConfigError
-
-            raise ConfigError(f"{run_dir} is not a run directory (no meta.json)",
-                              hint="give the path printed by `harness run`, e.g. .harness/runs/RUN_ID")
-        meta = json.loads((run_dir / "meta.json").read_text())
-        plan = Plan.model_validate(json.loads((run_dir / "plan.json").read_text()))
-        inv = Inventory.model_validate(json.loads((run_dir / "inventory.json").read_text()))
-        steps = [Step.from_dict(d) for d in json.loads((run_dir / "steps.json").read_text())]
-        run = cls(run_dir, plan, inv, steps, meta)
-        run._replay()
+    def load(cls, run_dir: Path, *, require_started: bool = True) -> Run:
+        """A run directory, checked: every file valid, the steps what the plan and inventory give, the
+        journal a journal (ConfigError or RefusedError naming what is wrong otherwise). A run whose
+        journal holds no run record never began (its precheck never ran): refused unless
+        ``require_started`` is off (``harness status`` shows such a run)."""
+        meta, plan, inv, steps = rundir.load_files(run_dir)
+        rundir.check_steps(run_dir, steps, plan_steps(plan, inv))
+        run = cls(run_dir, plan, inv, steps, meta.model_dump())
+        records = read_journal(run_dir / "journal.jsonl", strict=True)
+        if require_started and not any(r["event"] == "run" for r in records):
+            raise ConfigError("the journal holds no run record: the run never started here, or its journal "
+                              "was emptied", file=str(run_dir / "journal.jsonl"),
+                              hint="nothing is resumed from an empty journal; check the nodes and start a new run")
+        run._replay(records)
         return run
 
-    def _replay(self) -> None:
+    def _replay(self, records: list[dict[str, Any]]) -> None:
         by_id = {s.id: s for s in self.steps}
-        for r in self.journal_records():
+        for r in records:
             if r["event"] in ("step", "observe") and r.get("observation"):
                 self.observations.setdefault(r["step"], {}).update(r["observation"])
             if r["event"] == "step" and r["status"] != "started" and r["step"] in by_id:
@@ -131,22 +141,28 @@ class Run:
     def journal_records(self) -> list[dict[str, Any]]:
         return read_journal(self.run_dir / "journal.jsonl")
 
+    def _fence(self) -> None:
+        if self._lock is not None:
+            self._lock.check()
+
     # --- lifecycle -----------------------------------------------------------------------------
     @property
     def env(self) -> Environment:
         if self._env is None:
-            self._env = Environment.from_inventory(self.inventory)
+            self._env = Environment.from_inventory(self.inventory,
+                                                   wrap=lambda t: FencedTransport(t, self._fence))
         return self._env
 
     @property
     def journal(self) -> Journal:
         if self._journal is None:
-            self._journal = Journal(self.run_dir / "journal.jsonl")
+            self._journal = Journal(self.run_dir / "journal.jsonl", fence=self._fence)
         return self._journal
 
     def begin(self, *, resumed: bool = False) -> None:
         """Take the environment's lease and run the read-only prechecks. Nothing is changed before this."""
-        self._lock = LeaseLock(self.inventory.environment, self.run_id, ttl=self.plan.lock_ttl)
+        self._lock = LeaseLock.for_inventory(self.inventory, self.run_id, ttl=self.plan.lock_ttl,
+                                             run_dir=str(self.run_dir))
         self._lock.acquire()
         try:
             self.journal.write("run", status="resumed" if resumed else "started", run_id=self.run_id,
@@ -154,6 +170,9 @@ class Run:
                                pid=os.getpid(), steps=[s.id for s in self.steps])
             if not resumed:
                 self.procedure.precheck(self.env, self.plan, self.params)
+        except LeaseLost:
+            self._release()
+            raise
         except HarnessError as exc:
             # journal the refusal, so the run is over: `resume` (which skips the precheck) must not start it
             self.end(Outcome.REFUSED, str(exc).splitlines()[0])
@@ -173,6 +192,10 @@ class Run:
         self.journal.write("run", status="finished", outcome=outcome.value, reason=reason)
         self._release()
         return outcome
+
+    def abandon(self) -> None:
+        """Let go of everything without a journal line (the lease is lost: the journal is not ours)."""
+        self._release()
 
     def _release(self) -> None:
         if self._lock:
@@ -202,12 +225,7 @@ class Run:
             self.journal.write("observe", step=step.id, observation=ctx.observation)
 
         ctx.persist = persist
-        if self._lock is not None and not self._lock.held():  # taken over: never act beside another executor
-            rec = StepRecord(step, StepStatus.INDETERMINATE,
-                             f"lost the lease on {self.inventory.environment!r} to another executor; not run")
-            self.journal.write(event, step=step.id, node=step.node, action=step.action, status=rec.status.value,
-                               reason=rec.reason)
-            return rec
+        # fenced: raises LeaseLost (nothing written, nothing run) once another executor holds the lease
         self.journal.write(event, step=step.id, node=step.node, action=step.action, status="started")
         self._emit(event, step, "started")
         start = time.monotonic()
@@ -225,6 +243,8 @@ class Run:
                         registry.gate(step.gate.kind)(ctx, step.gate)
                     finally:
                         ctx.observation["gate_s"] = round(time.monotonic() - g0, 4)  # how long readiness took
+        except LeaseLost:
+            raise  # another executor holds the lease now: not a line more, not a command more
         except (StepFailed, GateTimeout, CommandFailed, RefusedError) as exc:
             status, reason = StepStatus.FAILED, str(exc)
         except (TransportError, HarnessError) as exc:
@@ -316,7 +336,3 @@ class Run:
 
     def rolling_back(self) -> bool:
         return any(r["event"] == "rollback" and r["status"] == "started" for r in self.journal_records())
-
-
-def _write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n")

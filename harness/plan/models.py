@@ -9,9 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+
+
+def invalid(model: str, loc: tuple[str | int, ...], message: str, value: Any) -> ValidationError:
+    """A validation error of a model-level rule that points at the field it is about (not the whole file)."""
+    return ValidationError.from_exception_data(model, [InitErrorDetails(
+        type=PydanticCustomError("value_error", message), loc=loc, input=value)])
 
 
 class StandinsSpec(BaseModel):
@@ -60,7 +67,8 @@ class Plan(BaseModel):
     @model_validator(mode="after")
     def _target_xor_standins(self) -> Plan:
         if self.target and self.standins:
-            raise ValueError("give either `target` (an inventory) or `standins`, not both")
+            raise invalid("Plan", ("standins",), "give either `target` (an inventory) or `standins`, not both",
+                          self.standins)
         return self
 
 
@@ -107,15 +115,20 @@ class Inventory(BaseModel):
 
     @model_validator(mode="after")
     def _references(self) -> Inventory:
-        hosts = {h.name for h in self.hosts}
-        if len(hosts) != len(self.hosts):
-            raise ValueError("host names must be unique")
-        names = [c.name for c in self.components]
-        if len(set(names)) != len(names):
-            raise ValueError("component names must be unique")
-        for c in self.components:
+        hosts: set[str] = set()
+        for i, h in enumerate(self.hosts):
+            if h.name in hosts:
+                raise invalid("Inventory", ("hosts", i, "name"), f"host name {h.name!r} is used twice", h.name)
+            hosts.add(h.name)
+        names: set[str] = set()
+        for i, c in enumerate(self.components):
+            if c.name in names:
+                raise invalid("Inventory", ("components", i, "name"), f"component name {c.name!r} is used twice",
+                              c.name)
+            names.add(c.name)
             if c.host not in hosts:
-                raise ValueError(f"component {c.name!r} names host {c.host!r}, which is not in `hosts`")
+                raise invalid("Inventory", ("components", i, "host"),
+                              f"component {c.name!r} names host {c.host!r}, which is not in `hosts`", c.host)
         return self
 
     def host(self, name: str) -> Host:

@@ -105,7 +105,7 @@ def test_run_with_a_missing_install_dir_is_refused_and_changes_nothing(tmp_path:
     assert result.exit_code == 4, result.output
     assert "install dir" in result.stderr and "nothing was changed" in result.stderr
     assert not (tmp_path / "missing").exists()
-    assert LeaseLock("test-env", "x").current() is None
+    assert LeaseLock.for_inventory(fake_inventory(), "x").current() is None
     [run_dir] = run_dirs(isolated_dirs)
     # the refused run is over: resume does not run it with its precheck skipped
     again = invoke("resume", run_dir)
@@ -113,7 +113,7 @@ def test_run_with_a_missing_install_dir_is_refused_and_changes_nothing(tmp_path:
 
 
 def test_run_while_the_environment_is_locked_exits_5(do: FakeAction, plan_file: Path) -> None:
-    with LeaseLock("test-env", "another-run", ttl=30):
+    with LeaseLock.for_inventory(fake_inventory(), "another-run", ttl=30):
         result = invoke("run", plan_file)
     assert result.exit_code == EXIT_CODES[Outcome.LOCKED] == 5
     assert "LOCKED" in result.stderr and "another-run" in result.stderr

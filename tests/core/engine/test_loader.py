@@ -186,3 +186,54 @@ def test_the_inventory_schema_knows_each_products_roles() -> None:
     assert not list(validator.iter_errors(inv))
     inv["components"][0]["role"] = "broker"  # a canopsis role
     assert list(validator.iter_errors(inv))
+
+
+# ----- inputs the loader does not trust ------------------------------------------------------------------
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
+    import resource
+
+    lines = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, 9):
+        prev, cur = chr(ord("a") + i - 1), chr(ord("a") + i)
+        lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    text = INVENTORY + "facts:\n" + "".join(f"  {line}\n" for line in lines)
+    assert len(text) < 3000
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    err = _plan_error(tmp_path, text, load_inventory, "inv.yaml")
+    assert "expand this document to more than" in str(err) and err.hint and "aliases" in err.hint
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000, "it expanded first (KiB)"
+
+
+def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.plan import loader
+
+    monkeypatch.setattr(loader, "MAX_BYTES", 1000)
+    err = _plan_error(tmp_path, "procedure: zato-update\n" + "# padding\n" * 200)
+    assert "plans and inventories are at most" in str(err) and err.file and err.file.endswith("plan.yaml")
+
+
+def test_a_binary_file_is_a_located_error_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_bytes(b"procedure: zato-update\n\x89PNG\r\n\x1a\n\xff\xfe")
+    with pytest.raises(PlanError, match="not a text file: byte 23 is not UTF-8"):
+        load_plan(path)
+
+
+def test_a_duplicated_key_is_refused_naming_both_lines(tmp_path: Path) -> None:
+    err = _plan_error(tmp_path, "procedure: zato-update\nrollback: auto\nready_timeout: 5\nrollback: never\n")
+    assert (err.line, "lines 2 and 4") == (4, "lines 2 and 4") and "'rollback' appears twice" in str(err)
+
+
+def test_deep_nesting_is_a_located_error(tmp_path: Path) -> None:
+    err = _plan_error(tmp_path, "procedure: zato-update\nparams: {x: " + "[" * 20000 + "]" * 20000 + "}\n")
+    assert "nested too deeply" in str(err) or "not valid YAML" in str(err)
+
+
+def test_a_rule_across_fields_points_at_the_field_it_is_about(tmp_path: Path) -> None:
+    err = _plan_error(tmp_path, "procedure: zato-update\ntarget: inv.yaml\nstandins: {product: zato}\n")
+    assert (err.line, err.field) == (3, "standins") and "not both" in str(err)
+    twice = INVENTORY + "  - name: s1\n    role: server\n    host: h1\n    path: /p\n    url: http://127.0.0.1:1\n"
+    err = _plan_error(tmp_path, twice, load_inventory, "inv.yaml")
+    assert err.field == "components.1.name" and "used twice" in str(err) and err.line and err.line > 8

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from harness.engine.lock import LeaseLock, state_dir
-from harness.errors import LockHeld, RefusedError
+from harness.errors import LeaseLost, LockHeld, RefusedError
 
 
 def _write_lease(holder: str, pid: int, expires: float, env: str = "dev") -> Path:
@@ -151,15 +151,50 @@ def test_a_sigkilled_holder_is_taken_over_after_its_ttl() -> None:
         lock.release()
 
 
-def test_a_run_that_lost_its_lease_does_not_act(tmp_path, monkeypatch) -> None:
-    """The runner checks the lease before every step: once another executor took it, nothing more runs."""
-    from harness.engine.lock import LeaseLock
-
+def test_a_lease_that_another_executor_took_is_no_longer_held_and_not_deleted(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path))
     mine = LeaseLock("env-x", "run-a", ttl=30)
     mine.acquire()
     assert mine.held()
-    mine.path.write_text(mine.path.read_text().replace('"run-a"', '"run-b"'))  # another run took it over
+    mine.check()  # the fence lets a holder through
+    theirs = json.loads(mine.path.read_text()) | {"executor": "elsewhere:1:abcd", "generation": mine.generation + 1}
+    mine.path.write_text(json.dumps(theirs))  # another executor took it over
     assert not mine.held()
+    with pytest.raises(LeaseLost, match="now belongs to run run-a"):
+        mine.check()
     mine.release()
     assert mine.path.exists(), "release must not delete a lease that belongs to someone else"
+
+
+def test_every_take_over_is_a_new_generation_and_a_resume_is_a_new_executor() -> None:
+    first = LeaseLock("dev", "run-a", ttl=5)
+    with first:
+        gen1, executor1 = first.generation, first.executor
+    resumed = LeaseLock("dev", "run-a", ttl=5)  # the same run, resumed: another executor
+    with resumed:
+        assert resumed.executor != executor1 and resumed.generation == gen1 + 1
+        with pytest.raises(LeaseLost):
+            first.check()  # the first executor, were it still around, is fenced off
+    (state_dir() / "locks" / "dev.lease").unlink(missing_ok=True)
+    with LeaseLock("dev", "run-b", ttl=5) as later:
+        assert later.generation == gen1 + 2, "a generation never goes back, even after the lease file is gone"
+
+
+def test_the_lease_is_on_the_hosts_not_on_the_environments_name() -> None:
+    from harness.testing import fake_inventory
+
+    inv = fake_inventory("staging")
+    renamed = inv.model_copy(update={"environment": "staging-again"})
+    other = fake_inventory("staging", root="/elsewhere")
+    with LeaseLock.for_inventory(inv, "run-a", ttl=5):
+        with pytest.raises(LockHeld, match="run-a"):
+            LeaseLock.for_inventory(renamed, "run-b", ttl=5).acquire()
+        with LeaseLock.for_inventory(other, "run-c", ttl=5):
+            pass  # other hosts: another lease
+
+
+def test_the_lock_held_hint_is_a_command_that_works(tmp_path: Path) -> None:
+    with LeaseLock("dev", "run-a", ttl=5, run_dir=str(tmp_path / "runs" / "run-a")), \
+            pytest.raises(LockHeld) as excinfo:
+        LeaseLock("dev", "run-b", ttl=5).acquire()
+    assert f"`harness status {tmp_path / 'runs' / 'run-a'}`" in str(excinfo.value)

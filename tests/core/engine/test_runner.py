@@ -101,13 +101,13 @@ def test_the_lease_is_held_during_the_run_and_released_at_the_end(fakes: Fakes) 
     seen: list[str | None] = []
 
     def look(ctx):
-        lease = LeaseLock("test-env", "someone-else").current()
+        lease = LeaseLock.for_inventory(fake_inventory(), "someone-else").current()
         seen.append(lease.holder if lease else None)
 
     fakes.do.observe = lambda ctx: look(ctx) or {}
     run = fakes.execute()
     assert seen == [run.run_id] * 3
-    assert LeaseLock("test-env", "x").current() is None
+    assert LeaseLock.for_inventory(fake_inventory(), "x").current() is None
 
 
 def test_a_skip_check_skips_with_its_reason_journaled(fakes: Fakes) -> None:
@@ -214,14 +214,14 @@ def test_a_precheck_refusal_changes_nothing_and_is_recorded(fakes: Fakes) -> Non
         with pytest.raises(RefusedError, match="install dir missing"):
             run.begin()
         assert fakes.do.checked == [] and fakes.do.ran == []
-        assert LeaseLock("test-env", "x").current() is None  # the lease was released
+        assert LeaseLock.for_inventory(fake_inventory(), "x").current() is None  # the lease was released
         again = Run.load(run.run_dir)
     # a refused run is over: `harness resume` must not start it without its precheck
     assert again.outcome == Outcome.REFUSED
 
 
 def test_a_held_lease_refuses_before_anything_is_journaled(fakes: Fakes) -> None:
-    with LeaseLock("test-env", "another-run", ttl=5):
+    with LeaseLock.for_inventory(fake_inventory(), "another-run", ttl=5):
         run = fakes.create()
         with pytest.raises(LockHeld, match="another-run"):
             run.begin()
@@ -300,7 +300,7 @@ _KILLED_EXECUTOR = textwrap.dedent("""
 
     with fake_procedure("fake-proc", steps), \\
             fake_actions({"fake.do": FakeAction(raises=kill_in_b)}, {"fake.ready": FakeGate()}):
-        run = Run.load(run_dir)
+        run = Run.load(run_dir, require_started=False)
         run.begin()
         run.run_forward()
 """)
@@ -312,7 +312,7 @@ def test_resume_after_a_real_sigkill(fakes: Fakes) -> None:
                            env={**os.environ}, capture_output=True, text=True, timeout=60)
     assert child.returncode == -9, child.stderr
     assert (run.run_dir / "child-ran.txt").read_text().split() == ["a@host1", "b@server1"]
-    lease = LeaseLock("test-env", "x").current()
+    lease = LeaseLock.for_inventory(fake_inventory(), "x").current()
     assert lease is not None and lease.holder == run.run_id  # the dead executor's lease is still there
 
     again = Run.load(run.run_dir)
