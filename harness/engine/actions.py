@@ -26,6 +26,9 @@ class StepContext:
     observation: dict[str, Any] = field(default_factory=dict)
     #: write ``observation`` to the journal now (e.g. the commit before a pull, needed by a rollback)
     persist: Callable[[], None] = lambda: None
+    #: an earlier executor started this step and died before it ended: the action must look at the node
+    #: (its skip check) before doing it again, even where it would otherwise always act (a forced restart)
+    interrupted: bool = False
 
 
 class Action(Protocol):

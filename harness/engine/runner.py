@@ -91,6 +91,8 @@ class Run:
         self._lock: LeaseLock | None = None
         self.observations: dict[str, dict[str, Any]] = {}
         self.records: dict[str, StepRecord] = {}
+        #: (event, step id) started by an earlier executor that never journaled how they ended
+        self.interrupted: set[tuple[str, str]] = set()
         self.outcome: Outcome | None = None
 
     # --- creation and loading ------------------------------------------------------------------
@@ -130,6 +132,9 @@ class Run:
     def _replay(self, records: list[dict[str, Any]]) -> None:
         by_id = {s.id: s for s in self.steps}
         for r in records:
+            if r["event"] in ("step", "rollback_step"):
+                key = (r["event"], r["step"])
+                (self.interrupted.add if r["status"] == "started" else self.interrupted.discard)(key)
             if r["event"] in ("step", "observe") and r.get("observation"):
                 self.observations.setdefault(r["step"], {}).update(r["observation"])
             if r["event"] == "step" and r["status"] != "started" and r["step"] in by_id:
@@ -217,7 +222,8 @@ class Run:
             listener(kind, step, status, reason)
 
     def execute_step(self, step: Step, *, event: str = "step") -> StepRecord:
-        ctx = StepContext(self.env, self.plan, step, self.observations)
+        ctx = StepContext(self.env, self.plan, step, self.observations,
+                          interrupted=(event, step.id) in self.interrupted)
         ctx.observation = dict(self.observations.get(step.id, {}))
 
         def persist() -> None:

@@ -254,11 +254,14 @@ def test_resume_after_a_kill_reruns_only_the_interrupted_step(fakes: Fakes) -> N
     assert [s.id for s in again.pending()] == ["b@server1", "c@server2"]
     assert again.observations["b@server1"] == {"before": "abc123"}
     resumed_obs: list[dict] = []
+    told: dict[str, bool] = {}
+    fakes.do.skip = lambda ctx: told.setdefault(ctx.step.id, ctx.interrupted) and None
     fakes.do.observe = lambda ctx: resumed_obs.append(dict(ctx.observation)) or {}
     again.begin(resumed=True)  # our own dead predecessor's lease is taken over at once
     assert again.run_forward() == Outcome.SUCCESS
     assert fakes.do.ran == ["a@host1", "b@server1", "b@server1", "c@server2"]
     assert resumed_obs[0] == {"before": "abc123"}  # the re-run step starts from what was persisted
+    assert told == {"b@server1": True, "c@server2": False}, "the action is told which step was interrupted"
     assert run_events(again) == ["started", "resumed", "finished"]
     assert [sid for sid, _ in finished(again)] == IDS
     assert Run.load(run.run_dir).outcome == Outcome.SUCCESS
