@@ -189,3 +189,21 @@ def test_heart_refusing_the_restart_command_is_reported_and_the_node_keeps_runni
     assert "bad_cmd" in out.term and "NOT restarted" in out.message
     info = c.info()
     assert info.os_pid == before.os_pid and info.script_id == "1.0"
+
+
+def test_a_second_point_of_no_return_is_accepted_by_release_handler(make_env: Any) -> None:
+    """make_relup refuses two in an appup (too_many_point_of_no_return); release_handler_1 splits at the
+    first and runs the second again, so the linter only warns about it in a relup (OTP011)."""
+    inv = make_env(nodes=1)
+    (c,) = clients(inv)
+    incr(c, 2)
+    pid = server(c)[0]
+    put_package(c, inv)
+    assert c.call("unpack", "counter-1.1") == Tuple((a("ok"), "1.1"))
+    relup = c.transport.get(f"{c.root}/releases/1.1/relup").decode()
+    assert relup.count("point_of_no_return") == 2  # one per direction
+    c.transport.put(f"{c.root}/releases/1.1/relup",
+                    relup.replace("point_of_no_return", "point_of_no_return,point_of_no_return", 1).encode())
+    out = classify(c.call("install", "1.1")[1], "1.1")
+    assert (out.code, out.status) == ("ok", "ok"), out.term
+    assert c.info().current == "1.1" and server(c)[0] == pid  # upgraded in place: same process
