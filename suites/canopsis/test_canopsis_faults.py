@@ -53,7 +53,8 @@ def test_failing_step_rolls_back_to_the_previous_version(case: str, canopsis: Ca
     note, migrations, failing, message = FAILURES[case]
     before = snapshot(canopsis)
     with canopsis.release("4.6.9", note, migrations):
-        rec = record_update(canopsis, canopsis.plan("4.6.9"), tmp_path, amqp_events=2000, prefix=f"{case}-")
+        plan = canopsis.plan("4.6.9", guides_followed=["migration-4.6.0"])
+        rec = record_update(canopsis, plan, tmp_path, amqp_events=2000, prefix=f"{case}-")
     assert rec.outcome == Outcome.ROLLED_BACK, rec.run.journal_records()[-1]
     failed = [r for r in rec.records() if r["status"] == "failed"]
     assert [r["step"] for r in failed] == [failing] and message in failed[0]["reason"], failed
@@ -82,7 +83,8 @@ def _plan_file(c: CanopsisStandin, tmp_path: Path, to: str = "4.6.1") -> Path:
     inv.write_text(yaml.safe_dump(c.inventory.model_dump(mode="json")))
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"procedure": "canopsis-update", "target": str(inv),
-                                    "params": {"to": to, "from": c.node.installed_version()}}))
+                                    "params": {"to": to, "from": c.node.installed_version(),
+                                               "guides_followed": ["migration-4.6.0"]}}))
     return plan
 
 

@@ -23,12 +23,15 @@ pytestmark = pytest.mark.xdist_group("canopsis-update")
 CANOPSIS = {"version": "4.4.0", "edition": "core"}
 TARGET = "4.6.1"
 EVENTS = 10_000
+# the release notes 4.5.0 and 4.6.0 mandate migration guides (as upstream): the plan says they were followed
+GUIDES = {"guides_followed": ["migration-4.5.0", "migration-4.6.0"]}
 NOTES = ["4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
 
 
 @pytest.fixture(scope="module")
 def update(canopsis: CanopsisStandin, tmp_path_factory: pytest.TempPathFactory) -> RecordedUpdate:
-    plan = Plan(procedure="canopsis-update", params={"to": TARGET}, ready_timeout=60)  # from: facts.version
+    plan = Plan(procedure="canopsis-update", params={"to": TARGET, **GUIDES},
+                ready_timeout=60)  # from: facts.version
     return record_update(canopsis, plan, tmp_path_factory.mktemp("runs"), amqp_events=EVENTS, api_events=3000)
 
 

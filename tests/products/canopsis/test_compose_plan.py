@@ -21,7 +21,8 @@ def _inv(tmp_path: Path, **options: str) -> Inventory:
 
 
 def test_compose_plan_replaces_the_compose_file_then_runs_up(tmp_path: Path) -> None:
-    steps = plan_steps(Plan(procedure="canopsis-update", params={"to": "4.6.1"}), _inv(tmp_path))
+    steps = plan_steps(Plan(procedure="canopsis-update", params={
+        "to": "4.6.1", "guides_followed": ["migration-4.5.0", "migration-4.6.0"]}), _inv(tmp_path))
     ids = [s.id.split("@")[0] for s in steps]
     assert ids == ["broadcast", "release-note-4.4.1", "release-note-4.5.0", "release-note-4.5.1",
                    "release-note-4.5.2", "release-note-4.6.0", "release-note-4.6.1", "compose-files", "compose-up",
