@@ -24,11 +24,13 @@ as before the run, the previous package (``yum downgrade``), canopsis-reconfigur
 restart, verify on the previous version. Migrations already applied stay applied (they only go forward).
 
 Compose installation (inventory ``facts.install: compose``, project dir ``facts.compose_dir``): after the
-release notes, ``docker-compose.yml`` is replaced by the reference file of the target version
-(``facts.compose_reference/<to>/``; the operator's ``etc/conf.d/canopsis-override.toml`` is kept), then
-``docker-compose up -d`` (the one-shot reconfigure service with the notes' flags, then the engines and the
-API), then verify. Rollback: canopsis.toml and the previous compose file restored, ``up -d`` recreating
-the engines and the API, verify. A target without a reference compose file is refused at planning.
+release notes, the reference files (``docker-compose.yml``, ``.env`` with ``CANOPSIS_IMAGE_TAG``,
+``compose.env``) are all resynchronised with the target version's (``facts.compose_reference/<to>/``; the
+operator's ``docker-compose.override.yml`` and ``etc/conf.d/canopsis-override.toml`` are kept), then the
+one-shot reconfigure service runs with the notes' flags to its end (``up --exit-code-from``: 4.x files
+have no ``condition:``), then ``docker-compose up -d``, then verify. Rollback: canopsis.toml and the
+previous reference files restored, reconfigure, ``up -d`` recreating the engines and the API, verify. A
+target without reference files is refused at planning.
 """
 
 from __future__ import annotations
@@ -89,11 +91,12 @@ def resolve(plan: Plan, params: UpdateParams, inv: Inventory) -> dict[str, Any]:
     except versions.VersionError as exc:
         raise PlanError(str(exc), field="params.to", hint=exc.hint) from None
     if inv.facts.get("install") == "compose":
-        ref = Path(str(inv.facts.get("compose_reference", ""))) / to / "docker-compose.yml"
-        if not ref.is_file():
-            raise PlanError(f"no reference compose file for Canopsis {to} ({ref})", field="params.to",
-                            hint="add containers/canopsis/compose/<version>/docker-compose.yml, or use the "
-                                 "packages installation")
+        ref = Path(str(inv.facts.get("compose_reference", ""))) / to
+        missing = [n for n in ("docker-compose.yml", ".env", "compose.env") if not (ref / n).is_file()]
+        if missing:
+            raise PlanError(f"no reference compose file for Canopsis {to} ({ref}: {', '.join(missing)} missing)",
+                            field="params.to", hint="add containers/canopsis/compose/<version>/ with "
+                            "docker-compose.yml, .env and compose.env, or use the packages installation")
     loaded = [notes.load(repo, v) for v in path]
     _guides_followed(repo, loaded, params.guides_followed, current, to)
     return {"from": current, "to": to, "edition": edition, "path": path, "notes": loaded,
@@ -156,12 +159,12 @@ def steps(plan: Plan, params: UpdateParams, inv: Inventory) -> list[Step]:
 
 def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float) -> list[Step]:
     return [Step(f"compose-files@{NODE}", NODE, "canopsis.compose_files", common,
-                 description=f"docker-compose.yml <- reference file of {common['to']} "
-                             "(etc/conf.d/canopsis-override.toml kept)"),
+                 description=f"docker-compose.yml, .env, compose.env <- reference files of {common['to']} "
+                             "(docker-compose.override.yml and etc/conf.d/canopsis-override.toml kept)"),
             Step(f"compose-up@{NODE}", NODE, "canopsis.compose_up", {**common, "flags": flags},
                  gate=Gate("canopsis.ready", timeout),
-                 description=f"docker-compose up -d (reconfigure {' '.join(flags)}, then engines and API)"
-                 .replace("reconfigure ,", "reconfigure,")),
+                 description=f"docker-compose up --exit-code-from reconfigure reconfigure ({' '.join(flags)}), "
+                             "then docker-compose up -d".replace("( )", "()").replace(" ()", "")),
             Step(f"verify@{NODE}", NODE, "canopsis.verify", common,
                  description=f"API app-info reports {common['to']} {EDITIONS[common['edition']]}; "
                              f"every engine started on {common['to']}")]
@@ -298,7 +301,7 @@ def _compose_rollback(prev: dict[str, Any], done: list[tuple[Step, dict[str, Any
                    and obs.get("before") is not None), None)
     if before is not None:
         out.append(Step(f"rb-compose-files@{NODE}", NODE, "canopsis.compose_restore", {"content": before},
-                        description="restore docker-compose.yml as it was before the run"))
+                        description="restore docker-compose.yml, .env and compose.env as they were before the run"))
     out.append(Step(f"rb-compose-up@{NODE}", NODE, "canopsis.compose_up", {**prev, "flags": [], "always": True},
                     gate=Gate("canopsis.ready", timeout),
                     description="docker-compose up -d; recreate the engines and the API on the previous version"))
