@@ -7,6 +7,7 @@ real 4.6.0 and 4.6.1 notes), so each run applies real notes first and then meets
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -189,3 +190,17 @@ def test_engine_killed_mid_drain_counts_each_event_once(canopsis: CanopsisStandi
     # the deliveries the kill left unacked come again: at least once, but each effect applied once
     verdict = check_none_duplicated(st, redelivery_ok=True)
     assert verdict, verdict.explain()
+
+
+def test_a_4_5_node_ignores_canopsis_override_toml(canopsis: CanopsisStandin) -> None:
+    """The override file exists from 4.6.0 only (lib/canopsis/config/override.go): 4.5's canopsis-reconfigure
+    reads canopsis.toml alone, so a customisation put there does not take effect."""
+    node = canopsis.node
+    assert node.installed_version().startswith("4.5.")
+    before = node.read("etc/conf.d/canopsis-override.toml")
+    try:
+        node.write("etc/conf.d/canopsis-override.toml", "[Canopsis.alarm]\nStealthyInterval = 4242\n")
+        node.sourced("canopsis-reconfigure").check()
+        assert json.loads(node.read("var/lib/canopsis/config.json"))["alarm"].get("StealthyInterval") != 4242
+    finally:
+        node.write("etc/conf.d/canopsis-override.toml", before)

@@ -9,6 +9,7 @@ changes on the node in either case.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -81,3 +82,16 @@ def test_the_guides_followed_and_the_right_fcv_pass_the_precheck(canopsis: Canop
     run.begin()  # precheck passed: nothing ran yet
     run.abandon()
     assert canopsis.node.installed_version() == "22.10.0"
+
+
+def test_canopsis_override_toml_is_read_from_4_6_on(canopsis: CanopsisStandin) -> None:
+    """22.10 reads etc/conf.d/canopsis-override.toml over canopsis.toml (4.5 does not: see the faults suite)."""
+    node = canopsis.node
+    before = node.read("etc/conf.d/canopsis-override.toml")
+    try:
+        node.write("etc/conf.d/canopsis-override.toml", "[Canopsis.alarm]\nStealthyInterval = 4242\n")
+        node.sourced("canopsis-reconfigure").check()
+        assert json.loads(node.read("var/lib/canopsis/config.json"))["alarm"]["StealthyInterval"] == 4242
+    finally:
+        node.write("etc/conf.d/canopsis-override.toml", before)
+        node.sourced("canopsis-reconfigure").check()
