@@ -37,6 +37,17 @@ def test_a_bad_plan_is_a_collection_error_naming_file_and_line(isolated: pytest.
     assert res.ret != 0
 
 
+def test_a_plans_steps_keep_their_order_under_random_order(isolated: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_randomly")
+    isolated.makefile(".yaml", plan=PLAN % 3)
+    plain = isolated.runpytest_subprocess("--collect-only", "-q", "-p", "no:randomly", "plan.yaml")
+    shuffled = isolated.runpytest_subprocess("--collect-only", "-q", "-p", "randomly", "--randomly-seed=7",
+                                             "plan.yaml")
+    steps = [ln for ln in plain.stdout.lines if ln.startswith("plan.yaml::")]
+    assert len(steps) == 24 and steps[0] == "plan.yaml::pull@vm-web-admin"
+    assert [ln for ln in shuffled.stdout.lines if ln.startswith("plan.yaml::")] == steps
+
+
 def test_yaml_that_is_not_a_plan_is_not_collected(isolated: pytest.Pytester) -> None:
     isolated.makefile(".yaml", inventory="environment: x\nhosts: []\ncomponents: []\n")
     isolated.makefile(".yml", plan=PLAN % 1)

@@ -6,7 +6,7 @@ import pytest
 
 from harness.engine.runner import plan_steps
 from harness.engine.step import Step, StepStatus
-from harness.errors import PlanError
+from harness.errors import ConfigError, PlanError
 from harness.plan.models import Component, Host, Inventory, Plan
 from harness.plan.params import validate_params
 from harness.products.otp import procedure as proc
@@ -141,5 +141,7 @@ def test_after_the_point_of_no_return_the_restart_is_named() -> None:
 def test_erl_call_arguments_are_literals_only() -> None:
     assert _erl_arg((Atom("install"), "1.1", [Atom("a")])) == '{install, "1.1", [a]}'
     for bad in ('1.1"]]', "1.1 x", "", "a" * 80):
-        with pytest.raises(Exception):  # noqa: B017 - ConfigError
+        with pytest.raises(ConfigError, match="not a release version") as excinfo:
             check_vsn(bad)
+        assert excinfo.value.field == "params.release" and repr(bad) in str(excinfo.value)
+    assert check_vsn("1.1") == "1.1"
