@@ -73,9 +73,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from harness.pytest_plugin.plans import PlanStepItem
 
     selected: dict[PlanFile, set[str]] = {}
-    for item in items:
+    places: dict[PlanFile, list[int]] = {}
+    for i, item in enumerate(items):
         if isinstance(item, PlanStepItem):
             selected.setdefault(item.parent, set()).add(item.step.id)  # type: ignore[arg-type]
+            places.setdefault(item.parent, []).append(i)  # type: ignore[arg-type]
+    # A plan's steps run in the plan's order whatever reordered the items (pytest-randomly, -p randomly):
+    # put them back, each plan in the places its items were given.
+    for plan, where in places.items():
+        rank = {s.id: n for n, s in enumerate(plan.steps)}
+        ordered = sorted((items[i] for i in where), key=lambda it: rank[it.step.id])  # type: ignore[attr-defined]
+        for i, item in zip(where, ordered, strict=True):
+            items[i] = item
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     for plan, ids in selected.items():
         order = [s.id for s in plan.steps]

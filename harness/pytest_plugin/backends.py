@@ -1,11 +1,14 @@
 """Which backends the suites run on, per-worker grouping under pytest-xdist, and stand-ins for one test.
 
 Process always; docker wherever an engine can run (otherwise those cases are skipped with the
-reason). ``--harness-backend process|docker`` narrows the matrix.
+reason). Under ``CI=true`` the engine is required: a docker-backed test whose engine cannot run FAILS,
+saying why, so a CI whose Docker broke cannot go green by skipping. ``--harness-backend process|docker``
+narrows the matrix.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +33,29 @@ def backend_params(config: pytest.Config, sizes: tuple[int, ...]) -> list[Any]:
     return out
 
 
+def in_ci() -> bool:
+    """``CI`` set to anything but empty, ``0``, ``false`` or ``no`` (GitHub, GitLab and .ci/run set ``CI=true``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require(ok: bool, why: str) -> None:
+    """Skip the test with ``why`` when ``ok`` is false; under CI fail it instead, since there a missing
+    engine or tool is a broken machine, not a machine where it cannot run."""
+    if ok:
+        return
+    if in_ci():
+        pytest.fail(f"{why}\n(CI={os.environ.get('CI')}: docker-backed tests are required in CI and fail instead "
+                    f"of skipping; unset CI to skip them on a machine without an engine)", pytrace=False)
+    pytest.skip(why)
+
+
 def skip_unless_backend_runs(backend: str) -> None:
+    """Skip (fail under CI, see :func:`require`) unless ``backend`` can run on this machine."""
     if backend == "docker":
         from harness.backends.docker_engine import docker_available
 
         ok, why = docker_available()
-        if not ok:
-            pytest.skip(f"docker backend unavailable: {why}")
+        require(ok, f"docker backend unavailable: {why}")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker hook, which turns the marker into the node id suffix

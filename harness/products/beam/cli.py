@@ -14,6 +14,8 @@ not admin, too large; nothing changed); 3 the service or an agent is unreachable
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -79,8 +81,26 @@ def _domain(inventory: Path | None) -> Domain | None:
     return Domain.from_inventory(load_inventory(inventory))
 
 
+def _check_master(master: str) -> str:
+    """A usage error (exit 2) for a ``--master`` that is no ``http(s)://HOST:PORT`` URL, before anything
+    is sent: requests would otherwise fail it as an unreachable service (exit 3)."""
+    hint = "--master takes the patch service's URL: http://HOST:PORT (or https://)"
+    try:
+        url = urllib.parse.urlsplit(master)
+        port = url.port  # ValueError when not a number or out of range
+    except ValueError as exc:
+        raise ConfigError(f"--master {master!r} is not a URL: {exc}", field="--master", hint=hint) from None
+    host = url.hostname or ""
+    if url.scheme not in ("http", "https") or not host or not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", host) \
+            or port == 0:
+        raise ConfigError(f"--master {master!r} is not an http(s)://HOST:PORT URL", field="--master", hint=hint)
+    return master
+
+
 def _system(master: str, user: str, password: str, inventory: Path | None) -> _System:
     """``--master``/``--user``/``--password`` as given; what is missing comes from ``--inventory``."""
+    if master:
+        _check_master(master)
     dom = _domain(inventory)
     if dom is None:
         if not master:

@@ -31,6 +31,7 @@ PRODUCT = Product(
         "zato.invoke": "harness.products.zato.deploy:Invoke",
         "zato.put_files": "harness.products.zato.deploy:PutFiles",
         "zato.restore_files": "harness.products.zato.deploy:RestoreFiles",
+        "zato.verify": "harness.products.zato.serving:Verify",
     },
     gates={
         "zato.ready": "harness.products.zato.actions:component_ready",

@@ -3,7 +3,8 @@
 Skip rules (what makes the update idempotent and a resumed run safe):
 - ``zato.git_pull``: the checkout is already at the target commit;
 - ``zato.install`` (``./update.sh``): the installed revision equals the checked-out one;
-- ``zato.stop``/``zato.start``: the component already runs the installed version (unless ``force``);
+- ``zato.stop``/``zato.start``: the component already runs the installed version (its log says so and
+  its process is alive: a SIGKILLed component is restarted), unless ``force``;
   ``zato stop`` on a component with no pidfile reports it as not running.
 """
 
@@ -18,7 +19,7 @@ from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, Environment, HostHandle
 from harness.errors import StepFailed
-from harness.products.zato import state
+from harness.products.zato import serving, state
 from harness.products.zato.logs import parse_log
 from harness.wait import wait_until
 
@@ -94,8 +95,8 @@ def _installed_version(ctx: StepContext, host: HostHandle) -> str:
 
 def _current_if_running(ctx: StepContext) -> str | None:
     comp = _component(ctx)
-    running = state.running_version(comp)
-    if running and running == _installed_version(ctx, comp.host):
+    running = state.running_version(comp)  # what its log says it started as ...
+    if running and running == _installed_version(ctx, comp.host) and serving.alive(comp):  # ... and still runs
         return f"{comp.name} already runs the installed version {running}"
     return None
 

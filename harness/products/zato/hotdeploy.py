@@ -28,6 +28,7 @@ from harness.errors import PlanError
 __all__ = ["HOT_DEPLOY_LINE", "MAX_PAYLOAD", "Payload", "load_payloads", "refusal", "service_names",
            "with_entries"]
 
+RESERVED_PREFIX = "zato."  # Zato's own services (zato.ping, zato.service.*): a user service must not take one
 MAX_PAYLOAD = 5_000_000  # bytes: deployment_package.payload is LargeBinary(5000000)
 HOT_DEPLOY_LINE = "./work/hot-deploy/current"
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".whl", ".egg", ".gz", ".bz2")
@@ -119,9 +120,17 @@ def refusal(p: Payload) -> PlanError | None:
         if isinstance(node, ast.ImportFrom) and node.level:
             return _error(p, "relative import: hot-deployed modules are flat, they have no package",
                           "import absolutely, or install the package with zato-extra-paths", line=node.lineno)
-    if not service_names(p.data, name):
+    services = _services(tree, name)
+    if not services:
         return _error(p, "defines no Service subclass: Zato would log `No services were deployed from module`",
                       "add `class MyService(Service)` (from zato.server.service import Service)")
+    for service, line in services:
+        if service.startswith(RESERVED_PREFIX):
+            return _error(p, f"service {service!r} is in the {RESERVED_PREFIX}* namespace reserved for Zato's own "
+                          "services (zato.ping answers the load balancer's health check)",
+                          f"rename the service (`name = 'myproject.{service.removeprefix(RESERVED_PREFIX)}'`)"
+                          + (", or the module: services are named MODULE.CLASS" if service.startswith("zato.")
+                             and name == "zato.py" else ""), line=line)
     return None
 
 
@@ -142,6 +151,11 @@ def service_names(source: bytes, file_name: str) -> list[str]:
         tree = ast.parse(source, filename=file_name)
     except (SyntaxError, ValueError):
         return []
+    return [name for name, _line in _services(tree, file_name)]
+
+
+def _services(tree: ast.Module, file_name: str) -> list[tuple[str, int]]:
+    """``(service name, line of its class)`` for each service of a parsed module."""
     aliases = {"Service"}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == "zato.server.service":
@@ -154,7 +168,7 @@ def service_names(source: bytes, file_name: str) -> list[str]:
             explicit = next((s.value.value for s in node.body if isinstance(s, ast.Assign)
                              and any(isinstance(t, ast.Name) and t.id == "name" for t in s.targets)
                              and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str)), None)
-            names.append(explicit or f"{module}.{_dashed(node.name)}")
+            names.append((explicit or f"{module}.{_dashed(node.name)}", node.lineno))
     return names
 
 

@@ -98,3 +98,24 @@ def test_load_payloads_reports_missing_files_and_duplicates(tmp_path: Path) -> N
         load_payloads({"files": [str(tmp_path / "a.py")], "sources": {"a.py": "x"}})
     with pytest.raises(PlanError, match="nothing to deploy"):
         load_payloads({})
+
+
+@pytest.mark.parametrize(("name", "data", "service", "line"), [
+    ("mine.py", SERVICE.replace(b"    def handle", b"    name = 'zato.ping'\n    def handle"), "zato.ping", 3),
+    ("mine.py", b"from zato.server.service import Service as S\n\n\nclass P(S):\n    name = \"zato.server.x\"\n",
+     "zato.server.x", 4),
+    ("zato.py", SERVICE, "zato.my-service", 3),  # named from the module: zato.py makes zato.*
+], ids=["zato.ping", "aliased-base", "module-zato"])
+def test_a_service_in_zatos_reserved_namespace_is_refused(name: str, data: bytes, service: str, line: int) -> None:
+    err = refusal(Payload(name, data, "params.files[0]", f"svc/{name}"))
+    assert isinstance(err, PlanError), "a user service must not take a name of Zato's own (zato.*)"
+    text = str(err)
+    assert f"service {service!r}" in text and "reserved" in text and "zato." in text
+    assert (err.file, err.line, err.field) == (f"svc/{name}", line, "params.files[0]")
+    assert err.hint and "rename the service" in err.hint
+
+
+def test_names_that_only_start_like_zato_are_accepted() -> None:
+    for data in (SERVICE.replace(b"    def handle", b"    name = 'zatoish.ping'\n    def handle"),
+                 SERVICE.replace(b"    def handle", b"    name = 'my.zato.ping'\n    def handle")):
+        assert refusal(p("x.py", data)) is None

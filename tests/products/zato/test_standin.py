@@ -26,6 +26,7 @@ from harness.net import free_ports
 from harness.procs import alive
 from harness.products.zato import LogEvent, parse_log
 from harness.products.zato.standin import upstream as up
+from harness.wait import wait_until
 
 HAPROXY = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
 requires_haproxy = pytest.mark.skipif(HAPROXY is None, reason="haproxy not found on PATH nor in /usr/sbin")
@@ -34,13 +35,7 @@ LOG_NAMES = {"server": "server.log", "web-admin": "web-admin.log", "scheduler": 
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return wait_until(predicate, timeout=timeout, interval=0.02, what=what)
 
 
 def http_get(url: str, method: str = "GET", timeout: float = 3.0) -> tuple[int, dict[str, str], bytes]:
@@ -176,9 +171,7 @@ class Probe:
 
 
 def test_upstream_has_three_tags_main_at_initial_and_is_deterministic(tmp_path: Path) -> None:
-    started = time.monotonic()
-    bare = up.build_upstream(tmp_path / "a")
-    assert time.monotonic() - started < 1.0
+    bare = up.build_upstream(tmp_path / "a")  # (how long it takes: bench/, not a test)
     again = up.build_upstream(tmp_path / "b")
 
     def git(repo: Path, *args: str) -> str:
@@ -219,11 +212,11 @@ def test_clone_update_and_version(zato: Zato) -> None:
 
 def test_start_returns_ok_before_ready_then_ping_and_started(zato: Zato) -> None:
     (port,) = free_ports(1)
-    path = zato.create("server", "server1", "--cluster", "dev", "--boot-seconds", "0.8", port=port)
-    t0 = time.monotonic()
+    path = zato.create("server", "server1", "--cluster", "dev", "--boot-seconds", "3", port=port)
     result = zato.run("start", str(path))
     assert result.returncode == 0 and result.stdout.strip() == "OK"
-    assert time.monotonic() - t0 < 0.8
+    # returned before the server was ready: what the server logged so far has no "Started" line yet
+    assert not [e for e in zato.events("server1") if e.kind in ("started", "ready")]
     with pytest.raises(OSError):  # not ready yet: the port is bound only at the end of the boot
         http_get(f"http://127.0.0.1:{port}/zato/ping", timeout=0.5)
     started = zato.wait_ready("server1")
