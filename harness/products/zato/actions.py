@@ -5,6 +5,16 @@ Skip rules (what makes the update idempotent and a resumed run safe):
 - ``zato.install`` (``./update.sh``): the installed revision equals the checked-out one;
 - ``zato.stop``/``zato.start``: the component already runs the installed version (unless ``force``);
   ``zato stop`` on a component with no pidfile reports it as not running.
+
+``zato stop`` returns as soon as it has sent SIGTERM (Zato 3.2 ``stop.py``): the old process may still
+hold its port and its pid. The stop step therefore waits, by the product's own signals, until the
+process its pidfile named is gone; only then does the start run (whose ``check_config`` would refuse a
+busy port or a live pidfile with exit 16).
+
+A forced start that an earlier executor began and never ended (``ctx.interrupted``) is re-checked
+against the node first: when the component logged a start after the offset that executor persisted
+and its process is alive, ``zato start`` is not run again (it would answer "already running": exit 16
+on Zato 3.2, 9 on older ones), only the readiness gate.
 """
 
 from __future__ import annotations
@@ -34,7 +44,10 @@ class GitPull:
         host = _host(ctx)
         head = state.head(host)
         target = state.remote_commit(host, ctx.step.args.get("revision"))
+        # the node's revision before this run changed it: kept from the first attempt (an executor killed
+        # after the pull moved the checkout resumes with it), journaled before anything changes
         ctx.observation.setdefault("before", head)
+        ctx.observation["target"] = target
         ctx.persist()  # before anything changes, for the rollback
         if head == target:
             return f"already at {head[:10]} ({ctx.step.args.get('revision') or 'upstream'}): nothing to pull"
@@ -100,19 +113,59 @@ def _current_if_running(ctx: StepContext) -> str | None:
     return None
 
 
+# exit codes of zato.cli.SYS_ERROR the steps tell apart
+FILE_MISSING, COMPONENT_ALREADY_RUNNING, EXCEPTION_CAUGHT, FAILED_TO_START, FOUND_PIDFILE = 2, 9, 16, 18, 19
+
+
+def wait_process_gone(ctx: StepContext, comp: ComponentHandle, pid: int) -> float:
+    """Wait until process ``pid`` of ``comp`` has exited (its pidfile is already gone: ``zato stop``
+    deletes it at once); the seconds it took."""
+    t0 = time.monotonic()
+    timeout = float(ctx.step.args.get("stop_timeout") or ctx.plan.ready_timeout)
+    wait_until(lambda: not state.pid_alive(comp.host, pid), timeout=timeout, interval=0.05,
+               what=f"the old process of {comp.name} (pid {pid}) to exit after SIGTERM",
+               details=lambda: "--- log tail ---\n" + "\n".join(state.read_log(comp).splitlines()[-10:]),
+               hint=f"`zato stop` returns before the process is gone; check {state.log_path(comp)} on "
+                    f"{comp.host.name} for what keeps it from stopping")
+    return round(time.monotonic() - t0, 4)
+
+
 class ZatoStop:
     def skip(self, ctx: StepContext) -> str | None:
         return None if ctx.step.args.get("force") else _current_if_running(ctx)
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
+        pid = ctx.observation.get("pid")  # persisted by an interrupted earlier attempt: its pidfile is gone
+        if pid is None:
+            pid = state.pidfile_pid(comp)
+            ctx.observation["pid"] = pid
+            ctx.persist()  # before the signal: a resumed step still knows which process to wait for
         t0 = time.monotonic()
         res = comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
-        if res.exit_code == 2:  # FILE_MISSING: no pidfile, the component is not running
+        if res.exit_code == FILE_MISSING:  # no pidfile: not running, or an earlier attempt already stopped it
             ctx.observation["was_running"] = False
-            return
-        res.check()
+        elif res.exit_code == EXCEPTION_CAUGHT and pid is not None and not state.pid_alive(comp.host, int(pid)):
+            # a stale pidfile: SIGTERM found no process (ProcessLookupError) and Zato kept the pidfile;
+            # `zato start` deletes a stale pidfile itself (check_config)
+            ctx.observation.update(was_running=False, stale_pidfile=True)
+        else:
+            res.check()
+        if pid is not None:
+            ctx.observation["stopped_after"] = wait_process_gone(ctx, comp, int(pid))
+
+
+def _started_since(comp: ComponentHandle, offset: int) -> int | None:
+    """The pid of a start the component logged after byte ``offset`` of its log, if that process is
+    alive and has not logged its stop or a boot failure since."""
+    pid = None
+    for e in parse_log(state.read_log(comp)[offset:]):
+        if e.kind == "starting":
+            pid = e.pid
+        elif e.kind in ("stopping", "stopped", "boot_failed"):
+            pid = None
+    return pid if pid is not None and state.pid_alive(comp.host, pid) else None
 
 
 class ZatoStart:
@@ -121,13 +174,27 @@ class ZatoStart:
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
+        if ctx.interrupted and "log_offset" in ctx.observation:
+            pid = _started_since(comp, int(ctx.observation["log_offset"]))
+            if pid is not None:  # the earlier executor's `zato start` did start it: only the gate is left
+                ctx.observation["already_started"] = pid
+                return
         ctx.observation["log_offset"] = len(state.read_log(comp))
+        ctx.persist()  # before the start: a resumed step looks for a start after this offset
         argv = [state.zato_bin(comp.host), "start", comp.path]
         if ctx.step.args.get("sync_internal"):
             argv.append("--sync-internal")
         t0 = time.monotonic()
         res = comp.host.transport.run(argv, timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
+        said = (res.stdout + res.stderr).strip()
+        if res.exit_code in (EXCEPTION_CAUGHT, COMPONENT_ALREADY_RUNNING, FOUND_PIDFILE) and "pidfile" in said:
+            raise StepFailed(ctx.step.id, f"{comp.name} is already running (`zato start` exit {res.exit_code}: "
+                             f"{said[-300:]})\nHint: something else started it; stop it, or check "
+                             f"{comp.path}/pidfile on {comp.host.name}")
+        if res.exit_code == FAILED_TO_START:
+            raise StepFailed(ctx.step.id, f"{comp.name} failed to start: `zato start` exit 18, its stderr: "
+                             f"{said[-800:]}\nHint: see {state.log_path(comp)} on {comp.host.name}")
         res.check()
         if "OK" not in res.stdout.split():
             raise StepFailed(ctx.step.id, f"`zato start` exited 0 without printing OK: {res.stdout!r}")
