@@ -170,7 +170,9 @@ def _started_since(comp: ComponentHandle, offset: int) -> int | None:
 
 class ZatoStart:
     def skip(self, ctx: StepContext) -> str | None:
-        return None if ctx.step.args.get("force") else _current_if_running(ctx)
+        # an interrupted start is never skipped for "already runs the installed version": the earlier
+        # executor may have started it without seeing it ready, and the gate must still hold
+        return None if ctx.step.args.get("force") or ctx.interrupted else _current_if_running(ctx)
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
