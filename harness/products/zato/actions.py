@@ -11,9 +11,10 @@ hold its port and its pid. The stop step therefore waits, by the product's own s
 process its pidfile named is gone; only then does the start run (whose ``check_config`` would refuse a
 busy port or a live pidfile with exit 16).
 
-A forced start that an earlier executor began and never ended (``ctx.interrupted``) is re-checked
-against the node first: when the component logged a start after the offset that executor persisted
-and its process is alive, ``zato start`` is not run again (it would answer "already running": exit 16
+A start that an earlier executor began and never ended (``ctx.interrupted``) is re-checked against the
+node first: when the component's pidfile names a live process that logged its start (the stop before
+it waited for the old process to be gone, so this is the one the dead executor started), ``zato start``
+is not run again (it would answer "already running": exit 16
 on Zato 3.2, 9 on older ones), only the readiness gate.
 """
 
@@ -29,7 +30,7 @@ from harness.engine.step import Gate
 from harness.environment import ComponentHandle, Environment, HostHandle
 from harness.errors import StepFailed
 from harness.products.zato import state
-from harness.products.zato.logs import parse_log
+from harness.products.zato.logs import parse_line, parse_log
 from harness.wait import wait_until
 
 # ----- hosts: git and update.sh -------------------------------------------------------------------
@@ -156,16 +157,22 @@ class ZatoStop:
             ctx.observation["stopped_after"] = wait_process_gone(ctx, comp, int(pid))
 
 
-def _started_since(comp: ComponentHandle, offset: int) -> int | None:
-    """The pid of a start the component logged after byte ``offset`` of its log, if that process is
-    alive and has not logged its stop or a boot failure since."""
-    pid = None
-    for e in parse_log(state.read_log(comp)[offset:]):
-        if e.kind == "starting":
-            pid = e.pid
-        elif e.kind in ("stopping", "stopped", "boot_failed"):
-            pid = None
-    return pid if pid is not None and state.pid_alive(comp.host, pid) else None
+def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
+    """``(pid, offset in the log text of its Starting line)`` when the component's pidfile names a live process that
+    logged its start and neither its stop nor a boot failure since; None otherwise."""
+    pid = state.pidfile_pid(comp)
+    if pid is None or not state.pid_alive(comp.host, pid):
+        return None
+    text, offset, found = state.read_log(comp), 0, None
+    for line in text.splitlines(keepends=True):
+        e = parse_line(line.rstrip("\n"))
+        if e is not None and e.pid == pid:
+            if e.kind == "starting":
+                found = offset
+            elif e.kind in ("stopping", "stopped", "boot_failed"):
+                found = None
+        offset += len(line)  # characters: read_log's text is what the gate slices
+    return (pid, found) if found is not None else None
 
 
 class ZatoStart:
@@ -176,13 +183,14 @@ class ZatoStart:
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
-        if ctx.interrupted and "log_offset" in ctx.observation:
-            pid = _started_since(comp, int(ctx.observation["log_offset"]))
-            if pid is not None:  # the earlier executor's `zato start` did start it: only the gate is left
-                ctx.observation["already_started"] = pid
+        if ctx.interrupted:
+            # the stop before this step waited until the old process was gone: a live component now is
+            # the one the earlier executor's `zato start` started. Only the gate is left, from its start line.
+            live = _live_start(comp)
+            if live is not None:
+                ctx.observation.update(already_started=live[0], log_offset=live[1])
                 return
         ctx.observation["log_offset"] = len(state.read_log(comp))
-        ctx.persist()  # before the start: a resumed step looks for a start after this offset
         argv = [state.zato_bin(comp.host), "start", comp.path]
         if ctx.step.args.get("sync_internal"):
             argv.append("--sync-internal")
