@@ -31,6 +31,7 @@ from harness.environment import ComponentHandle, Environment, HostHandle
 from harness.errors import StepFailed
 from harness.products.zato import state
 from harness.products.zato.logs import parse_line, parse_log
+from harness.transports.base import CommandResult
 from harness.wait import wait_until
 
 # ----- hosts: git and update.sh -------------------------------------------------------------------
@@ -118,17 +119,26 @@ def _current_if_running(ctx: StepContext) -> str | None:
 FILE_MISSING, COMPONENT_ALREADY_RUNNING, EXCEPTION_CAUGHT, FAILED_TO_START, FOUND_PIDFILE = 2, 9, 16, 18, 19
 
 
-def wait_process_gone(ctx: StepContext, comp: ComponentHandle, pid: int) -> float:
+def wait_process_gone(comp: ComponentHandle, pid: int, timeout: float) -> float:
     """Wait until process ``pid`` of ``comp`` has exited (its pidfile is already gone: ``zato stop``
     deletes it at once); the seconds it took."""
     t0 = time.monotonic()
-    timeout = float(ctx.step.args.get("stop_timeout") or ctx.plan.ready_timeout)
     wait_until(lambda: not state.pid_alive(comp.host, pid), timeout=timeout, interval=0.05,
                what=f"the old process of {comp.name} (pid {pid}) to exit after SIGTERM",
                details=lambda: "--- log tail ---\n" + "\n".join(state.read_log(comp).splitlines()[-10:]),
                hint=f"`zato stop` returns before the process is gone; check {state.log_path(comp)} on "
                     f"{comp.host.name} for what keeps it from stopping")
     return round(time.monotonic() - t0, 4)
+
+
+def stop_and_wait(comp: ComponentHandle, timeout: float = 60.0) -> CommandResult:
+    """``zato stop PATH``, then wait until the process its pidfile named has exited: what anyone who
+    starts the component again right after must do (suites and tools too, not only the restart step)."""
+    pid = state.pidfile_pid(comp)
+    res = comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
+    if pid is not None:
+        wait_process_gone(comp, pid, timeout)
+    return res
 
 
 class ZatoStop:
@@ -154,7 +164,8 @@ class ZatoStop:
         else:
             res.check()
         if pid is not None:
-            ctx.observation["stopped_after"] = wait_process_gone(ctx, comp, int(pid))
+            timeout = float(ctx.step.args.get("stop_timeout") or ctx.plan.ready_timeout)
+            ctx.observation["stopped_after"] = wait_process_gone(comp, int(pid), timeout)
 
 
 def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
