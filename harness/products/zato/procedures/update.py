@@ -107,10 +107,21 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> N
                                f"Hint: fix `path` of component {c.name!r} in the inventory")
 
 
+def _moved(obs: dict[str, object], status: StepStatus) -> bool:
+    """Whether this run moved a host's checkout. Known from the node, not from which executor pulled: the
+    revision before the pull is journaled before the pull runs, and kept by a resumed attempt. A pull
+    skipped after a resume ("nothing to pull": the killed executor had pulled) moved it all the same."""
+    before = obs.get("before")
+    if not before:
+        return False
+    if status != StepStatus.SKIPPED:
+        return True
+    return bool(obs.get("target")) and before != obs.get("target")
+
+
 def rollback_steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory, done: Done) -> list[Step]:
     out: list[Step] = []
-    moved = [(s, obs) for s, obs, status in done
-             if s.action == "zato.git_pull" and status != StepStatus.SKIPPED and obs.get("before")]
+    moved = [(s, obs) for s, obs, status in done if s.action == "zato.git_pull" and _moved(obs, status)]
     for s, obs in reversed(moved):
         out.append(Step(f"revert@{s.node}", s.node, "zato.git_reset", {"to": obs["before"]},
                         description=f"git reset --hard {obs['before'][:10]}", parallel="code-revert"))
