@@ -196,10 +196,10 @@ def _one(spec: StepSpec, ctx: dict[str, Any], node: str, field: str, prefix: str
 
 def _expand(spec: StepSpec, plan: Plan, params: RunbookParams, inv: Inventory, field: str,
             prefix: str = "") -> Iterator[Step]:
-    for key in ("node", "role", "hosts", "serial", "parallel"):
+    for attr in ("node", "role", "hosts", "serial", "parallel"):
         for j, child in enumerate(spec.steps or []):
-            if getattr(child, key) is not None:
-                raise PlanError(f"`{key}` on a step inside a group", field=_f(field, "steps", j, key),
+            if getattr(child, attr) is not None:
+                raise PlanError(f"`{attr}` on a step inside a group", field=_f(field, "steps", j, attr),
                                 hint="the group's target and rollout apply to its steps: set it on the group")
     if spec.steps is not None and any(getattr(spec, a) is not None for a in ACTIONS):
         raise PlanError(f"group {spec.id!r} has an action of its own", field=field,
