@@ -110,8 +110,8 @@ def _action(spec: StepSpec | CompensateSpec, field: str) -> str:
         i = argv.index("-c")
         if i + 1 < len(argv) and ("{{" in argv[i + 1] or "{%" in argv[i + 1]):
             raise PlanError("a template inside a shell script (`sh -c`)", field=_f(field, "run", i + 1),
-                            hint='pass values as arguments: [sh, -c, \'... "$1" ...\', sh, "{{ value }}"] '
-                            "(a value is never spliced into shell code)")
+                            hint="pass values as arguments after the script, as in sh -c 'echo \"$1\"' sh "
+                            '"{{ value }}" (a value is never spliced into shell code)')
     return given[0]
 
 
@@ -195,7 +195,7 @@ def _one(spec: StepSpec, ctx: dict[str, Any], node: str, field: str, prefix: str
 
 
 def _expand(spec: StepSpec, plan: Plan, params: RunbookParams, inv: Inventory, field: str,
-            prefix: str = "") -> Iterator[Step]:
+            prefix: str = "") -> Iterator[tuple[str, Step]]:
     for attr in ("node", "role", "hosts", "serial", "parallel"):
         for j, child in enumerate(spec.steps or []):
             if getattr(child, attr) is not None:
@@ -212,9 +212,9 @@ def _expand(spec: StepSpec, plan: Plan, params: RunbookParams, inv: Inventory, f
         for target in batch:
             ctx = context(plan, params, inv, target)
             if spec.steps is None:
-                yield _one(spec, ctx, target.name, field, prefix, key)
+                yield field, _one(spec, ctx, target.name, field, prefix, key)
             for j, child in enumerate(spec.steps or []):
-                yield _one(child, ctx, target.name, _f(field, "steps", j), prefix, key)
+                yield _f(field, "steps", j), _one(child, ctx, target.name, _f(field, "steps", j), prefix, key)
 
 
 def steps(plan: Plan, params: RunbookParams, inv: Inventory) -> list[Step]:
@@ -237,11 +237,11 @@ def _checked(specs: list[tuple[StepSpec, str]], plan: Plan, params: RunbookParam
             raise PlanError(f"step id {spec.id!r} is used twice ({seen[spec.id]} and {field})", field=_f(field, "id"),
                             hint="give every step and group its own id")
         seen[spec.id] = field
-        for step in _expand(spec, plan, params, inv, field, prefix):
+        for where, step in _expand(spec, plan, params, inv, field, prefix):
             if step.id in seen:
-                raise PlanError(f"step id {step.id!r} is planned twice ({seen[step.id]} and {field})",
-                                field=_f(field, "id"), hint="give the steps that run on one node distinct ids")
-            seen[step.id] = field
+                raise PlanError(f"step id {step.id!r} is planned twice ({seen[step.id]} and {where})",
+                                field=_f(where, "id"), hint="give the steps that run on one node distinct ids")
+            seen[step.id] = where
             out.append(step)
     return out
 

@@ -1,0 +1,132 @@
+"""Runbooks run for real on this machine (local transport): a command missing on a node fails its step,
+named, and what ran is compensated in reverse; a secret reaches the node and nothing else."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli import _render
+
+    monkeypatch.setattr(_render.console, "_width", 1000)
+    monkeypatch.setattr(_render.err, "_width", 1000)
+
+
+def write_plan(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text("procedure: runbook\ntarget: inventory.yaml\n" + textwrap.dedent(body))
+    return path
+
+
+def journal(runs: Path) -> list[dict[str, object]]:
+    (run_dir,) = runs.iterdir()
+    return [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+
+
+def run(plan: Path, runs: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
+    monkeypatch.setenv("HARNESS_RUNS_DIR", str(runs))
+    monkeypatch.chdir(plan.parent)
+    res = CliRunner().invoke(app, ["run", str(plan)])
+    return res.exit_code, res.output
+
+
+MISSING = """\
+params:
+  steps:
+    - id: mark
+      node: web
+      put: {path: "{{ node.path }}/marker", content: "changed"}
+      compensate: {run: [rm, -f, "{{ node.path }}/marker"]}
+    - id: touch
+      role: app
+      run: [touch, "{{ node.path }}/touched"]
+      compensate: {id: untouch, run: [rm, -f, "{{ node.path }}/touched"]}
+    - id: tool
+      node: app2
+      run: [no-such-tool-4711, --apply]
+    - id: after
+      node: web
+      run: [touch, "{{ node.path }}/after"]
+"""
+
+
+def test_a_command_missing_on_the_node_fails_its_step_and_rolls_back_what_ran(
+        tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out = run(write_plan(tmp_path, MISSING), tmp_path / "runs", monkeypatch)
+    assert code == 3, out  # rolled back
+    recs = journal(tmp_path / "runs")
+    failed = [r for r in recs if r["event"] == "step" and r["status"] == "failed"]
+    assert [r["step"] for r in failed] == ["tool@app2"]
+    reason = str(failed[0]["reason"])
+    assert "step tool@app2" in reason and "no-such-tool-4711" in reason and "node app2" in reason, reason
+    assert "no-such-tool-4711" in out and "tool@app2" in out
+    undone = [r["step"] for r in recs if r["event"] == "rollback_step" and r["status"] == "ok"]
+    assert undone == ["untouch@app2", "untouch@app1", "undo-mark@web"]
+    for comp in ("h1/web/marker", "h1/app1/touched", "h2/app2/touched"):
+        assert not (tmp_path / comp).exists(), comp
+    assert not (tmp_path / "h1/web/after").exists(), "nothing after the failed step ran"
+
+
+SECRET = """\
+params:
+  secrets:
+    TOKEN: {SOURCE}
+  steps:
+    - id: login
+      node: web
+      run: [sh, -c, 'printf %s "$1" > "$2"; echo "token is $1"', sh, "{{ secrets.TOKEN }}", "{{ node.path }}/token"]
+      compensate: {run: [rm, -f, "{{ node.path }}/token"]}
+    - id: config
+      node: app1
+      put: {path: "{{ node.path }}/app.conf", content: "password={{ secrets.TOKEN }}\\n"}
+    - id: refuse
+      node: app2
+      run: [sh, -c, 'echo "rejected $1" >&2; exit 3', sh, "{{ secrets.TOKEN }}"]
+"""
+
+
+@pytest.mark.parametrize("source", ["env", "file"])
+def test_a_secret_reaches_the_node_and_never_the_journal_or_the_output(
+        source: str, tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    value = "s3cr3t-" + secrets.token_hex(8)
+    if source == "env":
+        monkeypatch.setenv("RB_TEST_TOKEN", value)
+        ref = "{env: RB_TEST_TOKEN}"
+    else:
+        (tmp_path / "token.txt").write_text(value + "\n")
+        ref = "{file: token.txt}"
+    code, out = run(write_plan(tmp_path, SECRET.replace("{SOURCE}", ref)), tmp_path / "runs", monkeypatch)
+    assert code == 3, out
+    assert (tmp_path / "h1/app1/app.conf").read_text() == f"password={value}\n", "the value reached the node"
+    assert not (tmp_path / "h1/web/token").exists(), "the login was compensated"
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert "{{ secrets.TOKEN }}" in (run_dir / "steps.json").read_text(), "steps.json keeps the reference"
+    for f in run_dir.rglob("*"):
+        if f.is_file():
+            assert value not in f.read_text(errors="replace"), f
+    assert value not in out
+    recs = journal(tmp_path / "runs")
+    failed = next(r for r in recs if r["event"] == "step" and r["status"] == "failed")
+    assert "rejected ***" in str(failed["reason"]), failed["reason"]
+    login = next(r for r in recs if r["event"] == "step" and r["step"] == "login@web" and r["status"] == "ok")
+    assert login["observation"]["stdout"] == "token is ***\n"  # type: ignore[index]
+
+
+def test_a_secret_that_cannot_be_read_refuses_the_run(tmp_path: Path, inventory: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RB_TEST_UNSET", raising=False)
+    code, out = run(write_plan(tmp_path, SECRET.replace("{SOURCE}", "{env: RB_TEST_UNSET}")), tmp_path / "runs",
+                    monkeypatch)
+    assert code == 4, out
+    assert "secret 'TOKEN'" in out and "RB_TEST_UNSET" in out
+    assert not (tmp_path / "h1/app1/app.conf").exists(), "nothing ran"

@@ -1,0 +1,233 @@
+"""Bad runbooks are refused at plan time: exit 4, the plan file and line, the field and a hint; nothing runs."""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from harness.cli import app
+from harness.engine.runner import plan_steps
+from harness.plan.loader import load_inventory, load_plan
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.cli import _render
+
+    monkeypatch.setattr(_render.console, "_width", 1000)
+    monkeypatch.setattr(_render.err, "_width", 1000)
+
+
+def plan(tmp_path: Path, steps: str, extra: str = "") -> Path:
+    path = tmp_path / "plan.yaml"
+    path.write_text("procedure: runbook\ntarget: inventory.yaml\nparams:\n  revision: \"1.2\"\n"
+                    + textwrap.indent(textwrap.dedent(extra), "  ")
+                    + "  steps:\n" + textwrap.indent(textwrap.dedent(steps), "    "))
+    return path
+
+
+def harness_plan(path: Path) -> Result:
+    return CliRunner().invoke(app, ["plan", str(path)])
+
+
+def refused(path: Path, line: int, field: str, *words: str) -> str:
+    res = harness_plan(path)
+    out = res.output
+    assert res.exit_code == 4, out
+    assert f"{path}:{line}:" in out, out
+    assert f"(field: {field})" in out, out
+    assert "Hint:" in out, out
+    for w in words:
+        assert w in out, out
+    return out
+
+
+def test_a_good_runbook_expands_roles_and_fills_templates(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: greet
+          role: app
+          run: [echo, "{{ node.name }} on {{ host.name }} at {{ params.revision }} port {{ facts.port }}"]
+          gate: {timeout: 5, tcp: {port: 9}}
+        """)
+    steps = plan_steps(load_plan(p), load_inventory(inventory), plan_file=str(p))
+    assert [(s.id, s.node) for s in steps] == [("greet@app1", "app1"), ("greet@app2", "app2")]
+    assert steps[1].args["run"] == ["echo", "app2 on h2 at 1.2 port 8080"]
+    assert steps[0].gate is not None and steps[0].gate.timeout == 5
+    res = harness_plan(p)
+    assert res.exit_code == 0, res.output
+    assert "echo app2 on h2 at 1.2 port 8080" in res.output
+
+
+def test_undefined_name(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: [echo, "{{ params.nope }}"]
+        """)
+    refused(p, 8, "params.steps.0.run.1", "undefined name", "nope")
+
+
+def test_type_error_in_a_template(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: [echo, "{{ params.revision + 1 }}"]
+        """)
+    refused(p, 8, "params.steps.0.run.1", "type error")
+
+
+def test_role_with_no_node(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          role: database
+          run: ["true"]
+        """)
+    refused(p, 7, "params.steps.0.role", "role 'database' has no node", "app, web")
+
+
+def test_duplicate_id(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: ["true"]
+        - id: a
+          node: web
+          run: ["false"]
+        """)
+    refused(p, 9, "params.steps.1.id", "'a' is used twice")
+
+
+def test_duplicate_id_after_expansion_in_a_group(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: g
+          role: app
+          steps:
+            - {id: x, run: ["true"]}
+            - {id: x, run: ["false"]}
+        """)
+    refused(p, 10, "params.steps.0.steps.1.id", "'x@app1' is planned twice")
+
+
+def test_compensate_of_a_step_with_nothing_to_undo(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          wait_log: {file: /tmp/x.log, pattern: ready, timeout: 5}
+          compensate: {run: [rm, -f, /tmp/x]}
+        """)
+    refused(p, 9, "params.steps.0.compensate", "nothing to undo")
+
+
+def test_compensate_using_recorded_without_record(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: [touch, /tmp/x]
+          compensate: {run: [echo, "{{ recorded }}"]}
+        """)
+    refused(p, 9, "params.steps.0.compensate", "records nothing", "record:")
+
+
+def test_gate_without_timeout(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: ["true"]
+          gate: {tcp: {port: 9}}
+        """)
+    refused(p, 9, "params.steps.0.gate.timeout", "Field required")
+
+
+def test_unknown_action(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          shell: "rm -rf /"
+        """)
+    refused(p, 8, "params.steps.0.shell", "unknown action or field 'shell'", "run, http, put, wait_log")
+
+
+def test_two_actions_in_one_step(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: ["true"]
+          http: {url: "http://127.0.0.1:9/"}
+        """)
+    refused(p, 6, "params.steps.0", "actions run and http in one step")
+
+
+def test_template_inside_a_shell_script(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: [sh, -c, "echo {{ params.revision }}"]
+        """)
+    refused(p, 8, "params.steps.0.run.2", "shell script", "$1")
+
+
+def test_rollback_repeat_of_an_unknown_step(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: ["true"]
+        """, extra="rollback:\n  - repeat: b\n")
+    refused(p, 6, "params.rollback.0.repeat", "'b', which is not a step")
+
+
+def test_undeclared_secret(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          node: web
+          run: [login, "{{ secrets.TOKEN }}"]
+        """)
+    refused(p, 8, "params.steps.0.run.1", "undefined name", "TOKEN")
+
+
+def test_bad_serial(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: a
+          role: app
+          serial: "half"
+          run: ["true"]
+        """)
+    refused(p, 8, "params.steps.0.serial", "not a rollout rule")
+
+
+def test_serial_batches_and_parallel_stages(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: every
+          hosts: all
+          parallel: code
+          run: ["true"]
+        - id: half
+          role: app
+          serial: "50%"
+          steps:
+            - {id: stop, run: ["true"]}
+            - {id: start, run: ["true"]}
+        - id: both
+          role: app
+          serial: 2
+          run: ["true"]
+        """)
+    steps = plan_steps(load_plan(p), load_inventory(inventory), plan_file=str(p))
+    assert [(s.id, s.parallel) for s in steps] == [
+        ("every@h1", "code"), ("every@h2", "code"),
+        ("stop@app1", None), ("start@app1", None), ("stop@app2", None), ("start@app2", None),
+        ("both@app1", "both#1"), ("both@app2", "both#1")]
+
+
+def test_schema_describes_the_runbook_format() -> None:
+    res = CliRunner().invoke(app, ["schema", "plan"])
+    assert res.exit_code == 0, res.output
+    text = res.output
+    for word in ("skip_if", "compensate", "serial", "wait_log", "gate"):
+        assert word in text
+    data = json.loads(text[text.index("{"):])
+    assert re.search("runbook", json.dumps(data))
