@@ -39,7 +39,8 @@ def runbook_plan() -> Plan:
     now = int(time.time())
     built_in = Plan(procedure="canopsis-update", params={"to": TARGET}, ready_timeout=60)
     twin = as_runbook(built_in, "runbook-canopsis-update.yaml")
-    return twin.model_copy(update={"params": {**twin.params, "window_start": now, "window_end": now + 1800}})
+    window = {"window_start": now, "window_end": now + 1800}
+    return twin.model_copy(update={"params": {**twin.params, "vars": {**twin.params["vars"], **window}}})
 
 
 @pytest.fixture(scope="module")

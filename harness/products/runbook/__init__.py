@@ -12,7 +12,9 @@ from harness.registry import Product
 PRODUCT = Product(
     name="runbook",
     summary="runbooks written as data: steps, targets, gates, skip checks and compensations in the plan",
-    roles=(),
+    # a runbook acts on any product's inventory (its roles are that product's); an inventory written for a
+    # runbook alone (``product: runbook``) names its components' role ``node``
+    roles=("node",),
     procedures={"runbook": "harness.products.runbook.procedure:RUNBOOK"},
     actions={
         "runbook.run": "harness.products.runbook.actions:Run",

@@ -85,7 +85,7 @@ def context(plan: Plan, params: RunbookParams, inv: Inventory, target: Host | Co
     """The names a template of a step on ``target`` may use."""
     host = inv.host(target.host) if isinstance(target, Component) else target
     ctx: dict[str, Any] = {
-        "host": host.model_dump(), "params": params.values, "facts": dict(inv.facts),
+        "host": host.model_dump(), "params": dict(params.vars), "facts": dict(inv.facts),
         "inventory": {"environment": inv.environment, "product": inv.product, "front_door": inv.front_door,
                       "facts": dict(inv.facts)},
         "secrets": Secrets(params.secrets),

@@ -156,13 +156,11 @@ class SecretRef(BaseModel):
 
 
 class RunbookParams(Params):
-    """``params`` of ``procedure: runbook``. Other keys are the runbook's own values (``{{ params.NAME }}``)."""
+    """``params`` of ``procedure: runbook``: the runbook's own values, its steps, what the rollback runs
+    after the compensations, and where its secrets come from."""
 
-    model_config = ConfigDict(extra="allow", strict=True, frozen=True)
+    vars: dict[str, Any] = Field(default_factory=dict, description="the runbook's own values, "
+                                 "`{{ params.NAME }}` in templates (e.g. revision: \"3.2.1\")")
     steps: list[StepSpec] = Field(min_length=1)
     rollback: list[RollbackEntry] = Field(default_factory=list)
     secrets: dict[str, SecretRef] = Field(default_factory=dict)
-
-    @property
-    def values(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})

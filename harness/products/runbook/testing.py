@@ -11,10 +11,10 @@ __all__ = ["as_runbook"]
 
 def as_runbook(plan: Plan, example: str) -> Plan:
     """The data-runbook twin of a built-in ``plan``: ``examples/EXAMPLE`` (a ``procedure: runbook`` plan)
-    with ``plan``'s own values (``params`` other than the steps) and settings, on the suite's environment
+    with ``plan``'s ``params`` as its values (``params.vars``) and settings, on the suite's environment
     (no ``standins``/``target`` of its own)."""
     twin = load_plan(resources.examples() / example)
-    params = {**twin.params, **plan.params}
+    params = {**twin.params, "vars": {**twin.params.get("vars", {}), **plan.params}}
     settings = plan.model_dump(include={"ready_timeout", "rollback", "parallel", "lock_ttl", "components"})
     out = twin.model_copy(update={"params": params, "standins": None, "target": None, **settings})
     out._base_dir = twin._base_dir

@@ -25,7 +25,7 @@ def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def plan(tmp_path: Path, steps: str, extra: str = "") -> Path:
     path = tmp_path / "plan.yaml"
-    path.write_text("procedure: runbook\ntarget: inventory.yaml\nparams:\n  revision: \"1.2\"\n"
+    path.write_text("procedure: runbook\ntarget: inventory.yaml\nparams:\n  vars: {revision: \"1.2\"}\n"
                     + textwrap.indent(textwrap.dedent(extra), "  ")
                     + "  steps:\n" + textwrap.indent(textwrap.dedent(steps), "    "))
     return path
