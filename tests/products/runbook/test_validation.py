@@ -231,3 +231,22 @@ def test_schema_describes_the_runbook_format() -> None:
         assert word in text
     data = json.loads(text[text.index("{"):])
     assert re.search("runbook", json.dumps(data))
+
+
+def test_the_complete_example_of_the_docs_plans(tmp_path: Path, inventory: Path) -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "runbooks.md").read_text()
+    example = docs.split("## One complete example", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "plan.yaml"
+    path.write_text(example)
+    steps = plan_steps(load_plan(path), load_inventory(inventory), plan_file=str(path))
+    assert [s.id for s in steps] == ["config@app1", "config@app2", "drain@app1", "bounce@app1", "drain@app2",
+                                     "bounce@app2"]
+    assert steps[2].args["http"]["headers"]["Authorization"] == "Bearer {{ secrets.ADMIN }}"
+    assert steps[3].args["become"] == "root" and steps[3].parallel == "restart#1"
+
+
+def test_an_unknown_params_key_is_refused(tmp_path: Path, inventory: Path) -> None:
+    path = tmp_path / "plan.yaml"
+    path.write_text("procedure: runbook\ntarget: inventory.yaml\nparams:\n  steps:\n    - {id: a, node: web, "
+                    "run: [\"true\"]}\n  var: {revision: \"1.2\"}\n")
+    refused(path, 6, "params.var", "unknown field 'var'", "vars")
