@@ -4,7 +4,9 @@ named, and what ran is compensated in reverse; a secret reaches the node and not
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -130,3 +132,38 @@ def test_a_secret_that_cannot_be_read_refuses_the_run(tmp_path: Path, inventory:
     assert code == 4, out
     assert "secret 'TOKEN'" in out and "RB_TEST_UNSET" in out
     assert not (tmp_path / "h1/app1/app.conf").exists(), "nothing ran"
+
+
+BECOME = """\
+params:
+  steps:
+    - id: as-zato
+      node: web
+      become: zato
+      run: [touch, "{{ node.path }}/done"]
+      skip_if: {run: [test, -e, "{{ node.path }}/done"], become: zato, reason: already done}
+"""
+
+
+def test_become_runs_the_command_through_sudo_as_that_user(tmp_path: Path, inventory: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`become: zato` is `sudo -n -u zato -- argv` (a written runbook's `sudo su - zato`); a stand-in `sudo`
+    on PATH records what it was given and runs the rest, as the real one would for an allowed user."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "sudo.log"
+    sudo = bin_dir / "sudo"
+    sudo.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {log}\n[ "$1 $2 $3 $4" = "-n -u zato --" ] || exit 1\n'
+                    'shift 4\nexec "$@"\n')
+    sudo.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    plan = write_plan(tmp_path, BECOME)
+    code, out = run(plan, tmp_path / "runs", monkeypatch)
+    assert code == 0, out
+    assert (tmp_path / "h1/web/done").exists()
+    lines = log.read_text().splitlines()
+    assert lines[0] == f"-n -u zato -- test -e {tmp_path}/h1/web/done"  # the skip check, as zato too
+    assert lines[1] == f"-n -u zato -- touch {tmp_path}/h1/web/done"
+    shutil.rmtree(tmp_path / "runs")
+    code, out = run(plan, tmp_path / "runs", monkeypatch)
+    assert code == 0 and "already done" in out, out
