@@ -167,3 +167,39 @@ def test_become_runs_the_command_through_sudo_as_that_user(tmp_path: Path, inven
     shutil.rmtree(tmp_path / "runs")
     code, out = run(plan, tmp_path / "runs", monkeypatch)
     assert code == 0 and "already done" in out, out
+
+
+RESUMABLE = """\
+params:
+  secrets:
+    TOKEN: {env: RB_TEST_TOKEN}
+  steps:
+    - id: count
+      role: app
+      run: [sh, -c, 'echo x >> "$1/count"', sh, "{{ node.path }}"]
+      skip_if: {run: [test, -e, "{{ node.path }}/count"], reason: counted}
+    - id: login
+      node: web
+      run: [sh, -c, 'printf %s "$1" > "$2"', sh, "{{ secrets.TOKEN }}", "{{ node.path }}/token"]
+"""
+
+
+def test_an_interrupted_runbook_resumes_from_the_journal_and_redoes_nothing(
+        tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.engine.runner import Run
+    from harness.engine.status import Outcome
+    from harness.plan.loader import load_inventory, load_plan
+
+    monkeypatch.setenv("RB_TEST_TOKEN", "resume-" + secrets.token_hex(6))
+    path = write_plan(tmp_path, RESUMABLE)
+    first = Run.create(load_plan(path), load_inventory(inventory), tmp_path / "runs", plan_file=str(path))
+    first.begin()
+    assert first.advance(until="count@app1") is None  # the first stage only, then the executor "dies"
+    first.interrupt("killed")
+    again = Run.load(first.run_dir)  # steps re-derived from plan.json + inventory.json: the same
+    again.begin(resumed=True)
+    assert again.run_forward() == Outcome.SUCCESS
+    assert (tmp_path / "h1/app1/count").read_text() == "x\n", "a finished step is not run again"
+    assert (tmp_path / "h1/web/token").read_text() == os.environ["RB_TEST_TOKEN"]
+    ended = [r["step"] for r in again.journal_records() if r["event"] == "step" and r["status"] == "ok"]
+    assert ended == ["count@app1", "count@app2", "login@web"]
