@@ -27,3 +27,12 @@ def write_inventory(root: Path) -> Path:
 @pytest.fixture
 def inventory(tmp_path: Path) -> Path:
     return write_inventory(tmp_path)
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich wraps at 80 columns when not on a terminal; long tmp paths would be folded mid-word."""
+    from harness.cli import _render
+
+    monkeypatch.setattr(_render.console, "_width", 1000)
+    monkeypatch.setattr(_render.err, "_width", 1000)

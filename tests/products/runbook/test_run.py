@@ -16,14 +16,6 @@ from typer.testing import CliRunner
 from harness.cli import app
 
 
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.cli import _render
-
-    monkeypatch.setattr(_render.console, "_width", 1000)
-    monkeypatch.setattr(_render.err, "_width", 1000)
-
-
 def write_plan(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "plan.yaml"
     path.write_text("procedure: runbook\ntarget: inventory.yaml\n" + textwrap.dedent(body))

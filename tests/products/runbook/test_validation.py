@@ -7,20 +7,11 @@ import re
 import textwrap
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner, Result
 
 from harness.cli import app
 from harness.engine.runner import plan_steps
 from harness.plan.loader import load_inventory, load_plan
-
-
-@pytest.fixture(autouse=True)
-def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.cli import _render
-
-    monkeypatch.setattr(_render.console, "_width", 1000)
-    monkeypatch.setattr(_render.err, "_width", 1000)
 
 
 def plan(tmp_path: Path, steps: str, extra: str = "") -> Path:
