@@ -7,6 +7,7 @@ import re
 import textwrap
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner, Result
 
 from harness.cli import app
@@ -54,140 +55,91 @@ def test_a_good_runbook_expands_roles_and_fills_templates(tmp_path: Path, invent
     assert "echo app2 on h2 at 1.2 port 8080" in res.output
 
 
-def test_undefined_name(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
-        - id: a
-          node: web
-          run: [echo, "{{ params.nope }}"]
-        """)
-    refused(p, 8, "params.steps.0.run.1", "undefined name", "nope")
-
-
-def test_type_error_in_a_template(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
-        - id: a
-          node: web
-          run: [echo, "{{ params.revision + 1 }}"]
-        """)
-    refused(p, 8, "params.steps.0.run.1", "type error")
-
-
-def test_role_with_no_node(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+#: (case, steps, rollback entries, line, field, words in the message): every refusal the format has
+REFUSALS = [
+    ("undefined name", """\
+        - {id: a, node: web, run: [echo, "{{ params.nope }}"]}
+        """, "", 6, "params.steps.0.run.1", ("undefined name", "nope")),
+    ("type error", """\
+        - {id: a, node: web, run: [echo, "{{ params.revision + 1 }}"]}
+        """, "", 6, "params.steps.0.run.1", ("type error",)),
+    ("role with no node", """\
         - id: a
           role: database
           run: ["true"]
-        """)
-    refused(p, 7, "params.steps.0.role", "role 'database' has no node", "app, web")
-
-
-def test_duplicate_id(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
-        - id: a
-          node: web
-          run: ["true"]
+        """, "", 7, "params.steps.0.role", ("role 'database' has no node", "app, web")),
+    ("node not in the inventory", """\
+        - {id: a, node: db1, run: ["true"]}
+        """, "", 6, "params.steps.0.node", ("node 'db1' is not in the inventory", "web, app1")),
+    ("duplicate id", """\
+        - {id: a, node: web, run: ["true"]}
         - id: a
           node: web
           run: ["false"]
-        """)
-    refused(p, 9, "params.steps.1.id", "'a' is used twice")
-
-
-def test_duplicate_id_after_expansion_in_a_group(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+        """, "", 7, "params.steps.1.id", ("'a' is used twice",)),
+    ("duplicate id after expansion", """\
         - id: g
           role: app
           steps:
             - {id: x, run: ["true"]}
             - {id: x, run: ["false"]}
-        """)
-    refused(p, 10, "params.steps.0.steps.1.id", "'x@app1' is planned twice")
-
-
-def test_compensate_of_a_step_with_nothing_to_undo(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+        """, "", 10, "params.steps.0.steps.1.id", ("'x@app1' is planned twice",)),
+    ("compensate of nothing", """\
         - id: a
           node: web
           wait_log: {file: /tmp/x.log, pattern: ready, timeout: 5}
           compensate: {run: [rm, -f, /tmp/x]}
-        """)
-    refused(p, 9, "params.steps.0.compensate", "nothing to undo")
-
-
-def test_compensate_using_recorded_without_record(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+        """, "", 9, "params.steps.0.compensate", ("nothing to undo",)),
+    ("recorded without record", """\
         - id: a
           node: web
           run: [touch, /tmp/x]
           compensate: {run: [echo, "{{ recorded }}"]}
-        """)
-    refused(p, 9, "params.steps.0.compensate", "records nothing", "record:")
-
-
-def test_gate_without_timeout(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+        """, "", 9, "params.steps.0.compensate", ("records nothing", "record:")),
+    ("gate without timeout", """\
         - id: a
           node: web
           run: ["true"]
           gate: {tcp: {port: 9}}
-        """)
-    refused(p, 9, "params.steps.0.gate.timeout", "Field required")
-
-
-def test_unknown_action(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+        """, "", 9, "params.steps.0.gate.timeout", ("Field required",)),
+    ("unknown action", """\
         - id: a
           node: web
           shell: "rm -rf /"
-        """)
-    refused(p, 8, "params.steps.0.shell", "unknown action or field 'shell'", "run, http, put, wait_log")
-
-
-def test_two_actions_in_one_step(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+        """, "", 8, "params.steps.0.shell", ("unknown action or field 'shell'", "run, http, put, wait_log")),
+    ("two actions", """\
         - id: a
           node: web
           run: ["true"]
           http: {url: "http://127.0.0.1:9/"}
-        """)
-    refused(p, 6, "params.steps.0", "actions run and http in one step")
-
-
-def test_template_inside_a_shell_script(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
-        - id: a
-          node: web
-          run: [sh, -c, "echo {{ params.revision }}"]
-        """)
-    refused(p, 8, "params.steps.0.run.2", "shell script", "$1")
-
-
-def test_rollback_repeat_of_an_unknown_step(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
-        - id: a
-          node: web
-          run: ["true"]
-        """, extra="rollback:\n  - repeat: b\n")
-    refused(p, 6, "params.rollback.0.repeat", "'b', which is not a step")
-
-
-def test_undeclared_secret(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
-        - id: a
-          node: web
-          run: [login, "{{ secrets.TOKEN }}"]
-        """)
-    refused(p, 8, "params.steps.0.run.1", "undefined name", "TOKEN")
-
-
-def test_bad_serial(tmp_path: Path, inventory: Path) -> None:
-    p = plan(tmp_path, """\
+        """, "", 6, "params.steps.0", ("actions run and http in one step",)),
+    ("no target", """\
+        - {id: a, run: ["true"]}
+        """, "", 6, "params.steps.0", ("names no target", "exactly one target")),
+    ("template inside a shell script", """\
+        - {id: a, node: web, run: [sh, -c, "echo {{ params.revision }}"]}
+        """, "", 6, "params.steps.0.run.2", ("shell script", "$1")),
+    ("rollback repeats an unknown step", """\
+        - {id: a, node: web, run: ["true"]}
+        """, "rollback:\n  - repeat: b\n", 6, "params.rollback.0.repeat", ("'b', which is not a step",)),
+    ("undeclared secret", """\
+        - {id: a, node: web, run: [login, "{{ secrets.TOKEN }}"]}
+        """, "", 6, "params.steps.0.run.1", ("undefined name", "TOKEN")),
+    ("bad serial", """\
         - id: a
           role: app
           serial: "half"
           run: ["true"]
-        """)
-    refused(p, 8, "params.steps.0.serial", "not a rollout rule")
+        """, "", 8, "params.steps.0.serial", ("not a rollout rule",)),
+]
+
+
+@pytest.mark.parametrize(("steps", "extra", "line", "field", "words"), [c[1:] for c in REFUSALS],
+                         ids=[c[0] for c in REFUSALS])
+def test_a_bad_runbook_is_refused_before_anything_runs(steps: str, extra: str, line: int, field: str,
+                                                       words: tuple[str, ...], tmp_path: Path,
+                                                       inventory: Path) -> None:
+    refused(plan(tmp_path, steps, extra), line, field, *words)
 
 
 def test_serial_batches_and_parallel_stages(tmp_path: Path, inventory: Path) -> None:
