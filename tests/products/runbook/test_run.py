@@ -195,3 +195,41 @@ def test_an_interrupted_runbook_resumes_from_the_journal_and_redoes_nothing(
     assert (tmp_path / "h1/web/token").read_text() == os.environ["RB_TEST_TOKEN"]
     ended = [r["step"] for r in again.journal_records() if r["event"] == "step" and r["status"] == "ok"]
     assert ended == ["count@app1", "count@app2", "login@web"]
+
+
+
+FILES = """\
+params:
+  vars: {line: LINE}
+  steps:
+    - id: conf
+      node: web
+      put: {src: app.conf, path: "{{ node.path }}/app.conf", mode: 384}
+    - id: boot
+      node: web
+      run: [sh, -c, 'echo booting >> "$1/app.log"; echo "$2" >> "$1/app.log"', sh,
+            "{{ node.path }}", "{{ params.line }}"]
+      gate:
+        timeout: 10
+        log: {file: "{{ node.path }}/app.log", pattern: "^listening$", fail: "^FATAL"}
+    - id: ready
+      node: web
+      wait_log: {file: "{{ node.path }}/app.log", pattern: "^listening$", timeout: 5}
+"""
+
+
+@pytest.mark.parametrize("line", ["listening", "FATAL no config"])
+def test_put_a_file_gate_on_a_log_line_and_wait_for_one(line: str, tmp_path: Path, inventory: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "app.conf").write_bytes(b"max_conns = 512\n")
+    code, out = run(write_plan(tmp_path, FILES.replace("LINE", repr(line))), tmp_path / "runs", monkeypatch)
+    conf = tmp_path / "h1/web/app.conf"
+    recs = [r for r in journal(tmp_path / "runs") if r["event"] == "step" and r["status"] != "started"]
+    if line == "listening":
+        assert code == 0, out
+        assert conf.read_bytes() == b"max_conns = 512\n" and conf.stat().st_mode & 0o777 == 0o600
+        assert [r["status"] for r in recs] == ["ok", "ok", "ok"]
+    else:  # the fail line ends the gate at once, naming the node and the line; nothing to compensate
+        assert code == 3, out
+        assert [(r["step"], r["status"]) for r in recs] == [("conf@web", "ok"), ("boot@web", "failed")]
+        assert "web failed to start" in str(recs[1]["reason"]) and "FATAL no config" in str(recs[1]["reason"])
