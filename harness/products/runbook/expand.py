@@ -16,6 +16,7 @@ decide what is still to do — a restart on the reverted code where the new one 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -148,7 +149,7 @@ def _compensation(spec: StepSpec, kind: str, ctx: dict[str, Any], field: str) ->
                         hint="remove `compensate`, or move it to the step that makes the change")
     ckind = _action(comp, cfield)
     raw = comp.model_dump(exclude={"id"})
-    if "recorded" in str(raw) and spec.record is None:
+    if re.search(r"\{\{-?\s*recorded\b", str(raw)) and spec.record is None:
         raise PlanError(f"the compensation of {spec.id!r} uses `recorded`, but the step records nothing",
                         field=cfield, hint="add `record: [argv]` to the step: its stdout, taken before the "
                         "change, is {{ recorded }}")
