@@ -22,6 +22,8 @@ import itertools
 import json
 import socket
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 #: the agent, run as ``python3 -u -c AGENT`` (standard library only; the container's own python3)
@@ -42,8 +44,15 @@ def kill(pid):
         except OSError:
             return
         time.sleep(grace)
+gates = {}
 def serve(req):
     rid, op = req["id"], req["op"]
+    if op in ("run", "put"):  # changes something: only once the controller says it still waits
+        gates[rid] = [threading.Event(), False]
+        send({"id": rid, "ready": True})
+        gates[rid][0].wait()
+        if not gates.pop(rid)[1]:
+            return
     try:
         if op == "run":
             env = dict(os.environ)
@@ -78,13 +87,24 @@ def serve(req):
     except OSError as exc:
         send({"id": rid, "os_error": type(exc).__name__, "message": str(exc)})
 for line in sys.stdin.buffer:
-    threading.Thread(target=serve, args=(json.loads(line),), daemon=True).start()
+    req = json.loads(line)
+    if req["op"] in ("go", "cancel"):
+        gate = gates.get(req["target"])
+        if gate is not None:
+            gate[1] = req["op"] == "go"
+            gate[0].set()
+        continue
+    threading.Thread(target=serve, args=(req,), daemon=True).start()
 '''
 
 _OS_ERRORS: dict[str, type[OSError]] = {"FileNotFoundError": FileNotFoundError,
                                         "IsADirectoryError": IsADirectoryError,
                                         "NotADirectoryError": NotADirectoryError,
                                         "PermissionError": PermissionError}
+
+
+#: seconds between two looks at the container while a call waits for its answer
+PATIENCE = 2.0
 
 
 class AgentGone(Exception):
@@ -102,30 +122,44 @@ class Agent:
         self._raw: socket.socket = getattr(self._sock, "_sock", self._sock)
         self._ids = itertools.count(1)
         self._send_lock = threading.Lock()
+        self._gate_lock = threading.Lock()  # a caller giving up and the agent's "ready" decide one at a time
         self._pending: dict[int, tuple[threading.Event, dict[str, Any]]] = {}
         self._stderr = b""
         self.alive = True
         threading.Thread(target=self._read, daemon=True, name=f"agent {container}").start()
 
-    def call(self, req: dict[str, Any], timeout: float) -> tuple[int, dict[str, Any] | None]:
+    def call(self, req: dict[str, Any], timeout: float,
+             stalled: Callable[[], str | None] | None = None) -> tuple[int, dict[str, Any] | None]:
         """``req``'s id and the agent's answer, or None as the answer when ``timeout`` passed first (the
-        caller kills it by that id)."""
+        caller kills it by that id). While it waits, ``stalled()`` is asked every :data:`PATIENCE` seconds
+        whether the agent cannot answer at all (a paused container: one exec would be refused at once);
+        a reason it gives ends the wait with :class:`AgentGone`."""
         rid = next(self._ids)
         done: threading.Event = threading.Event()
         box: dict[str, Any] = {}
         self._pending[rid] = (done, box)
+        deadline = time.monotonic() + timeout
         try:
             self._send({**req, "id": rid})
-            if not done.wait(timeout):
-                return rid, None
+            while not done.wait(max(0.0, min(PATIENCE, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    return rid, None
+                why = stalled() if stalled else None
+                with self._gate_lock:
+                    if why and not box.get("go"):  # not begun: it never will (the agent is told to cancel)
+                        self._pending.pop(rid, None)
+                        raise AgentGone(why)
         finally:
-            self._pending.pop(rid, None)
+            with self._gate_lock:
+                self._pending.pop(rid, None)
         if "gone" in box:
             raise AgentGone(box["gone"])
         return rid, box
 
     def kill(self, rid: int) -> None:
         self._send({"op": "kill", "target": rid, "id": next(self._ids)})
+        with self._gate_lock:  # not begun yet: it never will
+            self._pending.pop(rid, None)
 
     def _send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg) + "\n").encode()
@@ -149,7 +183,11 @@ class Agent:
                 *lines, buf = buf.split(b"\n")
                 for line in lines:
                     msg = json.loads(line)
-                    waiter = self._pending.get(msg.pop("id"))
+                    rid = msg.pop("id")
+                    if msg.get("ready"):
+                        self._decide(rid)
+                        continue
+                    waiter = self._pending.get(rid)
                     if waiter is not None:
                         waiter[1].update(msg)
                         waiter[0].set()
@@ -157,6 +195,16 @@ class Agent:
             self._stderr += f"\n(reading the agent: {type(exc).__name__}: {exc})".encode()
         self._fail("the agent's channel closed" + (f": {self._stderr.decode(errors='replace')[-500:]}"
                                                     if self._stderr.strip() else ""))
+
+    def _decide(self, rid: int) -> None:
+        """A command or write about to begin: go if its caller still waits, else cancel. So what a caller
+        gave up on (a paused container: an exec would have been refused) never runs when it resumes."""
+        with self._gate_lock:
+            waiter = self._pending.get(rid)
+            if waiter is not None:
+                waiter[1]["go"] = True
+        with contextlib.suppress(AgentGone):
+            self._send({"op": "go" if waiter is not None else "cancel", "target": rid})
 
     def _fail(self, why: str) -> None:
         self.alive = False

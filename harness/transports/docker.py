@@ -74,9 +74,20 @@ class DockerTransport(Transport):
             weakref.finalize(self, agent.close)  # a transport dropped without close() leaves no channel open
             return agent
 
+    def _stalled(self) -> str | None:
+        """Why the container cannot answer now (paused, stopped), as the engine would refuse an exec."""
+        try:
+            with map_exceptions(f"{self.target}: inspect", error=TransportError):
+                state = self.api.inspect_container(self.container)["State"]
+        except TransportError as exc:
+            return str(exc)
+        if state.get("Paused"):
+            return f"container {self.container} is paused"
+        return None if state.get("Running") else f"container {self.container} is not running"
+
     def _call(self, agent: Agent, req: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
         try:
-            rid, box = agent.call(req, timeout)
+            rid, box = agent.call(req, timeout, self._stalled)
         except AgentGone as exc:
             raise TransportError(f"{self.target}: {what}: {exc}\n{self._describe()}") from exc
         if box is None:

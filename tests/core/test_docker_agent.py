@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.backends.docker_engine import docker_available, ensure_image
+from harness.errors import TransportError
 from harness.transports.docker import DockerTransport
 from harness.wait import wait_until
 from tests.core.test_docker_transport import (  # the contract, run here with the agent's transport
@@ -115,3 +116,21 @@ def test_without_the_agent_every_call_is_one_exec(pynode: object, monkeypatch: p
     before = len(_agents(t))
     assert t.run(["echo", "plain"]).stdout == "plain\n"
     assert t._agent is None and len(_agents(t)) == before
+
+
+def test_a_command_sent_to_a_paused_container_is_refused_and_never_runs_after(
+        transport: tuple[DockerTransport, str], pynode: object) -> None:
+    """As `docker exec` refuses a paused container at once, the agent's caller gives up on seeing it paused,
+    and the command it sent does not run when the container is unpaused."""
+    t, workdir = transport
+    marker = f"{workdir}/ran"
+    t.run(["mkdir", "-p", workdir])
+    wrapped = pynode.get_wrapped_container()  # type: ignore[attr-defined]
+    wrapped.pause()
+    try:
+        with pytest.raises(TransportError, match="is paused"):
+            t.run(["touch", marker], timeout=60)
+    finally:
+        wrapped.unpause()
+    assert t.run(["echo", "after"]).stdout == "after\n"  # the same agent goes on; its queue is drained in order
+    assert not t.exists(marker), "a command the caller gave up on ran once the container was unpaused"
