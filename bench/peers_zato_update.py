@@ -91,7 +91,7 @@ def command(tool: str, inv: Inventory, work: Path, delay: float) -> tuple[list[s
         (work / "plan.yaml").write_text(yaml.safe_dump(plan))
         return [_bin("harness"), "run", str(work / "plan.yaml"), "--target", str(inv_path)], env
     if tool == "ansible":
-        (work / "ansible-inventory.yml").write_text(yaml.safe_dump(ansible_inventory(inv, delay)))
+        (work / "ansible-inventory.yml").write_text(yaml.safe_dump(ansible_inventory(inv, delay), sort_keys=False))
         env.update(ANSIBLE_CONFIG=str(PEERS / "ansible.cfg"), ANSIBLE_LOCAL_TEMP=str(work / "ansible-tmp"),
                    ANSIBLE_HOME=str(work / "ansible-home"))
         playbook = PEERS / "zato-update.yml"
