@@ -163,6 +163,34 @@ class ZatoStandin(Standin):
             env.close()
 
 
+    # -- one component, for faults (harness.faults) -------------------------------------------------
+    def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
+        comp = next(c for c in inventory.components if c.name == component)
+        return [f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"] if comp.role == "load-balancer" \
+            else [f"{comp.path}/pidfile"]
+
+    def stop_component(self, inventory: Inventory, component: str) -> None:
+        """``zato stop PATH``, as an operator would."""
+        env = Environment.from_inventory(inventory)
+        try:
+            comp = env.components[component]
+            comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60).check()
+        finally:
+            env.close()
+
+    def start_component(self, inventory: Inventory, component: str) -> None:
+        """``zato start PATH`` and wait until it is ready (``zato start`` removes a killed process's stale
+        pidfile itself)."""
+        env = Environment.from_inventory(inventory)
+        try:
+            comp = env.components[component]
+            offset = len(state.read_log(comp))
+            comp.host.transport.run([state.zato_bin(comp.host), "start", comp.path], timeout=60).check()
+            wait_ready(env, comp, offset, 60)
+        finally:
+            env.close()
+
+
 STANDIN = ZatoStandin()
 
 __all__ = ["AGENT_PORT", "BASE_VERSION", "PORTS", "STANDIN", "Layout", "ZatoOptions", "create_argv", "start_all",
