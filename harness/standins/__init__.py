@@ -114,6 +114,17 @@ class Standin(abc.ABC):
         raise ConfigError(f"the {inventory.product} stand-in cannot start {component!r} on its own",
                           hint="kill and stop faults are undone by the product's Standin.start_component hook")
 
+    # -- the crash test (:mod:`harness.crashtest`) compares these after a crashed and resumed run ------
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """The environment's end state, read from the nodes: versions, files, deployed services …"""
+        raise ConfigError(f"the {inventory.product} stand-in gives no end-state digest",
+                          hint="the crash test needs the product's Standin.digest hook")
+
+    def applied(self, inventory: Inventory) -> dict[str, int]:
+        """How many times each change was applied, counted from the nodes' own records (log lines …)."""
+        raise ConfigError(f"the {inventory.product} stand-in counts no applied changes",
+                          hint="the crash test needs the product's Standin.applied hook")
+
     # -- the driver's template; a product overrides these only while it is not on the seam ------------
     def up(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
         be = backend(spec.backend, proxies=spec.proxies)
