@@ -77,6 +77,7 @@ class Faults:
         self.history: list[dict[str, Any]] = []  #: every injection, undo and error, in order
         self.errors: list[str] = []
         self._transports: dict[str, Transport] = {}
+        self._tied: list[PlanFaults] = []
 
     # --- resolution ------------------------------------------------------------------------------
     @property
@@ -147,9 +148,14 @@ class Faults:
 
     def tie(self, run: Run, *specs: FaultSpec) -> PlanFaults:
         """Fire ``specs`` at ``run``'s steps (undone by this object's :meth:`close`)."""
-        return PlanFaults(list(specs), self.inventory, faults=self).attach(run)
+        tied = PlanFaults(list(specs), self.inventory, faults=self).attach(run)
+        self._tied.append(tied)
+        return tied
 
     def close(self) -> None:
+        for tied in self._tied:  # a fault whose step ran but that never fired would let a test pass on nothing
+            self.errors += tied.unfired()
+        self._tied.clear()
         for fault in reversed(list(self.active)):
             self.undo(fault)
         for t in self._transports.values():
@@ -184,6 +190,7 @@ class PlanFaults:
         self._own = faults is None
         self.fired: dict[int, Fault] = {}  #: spec index -> the fault it injected
         self._run: Run | None = None
+        self._ended: set[str] = set()  #: steps that ended while attached
 
     def attach(self, run: Run) -> PlanFaults:
         """Check every spec against the run's steps and inventory, then listen to the run."""
@@ -215,6 +222,8 @@ class PlanFaults:
     def _on_step(self, event: str, step: Step, status: str, reason: str) -> None:
         if event != "step":
             return
+        if status != "started":
+            self._ended.add(step.id)
         for i, spec in enumerate(self.specs):
             if spec.step != step.id:
                 continue
@@ -235,6 +244,14 @@ class PlanFaults:
                 self._run.journal.write("fault", status=what, kind=spec.kind, node=node, step=step.id,
                                         at=spec.at)
 
+    def unfired(self) -> list[str]:
+        """The specs whose step ran and ended without them firing (e.g. ``during`` a step that ran fewer
+        remote commands than ``command``: an action that talks HTTP only runs none)."""
+        return [f"fault {i} ({spec.kind} {spec.at} {spec.step}) never fired: the step ran "
+                f"{'fewer remote commands than ' + str(spec.command) if spec.at == 'during' else 'without it'}"
+                for i, spec in enumerate(self.specs) if i not in self.fired and spec.step in self._ended]
+
     def close(self) -> None:
         if self._own:
+            self.faults.errors += self.unfired()
             self.faults.close()

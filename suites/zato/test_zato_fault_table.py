@@ -96,3 +96,43 @@ def test_update_under_fault(case: str, zato3: ZatoStandin, fault, tmp_path: Path
         assert journal[-1]["event"] == "run" and journal[-1]["outcome"] == c.end.value, "nothing lost from the journal"
     finally:
         env.close()
+
+
+# ---- service installation: hot-deploy propagated to every server ----------------------------------
+
+HELLO = Path(__file__).resolve().parents[2] / "examples" / "services" / "hello.py"
+
+DEPLOY_CASES = {
+    # a server cut off from the network while the module propagates: propagation goes through the
+    # cluster's ODB (a shared database, not the cut links) so every server confirms; the invocation
+    # through the load balancer is served by the servers it still reaches
+    "server-cut-off-during-propagation": (FaultSpec(kind="cut", step="deploy@server1", node="server3", at="during"),
+                                          Outcome.SUCCESS, None),
+    # a server paused while the module propagates: it cannot confirm, the gate fails naming it, and the
+    # rollback takes the module back (the server deploys what it missed once it runs again)
+    "server-paused-during-propagation": (FaultSpec(kind="pause", step="deploy@server1", node="server3",
+                                                   at="during"),
+                                         Outcome.ROLLED_BACK, "server3"),
+}
+
+
+@pytest.mark.parametrize("case", list(DEPLOY_CASES))
+def test_hot_deploy_under_fault(case: str, zato3: ZatoStandin, fault, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    spec, end, named = DEPLOY_CASES[case]
+    plan = Plan(procedure="zato-hot-deploy", ready_timeout=10,
+                params={"method": "pickup", "files": [str(HELLO)], "invoke": {"demo.hello": {"name": "Joe"}}})
+    run = Run.create(plan, zato3.inventory, tmp_path / "runs")
+    faults = fault(zato3.inventory)
+    tied = faults.tie(run, spec)
+    run.begin()
+    outcome = run.run_forward()
+    assert tied.fired, faults.history
+    assert outcome == end, run.journal_records()[-1]
+    failed = [r for r in run.journal_records() if r["event"] == "step" and r["status"] == "failed"]
+    if named:
+        assert [r["step"] for r in failed] == ["deploy@server1"] and named in failed[0]["reason"], failed
+    else:
+        assert failed == []
+    faults.close()
+    lb = zato3.inventory.front_door
+    assert lb and requests.get(lb + "/zato/ping", timeout=10).ok, "the load balancer serves again"

@@ -108,3 +108,14 @@ def test_link_faults_on_process_standins_need_their_proxies() -> None:
                              "faults": [{"kind": "cut", "step": "s"}]})
     with pytest.raises(ValidationError, match="delay_ms"):
         FaultSpec(kind="slow", step="s")
+
+
+def test_a_fault_during_a_step_with_too_few_commands_is_an_error_at_close(toy: tuple[ToyStandin, Inventory],
+                                                                           tmp_path: Path) -> None:
+    from harness.faults import FaultError
+
+    st, inv = toy
+    _run, faults = run_with(inv, st, tmp_path, FaultSpec(kind="pause", step="two@web-b", at="during", command=3))
+    with pytest.raises(FaultError, match="never fired: the step ran fewer remote commands than 3"):
+        faults.close()
+    assert state_of(pid_of(inv, "web-b")) == "S"

@@ -181,6 +181,17 @@ class BeamStandin(Standin):
             stop_service(master.transport, master.layout)
         stop_nodes(inventory)
 
+    # -- one node, for faults (harness.faults): its OS pid, the manual stop and start of System/Nodes ----
+    def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
+        comp = next(c for c in inventory.components if c.name == component)
+        return [Layout.at(inventory.host(comp.host).install_dir).pidfile]
+
+    def stop_component(self, inventory: Inventory, component: str) -> None:
+        stop_nodes(inventory, [component])
+
+    def start_component(self, inventory: Inventory, component: str) -> None:
+        start_nodes(inventory, [component])
+
 
 STANDIN = BeamStandin()
 
