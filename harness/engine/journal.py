@@ -30,6 +30,7 @@ EVENTS: dict[str, set[str] | None] = {
     "rollback": {"started", "finished", "failed"},
     "observe": None,
     "fault": {"injected", "undone", "failed"},  # a plan's fault fired at a step (harness.faults)
+    "slo": {"pass", "breach", "unknown"},  # a plan's SLO gates judged after a stage (harness.checks.slo)
 }
 
 

@@ -98,6 +98,7 @@ class Run:
         #: the step (event, step, commands so far) each thread of this executor is running an action of
         self._acting = threading.local()
         self._faults: Any = None
+        self._slo: Any = None
         self._env: Environment | None = None
         self._journal: Journal | None = None
         self._lock: LeaseLock | None = None
@@ -205,6 +206,10 @@ class Run:
                 self.journal.write(event, step=step_id, status=StepStatus.INDETERMINATE.value, interrupted=True,
                                    reason="the executor ended while the step ran: re-checked against the node "
                                           "before anything is redone")
+            if self.plan.slo:
+                from harness.checks.slo import SloWatch  # the plan's SLO gates, probed from now on
+
+                self._slo = SloWatch(self.plan.slo, self.inventory)
             if self.plan.faults:
                 from harness.faults import PlanFaults  # the faults a plan declares, fired at its steps
 
@@ -237,6 +242,9 @@ class Run:
         self._release()
 
     def _release(self) -> None:
+        if self._slo is not None:
+            self._slo.close()
+            self._slo = None
         if self._faults is not None:  # the plan's faults are undone when the run ends, whatever happened
             faults, self._faults = self._faults, None
             try:
@@ -336,9 +344,26 @@ class Run:
             rec = self._run_stage(lanes)
             if rec is not None:
                 return self.after_failure(rec)
+            if (breach := self._slo_breach(final=False)) is not None:
+                return self.roll_back(breach)
             if until is not None and any(s.id == until for lane in lanes for s in lane) and self.pending():
                 return None
+        if (breach := self._slo_breach(final=True)) is not None:
+            return self.roll_back(breach)
         return self.end(Outcome.SUCCESS)
+
+    def _slo_breach(self, *, final: bool) -> str | None:
+        """Why the plan's SLO gates stop the run (breached; at the end also: still unknown), else None."""
+        if self._slo is None:
+            return None
+        v = self._slo.verdict(final=final)
+        status = "pass" if v.valid is True else "breach" if v.valid is False else "unknown"
+        self.journal.write("slo", status=status, final=final, details=v.details)
+        if v.valid is False:
+            return f"SLO breached: {'; '.join(v.details.get('breaches') or [str(v.details)])}"
+        if final and v.valid is not True:  # unknown never passes
+            return f"SLO unknown at the end of the run: {v.details}"
+        return None
 
     def _run_stage(self, lanes: list[list[Step]], event: str = "step") -> StepRecord | None:
         """Run a stage's lanes concurrently (at most ``plan.parallel`` at once); the first failed record.

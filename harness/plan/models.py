@@ -74,6 +74,25 @@ class FaultSpec(BaseModel):
         return self
 
 
+class SloSpec(BaseModel):
+    """Service-level gates judged live from a traffic probe through the front door (:mod:`harness.checks.slo`):
+    a breach stops the run and rolls it back; a verdict that stays unknown never passes."""
+
+    model_config = _STRICT
+    max_failed_requests: int | None = Field(None, ge=0, description="most probe requests that may fail")
+    max_unavailable_ms: int | None = Field(None, ge=0, description="longest run of failed requests (ms)")
+    path: str = Field("/", description="path probed on the inventory's front door")
+    expect: str = Field("", description="text a good answer holds (besides HTTP 200); empty: any 200")
+    interval_ms: int = Field(20, ge=1, le=10_000, description="pause between probe requests")
+
+    @model_validator(mode="after")
+    def _some_gate(self) -> SloSpec:
+        if self.max_failed_requests is None and self.max_unavailable_ms is None:
+            raise invalid("SloSpec", ("max_failed_requests",), "give max_failed_requests and/or "
+                          "max_unavailable_ms", None)
+        return self
+
+
 class Plan(BaseModel):
     model_config = _STRICT
     procedure: str = Field(description="procedure name, e.g. zato-update (see `harness procedures`)")
@@ -88,6 +107,8 @@ class Plan(BaseModel):
     lock_ttl: float = Field(30.0, gt=0, description="seconds the environment lease lives without renewal")
     parallel: int = Field(8, ge=1, le=64, description="most nodes a parallel stage (e.g. the code update on "
                           "every host) acts on at once; 1 = strictly one node at a time")
+    slo: SloSpec | None = Field(None, description="service-level gates judged from a probe while the run goes "
+                                "on; a breach rolls the run back")
     faults: list[FaultSpec] = Field(default_factory=list, description="faults injected at steps of the run "
                                     "(kill, pause, stop, cut, slow), each undone when the run ends")
 
