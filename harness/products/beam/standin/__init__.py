@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -191,6 +191,14 @@ class BeamStandin(Standin):
 
     def start_component(self, inventory: Inventory, component: str) -> None:
         start_nodes(inventory, [component])
+
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """Per node, as its agent reads them: the loaded md5 of every stand-in module, the files under lib."""
+        from harness.products.beam.testing import STANDIN_MODULES
+
+        with System(inventory) as system:
+            return {f"{n} {k}": v for n, h in system.nodes.items()
+                    for k, v in (("md5", h.agent.md5s(list(STANDIN_MODULES))), ("files", h.agent.files()))}
 
 
 STANDIN = BeamStandin()

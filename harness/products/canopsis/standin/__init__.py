@@ -86,6 +86,10 @@ class CanopsisStandin(Standin):
     def start_component(self, inventory: Inventory, component: str) -> None:
         _packages_only(inventory, component).start_component(inventory, component)
 
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """Installed and running versions, the configuration and package state files."""
+        return dict(_packages_only(inventory, "canopsis").digest(inventory))
+
 
 def _packages_only(inventory: Inventory, component: str) -> Any:
     if inventory.facts.get("install") == "compose" or "broker_listen" not in inventory.facts:

@@ -142,3 +142,19 @@ def start_component(inv: Inventory, component: str) -> None:
             common.wait_up(node, inv, offsets)
     finally:
         env.close()
+
+
+#: what a round trip compares besides the versions (canopsis.md: config and package state)
+DIGEST_FILES = ("etc/canopsis.toml", "etc/conf.d/canopsis-override.toml", "var/lib/canopsis/package.json",
+                "var/lib/canopsis/version.json")
+
+
+def digest(inv: Inventory) -> dict[str, object]:
+    env = Environment.from_inventory(inv)
+    try:
+        node = CanopsisNode.of(env)
+        out: dict[str, object] = {"installed": node.installed_version(), "running": node.running_versions()}
+        out.update({f: node.read(f) for f in DIGEST_FILES})
+        return out
+    finally:
+        env.close()

@@ -26,7 +26,7 @@ import secrets
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -169,6 +169,19 @@ class OtpStandin(Standin):
             client.wait_up(target.START_TIMEOUT)
         finally:
             client.transport.close()
+
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """Per node: its releases and their statuses (``which_releases``), and the running applications."""
+        out: dict[str, Any] = {}
+        for comp in inventory.components:
+            client = node_client(inventory, comp.name)
+            try:
+                info = client.info()
+                out[f"{comp.name} releases"] = {r.vsn: r.status for r in info.releases}
+                out[f"{comp.name} apps"] = dict(info.apps)
+            finally:
+                client.transport.close()
+        return out
 
 
 STANDIN = OtpStandin()
