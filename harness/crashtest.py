@@ -137,7 +137,7 @@ def exercise(plan_file: Path, point: str, ref: Reference, workdir: Path, *, time
             out.exit_code = again.returncode
             if again.returncode != ref.exit_code:
                 out.problems.append(f"resume exited {again.returncode}, the uninterrupted run {ref.exit_code}: "
-                                    f"{again.stdout.strip().splitlines()[-1:] or again.stderr[-500:]}")
+                                    f"{(again.stdout + again.stderr).strip()[-1500:]}")
             digest, applied = _observe(env.inventory)
             out.problems += _diff("end state", ref.digest, digest)
             out.problems += _diff("applied (nodes' own records)", ref.applied, applied)

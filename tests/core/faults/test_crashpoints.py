@@ -79,3 +79,15 @@ def test_the_executor_dies_at_the_point_and_resume_marks_an_interrupted_step(cre
     assert marked == ([step] if in_step(point) else [])
     redone = [s.id for s in STEPS[[s.id for s in STEPS].index(step) + (0 if in_step(point) else 1):]]
     assert do.ran == redone, "only what had not ended is run again"
+
+
+def test_crashtest_refuses_a_plan_without_standins(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("procedure: zato-restart\ntarget: inventory.yaml\n")
+    res = CliRunner().invoke(app, ["crashtest", str(plan), "--workdir", str(tmp_path / "work")])
+    assert res.exit_code == 3, res.output
+    assert "needs a plan with `standins:`" in res.output
