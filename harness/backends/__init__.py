@@ -17,11 +17,13 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def backend(name: str) -> Backend:
+def backend(name: str, *, proxies: bool = False) -> Backend:
+    """The backend ``name``; ``proxies``: a fault proxy in front of every host's ports (process backend)."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}", field="standins.backend",
                           hint=f"use one of: {', '.join(BACKENDS)}")
-    obj: Backend = load(BACKENDS[name])()
+    cls = load(BACKENDS[name])
+    obj: Backend = cls(proxies=True) if proxies and name == "process" else cls()
     return obj
 
 

@@ -32,6 +32,8 @@ EVENTS: dict[str, set[str] | None] = {
     "rollback_step": {"started", "ok", "failed", "skipped", "rolled_back", "indeterminate"},
     "rollback": {"started", "finished", "failed"},
     "observe": None,
+    "fault": {"injected", "undone", "failed"},  # a plan's fault fired at a step (harness.faults)
+    "slo": {"pass", "breach", "unknown"},  # a plan's SLO gates judged after a stage (harness.checks.slo)
 }
 
 

@@ -50,6 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.loadgroup = True  # worker: suffix node ids with their group, as loadgroup expects
     # the generic layer (backend matrix, xdist grouping), then each installed product's fixtures
     config.pluginmanager.import_plugin("harness.pytest_plugin.backends")
+    config.pluginmanager.import_plugin("harness.pytest_plugin.faults")
     from harness import registry
 
     for product in registry.products().values():
