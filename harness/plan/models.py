@@ -34,10 +34,12 @@ class StandinsSpec(BaseModel):
     backend: Literal["process", "docker"] = Field("process", description="where the stand-ins run")
     version: str | None = Field(None, description="version every node runs before the run (default: the "
                                 "product stand-in's base version)")
+    ssh: bool = Field(False, description="docker backend only: a real sshd in each container, reached only "
+                      "by ssh:// (the hosts look like VMs)")
 
     @property
     def options(self) -> dict[str, Any]:
-        """The product's own settings: every key other than product, backend and version."""
+        """The product's own settings: every key other than product, backend, version and ssh."""
         return dict(self.model_extra or {})
 
 
@@ -66,6 +68,8 @@ class Plan(BaseModel):
 
     @model_validator(mode="after")
     def _target_xor_standins(self) -> Plan:
+        if self.standins is not None and self.standins.ssh and self.standins.backend != "docker":
+            raise invalid("Plan", ("standins", "ssh"), "`ssh: true` needs `backend: docker`", self.standins.ssh)
         if self.target and self.standins:
             raise invalid("Plan", ("standins",), "give either `target` (an inventory) or `standins`, not both",
                           self.standins)

@@ -157,10 +157,20 @@ _POOL_LOCKS: dict[_PoolKey, asyncio.Lock] = {}
 CONNECTS: dict[str, int] = {}
 
 
-def close_all() -> None:
-    """Close every pooled connection (end of a run, or a test)."""
-    conns = list(_POOL.values())
-    _POOL.clear()
+#: settings of ``ssh://`` hosts a backend provisioned in this process (known_hosts, identity, become), used
+#: when a transport to that URL is made without them (a product's installer builds transports from URLs only)
+DEFAULTS: dict[str, dict[str, Any]] = {}
+
+
+def register(spec: str, **settings: Any) -> None:
+    DEFAULTS[spec] = {k: v for k, v in settings.items() if v is not None}
+
+
+def close_all(known_hosts: str | os.PathLike[str] | None = None) -> None:
+    """Close every pooled connection (end of a run, or a test), or those verified against ``known_hosts``
+    (one environment's)."""
+    keys = [k for k in _POOL if known_hosts is None or k[3] == str(Path(known_hosts).expanduser())]
+    conns = [_POOL.pop(k) for k in keys]
 
     async def _close() -> None:
         for c in conns:
@@ -178,6 +188,10 @@ class SshTransport(Transport):
                  known_hosts: str | os.PathLike[str] | None = None, identity: str | os.PathLike[str] | None = None,
                  become: Become | Mapping[str, str] | str | None = None, connect_timeout: float = 15.0) -> None:
         self.dest = SshTarget.parse(spec) if spec else SshTarget(user, host, port)
+        defaults = DEFAULTS.get(spec, {}) if spec else {}
+        known_hosts = known_hosts or defaults.get("known_hosts")
+        identity = identity or defaults.get("identity")
+        become = become if become is not None else defaults.get("become")
         if not self.dest.user or not self.dest.host:
             raise ConfigError("an SSH transport needs a user and a host", hint="ssh://USER@HOST:PORT")
         kh = Path(known_hosts).expanduser() if known_hosts else Path("~/.ssh/known_hosts").expanduser()

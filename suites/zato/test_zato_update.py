@@ -27,6 +27,7 @@ from harness.products.zato.checks import (
 from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
 
 SIZES = (1, 3)
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 UPDATE = Plan(procedure="zato-update", params={"revision": "3.2.1"}, ready_timeout=30)
 
 
