@@ -321,7 +321,12 @@ class SshTransport(Transport):
             raise SshDropped(f"{self.target}: cannot open a channel: {exc}",
                              hint="the connection was lost; the next command reconnects") from None
         try:
-            done = await asyncio.wait_for(proc.communicate(stdin), timeout)
+            # stdin is always closed after the data (asyncssh leaves it open for empty input): a command
+            # that reads it ends, like the local transport's /dev/null
+            if stdin:
+                proc.stdin.write(stdin)
+            proc.stdin.write_eof()
+            done = await asyncio.wait_for(proc.communicate(), timeout)
         except TimeoutError:
             proc.terminate() if not proc.is_closing() else None
             proc.close()

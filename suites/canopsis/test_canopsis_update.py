@@ -21,6 +21,7 @@ from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, 
 
 pytestmark = pytest.mark.xdist_group("canopsis-update")
 CANOPSIS = {"version": "4.4.0", "edition": "core"}
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 TARGET = "4.6.1"
 EVENTS = 10_000
 NOTES = ["4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]

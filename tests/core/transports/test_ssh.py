@@ -20,7 +20,7 @@ from harness.sshd import LocalSshd, keygen
 from harness.transports import ssh, transport_for
 from harness.wait import wait_until
 
-from .conftest import transport
+from ..conftest import transport
 
 
 def _accepted(s: LocalSshd) -> int:
@@ -53,6 +53,9 @@ def test_put_and_get_bytes_with_mode_and_missing_file(sshd: LocalSshd) -> None:
     with pytest.raises(IsADirectoryError):
         t.get(str(sshd.dir))
     assert t.exists(str(path)) and not t.exists(str(sshd.dir / "missing"))
+    t.put(str(sshd.dir / "empty"), b"")
+    assert (sshd.dir / "empty").read_bytes() == b"" and t.get(str(sshd.dir / "empty")) == b""
+    assert t.run(["cat"], timeout=60).stdout == ""  # stdin is closed, as /dev/null on the local transport
 
 
 def test_one_connection_per_host_shared_by_transports_and_parallel_channels(sshd: LocalSshd) -> None:
