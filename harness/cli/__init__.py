@@ -42,12 +42,14 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 def _register() -> None:
     from harness.cli import crashtest as _crashtest
+    from harness.cli import preflight as _preflight
     from harness.cli import products as _products
     from harness.cli import run as _run
     from harness.cli import standins as _standins
 
     _run.register(app)
     _crashtest.register(app)
+    _preflight.register(app)
     _products.register(app)
     app.add_typer(_standins.app, name="standins")
     for product in registry.products().values():

@@ -22,6 +22,8 @@ MARKERS = {
     "requires_erlang": "needs erl/erlc from Debian erlang-base",
     "requires_haproxy": "needs the haproxy binary",
     "slow": "takes more than a few seconds",
+    "destructive": "breaks things on purpose (a broken revision, faults): against --harness-target it runs only "
+                   "with --harness-destructive",
     "harness_step": "a step of a plan file collected by the harness plugin",
 }
 
@@ -31,10 +33,12 @@ MARKERS = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "upgrade-harness")
     group.addoption("--harness-target", metavar="FILE", default=None,
-                    help="inventory file: run plan files against it instead of their own stand-ins")
+                    help="inventory file: run plan files and the suites against it, starting no stand-ins")
+    group.addoption("--harness-destructive", action="store_true", default=False,
+                    help="with --harness-target: also run the suites that break things (marked destructive)")
     group.addoption("--harness-teardown", choices=("always", "never", "on-success"), default="always",
                     help="remove stand-ins that a plan file started (default: always)")
-    group.addoption("--harness-backend", choices=("all", "process", "docker"), default=None,
+    group.addoption("--harness-backend", choices=("all", "process", "docker", "docker-ssh"), default=None,
                     help="backends the suites run on (default: all that can run here)")
     parser.addini("harness_collect_plans", type="bool", default=True,
                   help="collect YAML files with a top-level `procedure:` as plan files")

@@ -13,6 +13,7 @@ from harness.products.zato.checks import check_availability, check_versions
 from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
 from suites.zato.twins import KINDS, fresh_zato, plan_of
 
+pytestmark = pytest.mark.destructive  # a broken revision on every host
 SIZES = (1, 3)
 BROKEN = Plan(procedure="zato-update", params={"revision": "3.2.2-broken"}, ready_timeout=20)
 

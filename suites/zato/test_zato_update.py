@@ -33,6 +33,7 @@ from harness.wait import wait_until
 from suites.zato.twins import KINDS, fresh_zato, plan_of
 
 SIZES = (1, 3)
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 UPDATE = Plan(procedure="zato-update", params={"revision": "3.2.1"}, ready_timeout=30)
 
 

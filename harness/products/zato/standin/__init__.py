@@ -104,7 +104,7 @@ class ZatoStandin(Standin):
         odb = Mount(ctx.state_dir / "odb", ODB_DIR, writable=True)
         return [HostSpec(lay.host, "zato",
                          ports=(PORTS[lay.role], AGENT_PORT) if lay.role == "load-balancer" else (PORTS[lay.role],),
-                         mounts=(upstream, odb) if lay.role == "server" else (upstream,))
+                         mounts=(upstream, odb) if lay.role == "server" else (upstream,), account="zato")
                 for lay in topology(ctx.options.servers)]
 
     def prepare(self, ctx: InstallContext) -> None:
