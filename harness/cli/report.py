@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from harness.cli._render import console, err
 from harness.errors import ExitCode
@@ -23,7 +24,7 @@ def report_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory (prin
     try:
         rundir.load_files(run_dir)  # the same check as status/resume: an edited directory is refused
     except HarnessError as exc:
-        err.print(f"[red bold]REFUSED[/]: {exc}")
+        err.print(f"[red bold]REFUSED[/]: {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(ExitCode.REFUSED) from None
     path = write_report(run_dir, out, png=png)
     console.print(f"report: {path}", soft_wrap=True)

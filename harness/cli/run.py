@@ -25,7 +25,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document o
 def _lost(run: Run, exc: LeaseLost, as_json: bool = False) -> typer.Exit:
     """This executor was paused or cut off past its lease and another took over: it stops, writes nothing."""
     run.abandon()
-    err.print(f"[red bold]{Outcome.INDETERMINATE.value.upper()}[/]: {exc}")
+    err.print(f"[red bold]{Outcome.INDETERMINATE.value.upper()}[/]: {escape(str(exc))}", soft_wrap=True)
     err.print(f"the journal ({run.run_dir / 'journal.jsonl'}) is the other executor's now")
     code = EXIT_CODES[Outcome.INDETERMINATE]
     if as_json:
@@ -35,7 +35,7 @@ def _lost(run: Run, exc: LeaseLost, as_json: bool = False) -> typer.Exit:
 
 def _fail(exc: HarnessError, as_json: bool = False) -> typer.Exit:
     outcome = Outcome.LOCKED if isinstance(exc, LockHeld) else Outcome.REFUSED
-    err.print(f"[red bold]{outcome.value.upper()}[/]: {exc}")
+    err.print(f"[red bold]{outcome.value.upper()}[/]: {escape(str(exc))}", soft_wrap=True)
     err.print("nothing was changed on any node")
     if as_json:
         typer.echo(jsonout.dump(jsonout.refused_out(EXIT_CODES[outcome], str(exc))))

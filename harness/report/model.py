@@ -69,9 +69,10 @@ class ReportData:
                 open_[key] = sp
                 spans.append(sp)
                 continue
-            sp = open_.pop(key) if key in open_ else Span(r["step"], r.get("node", ""), r.get("action", ""), r["event"],
-                                              r["ts"], None, "")
-            if sp not in spans:
+            if key in open_:
+                sp = open_.pop(key)
+            else:  # an end without its start (a journal cut at its head): drawn as an instant
+                sp = Span(r["step"], r.get("node", ""), r.get("action", ""), r["event"], r["ts"], None, "")
                 spans.append(sp)
             sp.end, sp.status, sp.reason = r["ts"], r["status"], (r.get("reason") or "").split("\n", 1)[0]
             sp.gate_s = (r.get("observation") or {}).get("gate_s")

@@ -19,19 +19,26 @@ def write_png(data: ReportData, path: Path) -> Path:
     row = {n: len(nodes) - i for i, n in enumerate(nodes)}
     fig, ax = plt.subplots(figsize=(12, max(2.5, 0.25 * len(nodes) + 1.5)), dpi=80)
     try:
+        # one broken_barh per lane and layer (not per bar): 5,000 steps draw in about a second
         for node, changes in data.states.items():
             if node not in row:
                 continue
+            bars, colours = [], []
             for c, nxt in zip(changes, [*changes[1:], None], strict=False):
                 a, b = max(c.ts, lo), nxt.ts if nxt else hi
                 if b >= lo:
-                    ax.broken_barh([(a - lo, b - a)], (row[node] - 0.4, 0.8),
-                                   facecolors=STATE_COLOUR.get(c.state, STATE_COLOUR["unknown"]), alpha=0.45)
+                    bars.append((a - lo, b - a))
+                    colours.append(STATE_COLOUR.get(c.state, STATE_COLOUR["unknown"]))
+            ax.broken_barh(bars, (row[node] - 0.4, 0.8), facecolors=colours, alpha=0.45)
+        lanes: dict[str, tuple[list[tuple[float, float]], list[str]]] = {}
         for sp in data.spans:
             if sp.node in row:
                 end = sp.end if sp.end is not None else hi
-                ax.broken_barh([(sp.start - lo, max(end - sp.start, (hi - lo) / 2000))], (row[sp.node] - 0.2, 0.4),
-                               facecolors=STATUS_COLOUR.get(sp.status, "#607d8b"))
+                bars, colours = lanes.setdefault(sp.node, ([], []))
+                bars.append((sp.start - lo, max(end - sp.start, (hi - lo) / 2000)))
+                colours.append(STATUS_COLOUR.get(sp.status, "#607d8b"))
+        for node, (bars, colours) in lanes.items():
+            ax.broken_barh(bars, (row[node] - 0.2, 0.4), facecolors=colours)
         failed = [s.start - lo for s in data.probe.samples if not s.ok]
         if failed:
             ax.scatter(failed, [len(nodes) + 1] * len(failed), c="#d50000", s=6, marker="|", label="failed request")
