@@ -156,7 +156,8 @@ def _availability(data: ReportData) -> Check:
         return Check("no request lost", None, "no probe ran during this run")
     windows = p.outage_windows()
     longest = max((b - a for a, b in windows), default=0.0)
-    served = ", ".join(f"{k}: {n}" for k, n in sorted(p.served_by().items()))
+    by = sorted(p.served_by().items())
+    served = ", ".join(f"{k}: {n}" for k, n in by[:8]) + (f" and {len(by) - 8} more servers" if len(by) > 8 else "")
     return Check("no request lost", not p.failed,
                  f"{len(p.failed)} failed of {p.sent} sent; longest window without service {longest:.3f}s"
                  + (f"; served by {served}" if served else ""))
@@ -175,12 +176,26 @@ def _versions(data: ReportData) -> Check:
         pairs[node] = (first, vs[-1].version)
     if not pairs:
         return Check("versions before → after", None, "no node's log names a version")
-    figures = ", ".join(f"{n} {a}→{b}" for n, (a, b) in pairs.items())
+    figures = _grouped(pairs)
     if data.outcome == Outcome.ROLLED_BACK.value:
         return Check("versions before → after", all(a == b for a, b in pairs.values()),
                      "rolled back: every node on its version before: " + figures)
     return Check("versions before → after", len({b for _, b in pairs.values()}) == 1,
                  "every node on one version: " + figures)
+
+
+def _grouped(pairs: dict[str, tuple[str, str]]) -> str:
+    """``server1 3.2.0→3.2.1, …``; at more than 4 nodes on one change, ``50 nodes 1.0→1.1 (node01 … node50)``."""
+    by_change: dict[tuple[str, str], list[str]] = {}
+    for node, change in pairs.items():
+        by_change.setdefault(change, []).append(node)
+    parts = []
+    for (a, b), nodes in by_change.items():
+        if len(nodes) > 4:
+            parts.append(f"{len(nodes)} nodes {a}→{b} ({nodes[0]} … {nodes[-1]})")
+        else:
+            parts += [f"{n} {a}→{b}" for n in nodes]
+    return ", ".join(parts)
 
 
 def checks(data: ReportData) -> list[Check]:
