@@ -72,6 +72,9 @@ class Product:
     fixtures: str | None = None
     #: extra ``harness`` sub-commands: name -> ``module:attribute`` of a typer app
     commands: Mapping[str, str] = field(default_factory=dict)
+    #: ``module:attribute`` of its :class:`~harness.report.timeline.NodeTimeline` (node states from its own
+    #: logs, for the report), if it has one
+    timeline: str | None = None
 
 
 def load(ref: str) -> Any:

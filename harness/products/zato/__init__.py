@@ -40,6 +40,7 @@ PRODUCT = Product(
     },
     standin="harness.products.zato.standin:STANDIN",
     fixtures="harness.products.zato.fixtures",
+    timeline="harness.products.zato.timeline:TIMELINE",
 )
 
 __all__ = ["KINDS", "PRODUCT", "UPLOADED_PACKAGE_RE", "LogEvent", "parse_line", "parse_log"]
