@@ -42,6 +42,7 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 def _register() -> None:
     from harness.cli import crashtest as _crashtest
+    from harness.cli import mutants as _mutants
     from harness.cli import preflight as _preflight
     from harness.cli import products as _products
     from harness.cli import report as _report
@@ -53,6 +54,7 @@ def _register() -> None:
     _preflight.register(app)
     _products.register(app)
     _report.register(app)
+    _mutants.register(app)
     app.add_typer(_standins.app, name="standins")
     for product in registry.products().values():
         for name, ref in product.commands.items():

@@ -21,10 +21,12 @@ from harness.plan.models import Inventory, Plan
 from harness.products.zato import serving, state
 from harness.products.zato.checks import (
     check_availability,
+    check_back_in_rotation,
     check_order,
     check_sync_internal,
     check_unchanged,
     check_versions,
+    haproxy_states,
     snapshot,
 )
 from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
@@ -76,6 +78,13 @@ def test_no_failed_request_through_the_load_balancer(update: RecordedRun, zato: 
         window = verdict.details["no_server_window_s"]
         assert len(window) == 1 and 0 < window[0] < 30
         print(f"1-server window with no server: {window[0]:.3f}s, failed requests {verdict.details['failed']}")
+
+
+def test_each_server_is_back_in_the_load_balancer_before_the_next_stops(update: RecordedRun,
+                                                                         zato: ZatoStandin) -> None:
+    lb = haproxy_states(zato.env(), update.started, update.ended + 1)
+    verdict = check_back_in_rotation(update.history, lb)
+    assert verdict.valid is True, verdict.explain()
 
 
 def test_sync_internal_on_exactly_the_server_starts_after_the_code_update(update: RecordedRun) -> None:

@@ -46,6 +46,15 @@ def pid_alive(host: HostHandle, pid: int) -> bool:
     return res.ok and not res.stdout.strip().startswith("Z")
 
 
+def haproxy_log(comp: ComponentHandle) -> str:
+    """What HAProxy of the load balancer ``comp`` sent to syslog (its ``log`` directive), as the LB's host
+    keeps it: ``logs/haproxy.log`` under the component (the stand-in's syslog; on a VM, point rsyslog there)."""
+    try:
+        return comp.host.transport.get(f"{comp.path}/logs/haproxy.log").decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def head(host: HostHandle) -> str:
     """The checkout's commit. What a rollback reverts to is read here, so an answer that is not a commit id
     (seen: an empty stdout from a command that exited 0 through docker exec) is asked again, then refused."""

@@ -156,7 +156,7 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
         stand_in["servers"] = ",".join(f"{n}={h}:{p}" for n, h, p in servers)
         _write_conf(repo / conf_name, {"main": {"host": args.host, "port": args.agent_port},
                                        "stand_in": stand_in})
-        (repo / "zato.config").write_text(lb.haproxy_config(args.host, args.port, servers))
+        (repo / "zato.config").write_text(lb.haproxy_config(args.host, args.port, servers, args.agent_port))
     else:
         if kind == "web-admin":
             stand_in.update(cluster_address=args.cluster_address or "", admin_user="admin",
