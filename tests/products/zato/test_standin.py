@@ -67,8 +67,9 @@ class Zato:
     components: dict[str, tuple[str, Path]] = field(default_factory=dict)
 
     def run(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+        # in the test's own directory: `--store-log`/`--store-config` write zato.<time>.log there, as Zato does
         return subprocess.run([str(self.checkout / "bin" / "zato"), *args], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False)
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=self.root)
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", "-c", "advice.detachedHead=false", *args], cwd=self.checkout, check=True,
