@@ -67,9 +67,11 @@ class Zato:
     components: dict[str, tuple[str, Path]] = field(default_factory=dict)
 
     def run(self, *args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-        # in the test's own directory: `--store-log`/`--store-config` write zato.<time>.log there, as Zato does
+        # in a directory of the test's: `--store-log`/`--store-config` write zato.<time>.log there, as Zato does
+        cwd = self.root / "cwd"
+        cwd.mkdir(exist_ok=True)
         return subprocess.run([str(self.checkout / "bin" / "zato"), *args], capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=self.root)
+                              timeout=timeout, stdin=subprocess.DEVNULL, check=False, cwd=cwd)
 
     def git(self, *args: str) -> str:
         return subprocess.run(["git", "-c", "advice.detachedHead=false", *args], cwd=self.checkout, check=True,

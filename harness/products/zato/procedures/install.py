@@ -128,7 +128,7 @@ def _hot_deploy(plan: Plan, params: HotDeployParams, inv: Inventory) -> list[Ste
         s = _servers(inv)[0]
         step = Step(f"deploy@{s.name}", s.name, "zato.hot_deploy", args, gate=gate, compensation="zato.hot_deploy",
                     description=f"drop {names} into {s.name}'s pickup/incoming/services")
-    return [step, *_invoke_step(params, inv, payloads), verify_step(inv)]
+    return [step, *_invoke_step(params, inv, payloads), *verify_step(inv)]
 
 
 def _b64(data: bytes) -> str:
@@ -198,7 +198,7 @@ def _static(plan: Plan, params: ServiceSourcesParams | ExtraPathsParams, inv: In
                                 compensation="zato.restore_files",
                                 description=f"add {', '.join(modules)} to service-sources.txt"))
     out += restart_steps(servers, sync_servers=False, force=True, timeout=plan.ready_timeout)
-    return [*out, *_invoke_step(params, inv, payloads), verify_step(inv)]
+    return [*out, *_invoke_step(params, inv, payloads), *verify_step(inv)]
 
 
 def steps(plan: Plan, params: InstallParams, inv: Inventory) -> list[Step]:
@@ -259,7 +259,7 @@ def rollback_steps(plan: Plan, params: InstallParams, inv: Inventory, done: Done
             restarted = True
     if restarted:
         out += [*restart_steps(_servers(inv), sync_servers=False, force=True, timeout=plan.ready_timeout,
-                               prefix="rb-"), verify_step(inv, "rb-")]
+                               prefix="rb-"), *verify_step(inv, "rb-")]
     return out
 
 
