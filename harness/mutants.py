@@ -212,7 +212,7 @@ def run_job(job: Job, root: Path, pytest_args: Sequence[str], timeout: float) ->
     else:  # 2 interrupted, 3 internal error, 4 usage, 5 nothing collected: no verdict
         verdict = "error"
     return Result(str(job.catalogue), job.rule, name, kind, verdict, failed, seconds,
-                  "" if verdict == "killed" else tail)
+                  "" if verdict == "killed" and job.mutant is not None else tail)
 
 
 def jobs(catalogues: Iterable[Path], only: Sequence[str] = ()) -> tuple[list[Job], list[Job]]:
