@@ -165,7 +165,8 @@ class Result:
 @dataclass(frozen=True)
 class Job:
     catalogue: Path
-    rule: Rule
+    rule: str  # a rule id, or "(all)" for a catalogue's baseline
+    guards: tuple[str, ...]
     mutant: Mutant | None  # None: the baseline (the guards must pass unmutated)
 
 
@@ -191,14 +192,14 @@ def run_job(job: Job, root: Path, pytest_args: Sequence[str], timeout: float) ->
     name = job.mutant.name if job.mutant else "(baseline)"
     with tempfile.TemporaryDirectory(prefix="harness-mutant-") as tmp:
         junit = Path(tmp) / "junit.xml"
-        argv = [sys.executable, "-m", "pytest", *job.rule.guarded_by, "-x", "-q", "-p", "no:cacheprovider",
+        argv = [sys.executable, "-m", "pytest", *job.guards, "-x", "-q", "-p", "no:cacheprovider",
                 "-p", "no:randomly", f"--junitxml={junit}", f"--basetemp={Path(tmp) / 'base'}", *pytest_args]
         t0 = time.monotonic()
         try:
             proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
                                   check=False)
         except subprocess.TimeoutExpired:
-            return Result(str(job.catalogue), job.rule.id, name, job.mutant.kind if job.mutant else "-", "error",
+            return Result(str(job.catalogue), job.rule, name, job.mutant.kind if job.mutant else "-", "error",
                           (), round(time.monotonic() - t0, 1), f"the guards ran past {timeout:.0f}s")
         seconds = round(time.monotonic() - t0, 1)
         failed = _failed_tests(junit)
@@ -210,20 +211,24 @@ def run_job(job: Job, root: Path, pytest_args: Sequence[str], timeout: float) ->
         verdict = "killed"
     else:  # 2 interrupted, 3 internal error, 4 usage, 5 nothing collected: no verdict
         verdict = "error"
-    return Result(str(job.catalogue), job.rule.id, name, kind, verdict, failed, seconds,
-                  "" if verdict == "killed" else tail)
+    return Result(str(job.catalogue), job.rule, name, kind, verdict, failed, seconds,
+                  "" if verdict == "killed" and job.mutant is not None else tail)
 
 
 def jobs(catalogues: Iterable[Path], only: Sequence[str] = ()) -> tuple[list[Job], list[Job]]:
-    """(baselines, mutants): one baseline per rule, one job per mutant (``only``: these mutant names)."""
+    """(baselines, mutants): one baseline per catalogue (every guard of the chosen rules in one run), one job
+    per mutant (``only``: these mutant names)."""
     baselines, mutants = [], []
     for path in catalogues:
         cat = load_catalogue(path)
+        guards: dict[str, None] = {}
         for rule in cat.rules:
             chosen = [m for m in rule.mutants if not only or m.name in only]
             if chosen:
-                baselines.append(Job(path, rule, None))
-                mutants += [Job(path, rule, m) for m in chosen]
+                guards.update(dict.fromkeys(rule.guarded_by))
+                mutants += [Job(path, rule.id, tuple(rule.guarded_by), m) for m in chosen]
+        if guards:
+            baselines.append(Job(path, "(all)", tuple(guards), None))
     return baselines, mutants
 
 
@@ -243,12 +248,11 @@ def run(catalogues: Iterable[Path], root: Path, *, only: Sequence[str] = (), pyt
             return out
 
     baselines = go(base_jobs)
-    broken = {(r.catalogue, r.rule) for r in baselines if r.verdict != "survived"}
-    runnable = [j for j in mutant_jobs if (str(j.catalogue), j.rule.id) not in broken]
-    results = go(runnable)
-    results += [Result(str(j.catalogue), j.rule.id, j.mutant.name, j.mutant.kind, "error", (), 0.0,
-                       "not run: the rule's guards fail without any mutant")
-                for j in mutant_jobs if (str(j.catalogue), j.rule.id) in broken and j.mutant]
+    broken = {r.catalogue for r in baselines if r.verdict != "survived"}
+    results = go([j for j in mutant_jobs if str(j.catalogue) not in broken])
+    results += [Result(str(j.catalogue), j.rule, j.mutant.name, j.mutant.kind, "error", (), 0.0,
+                       "not run: the catalogue's guards fail without any mutant")
+                for j in mutant_jobs if str(j.catalogue) in broken and j.mutant]
     return baselines, results
 
 

@@ -44,7 +44,8 @@ def mutants_cmd(
             t.add_column(col)
         for r in results:
             colour = {"killed": "green", "survived": "red", "error": "yellow"}[r.verdict]
-            why = "\n".join(r.killed_by) if r.killed_by else r.detail.splitlines()[-1] if r.detail else ""
+            why = ("\n".join(t.rpartition("::")[2] for t in r.killed_by) if r.killed_by
+                   else r.detail.splitlines()[-1] if r.detail else "")
             t.add_row(r.rule, r.mutant, r.kind, f"[{colour}]{r.verdict}[/]", why, str(r.seconds))
         console.print(t)
         s = mutants.summary(results)

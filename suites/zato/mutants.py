@@ -7,6 +7,7 @@ names it through ``HARNESS_MUTANT``), so a mutant stays one small transformation
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +15,7 @@ from harness.engine.actions import StepContext
 from harness.engine.procedure import Done, Procedure
 from harness.engine.step import Gate, Step
 from harness.plan.models import Inventory, Plan
-from harness.products.zato import actions
+from harness.products.zato import actions, deploy
 from harness.products.zato.procedures.update import RESTART, UPDATE
 
 Transform = Callable[[list[Step], Inventory], list[Step]]
@@ -116,3 +117,38 @@ def ready_without_rotation(ctx: StepContext, gate: Gate) -> None:
         ctx.observation.update(actions.wait_ready(ctx.env, comp, offset, gate.timeout, step=ctx.step.id))
     finally:
         actions._wait_in_rotation = original  # type: ignore[assignment]
+
+
+# --- service installation (rules-zato-hot-deploy.yaml) -------------------------------------------------------
+
+def deployed_on_first_confirmation(ctx: StepContext, gate: Gate) -> None:
+    """The hot-deploy gate, but the package counts as available as soon as one server logged it."""
+    from harness.products.zato import odb, state
+    from harness.products.zato.logs import parse_log
+    from harness.wait import wait_until
+
+    obs, env = ctx.observation, ctx.env
+    names: list[str] = list(obs.get("dropped", []))
+    offsets = obs.get("log_offsets", {})
+
+    def one_confirmed() -> bool:
+        latest: dict[str, int] = {}
+        for s in odb.servers(env):
+            for e in parse_log(state.read_log(s)[int(offsets.get(s.name, 0)):]):
+                if e.kind == "uploaded_package" and e.fields.get("payload_name") in names:
+                    latest[e.fields["payload_name"]] = int(e.fields["package_id"])
+        if set(latest) >= set(names):
+            obs.update(packages=latest, confirmed={}, available_at=time.time())
+            return True
+        return False
+
+    wait_until(one_confirmed, timeout=gate.timeout, interval=0.005, what="one server's confirmation")
+
+
+class RedeployAlways(deploy.HotDeploy):
+    """Hot-deploy that writes the modules again on a second run (no skip when they are deployed everywhere)."""
+
+    def skip(self, ctx: StepContext) -> str | None:
+        super().skip(ctx)
+        ctx.observation["todo"] = [p.name for p in deploy._payloads(ctx)]
+        return None
