@@ -43,6 +43,7 @@ from harness.plan.models import Inventory, Plan
 from harness.products.canopsis import config, notes, versions
 from harness.products.canopsis.actions import EDITIONS
 from harness.products.canopsis.node import CanopsisNode
+from harness.secrets import reveal
 
 NODE = "node"
 UNITS = {"core": ["engine-fifo", "engine-che", "engine-axe"],
@@ -173,7 +174,7 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams) -> None:
         err = config.check(text, f"{node.root}/{rel}") if text else None
         if err:
             raise RefusedError(err)
-    compose_url = str(env.inventory.facts.get("node_amqp_url", "")) \
+    compose_url = str(reveal(env.inventory.facts.get("node_amqp_url", ""))) \
         if env.inventory.facts.get("install") == "compose" else ""
     _broker_reachable(node, compose_url)
 

@@ -42,6 +42,7 @@ from harness.products.canopsis.standin.common import (
     shipped_or_copied,
     wait_up,
 )
+from harness.secrets import reveal
 from harness.standins import InstallContext
 from harness.wait import wait_until
 
@@ -91,7 +92,7 @@ def install(ctx: InstallContext) -> Inventory:
                           f"CPS_AMQP_PORT={host.listen(AMQP_PORT)}\nCPS_API_PORT={host.listen(API_PORT)}\n")
     host.transport.run(["mkdir", "-p", f"{project.dir}/var"], timeout=30).check()
     _up(project, "rabbitmq", what="starting RabbitMQ")
-    broker_started_in = _wait_broker(project, inv.facts["amqp_url"])
+    broker_started_in = _wait_broker(project, reveal(inv.facts["amqp_url"]))
     _up(project, what="docker-compose up")
     wait_up(CanopsisNode(host.transport, project.dir, project.exec_prefix("api"), compose.SERVICE_ROOT), inv)
     return inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
