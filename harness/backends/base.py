@@ -72,6 +72,9 @@ class Host:
     ports: dict[int, int] = field(default_factory=dict)
     #: documented port -> the port on 127.0.0.1 the controller (probes, clients, the harness) connects to
     published: dict[int, int] = field(default_factory=dict)
+    #: documented port -> the port the other hosts connect to, where it differs from ``ports`` (a fault
+    #: proxy in front of the host: :mod:`harness.faults.proxy`)
+    peer_ports: dict[int, int] = field(default_factory=dict)
     #: an interpreter on the host for the stand-ins' own (stdlib-only) programs
     python: str = "python3"
     _transport: Transport | None = field(default=None, repr=False)
@@ -92,7 +95,7 @@ class Host:
 
     def peer(self, port: int) -> str:
         """``address:port`` at which the environment's other hosts reach documented ``port``."""
-        return f"{self.address}:{self.ports[port]}"
+        return f"{self.address}:{self.peer_ports.get(port, self.ports[port])}"
 
     def url(self, port: int, scheme: str = "http") -> str:
         """The URL the controller reaches documented ``port`` at (always 127.0.0.1)."""

@@ -34,13 +34,65 @@ class StandinsSpec(BaseModel):
     backend: Literal["process", "docker"] = Field("process", description="where the stand-ins run")
     version: str | None = Field(None, description="version every node runs before the run (default: the "
                                 "product stand-in's base version)")
+    proxies: bool = Field(False, description="process backend: put a TCP proxy in front of every host's ports, "
+                          "so `cut` and `slow` faults can act on one host's links (docker uses its network)")
     ssh: bool = Field(False, description="docker backend only: a real sshd in each container, reached only "
                       "by ssh:// (the hosts look like VMs)")
 
     @property
     def options(self) -> dict[str, Any]:
-        """The product's own settings: every key other than product, backend, version and ssh."""
+        """The product's own settings: every key other than product, backend, version, proxies and ssh."""
         return dict(self.model_extra or {})
+
+
+FaultKind = Literal["kill", "pause", "stop", "cut", "slow"]
+FaultWhen = Literal["before", "during", "after"]
+
+
+class FaultSpec(BaseModel):
+    """A fault tied to a step (:mod:`harness.faults`): ``kill`` (SIGKILL), ``pause`` (SIGSTOP, or ``docker
+    pause``), ``stop`` (the product's own stop), ``cut`` (the host's links dropped) or ``slow`` (latency on
+    them), fired ``before`` the step's action, ``during`` it (after its ``command``-th remote command) or
+    ``after`` it ended, on ``node`` (a component or host of the inventory) or on the node the step acts on
+    (``node: step``). Undone when the run ends, whatever happened."""
+
+    model_config = _STRICT
+    kind: FaultKind
+    step: str = Field(description="id of the step the fault is tied to (`harness plan` lists them)")
+    at: FaultWhen = "before"
+    node: str = Field("step", description="component or host to act on; `step`: the node the step acts on")
+    command: int = Field(1, ge=1, description="`during`: fire after this many remote commands of the step")
+    delay_ms: int = Field(0, ge=0, le=600_000, description="`slow`: latency added to every chunk, each way")
+    undo: Literal["teardown", "step-end"] = Field(
+        "teardown", description="when the fault is undone: when the run ends, or when the step has ended")
+
+    @model_validator(mode="after")
+    def _slow_needs_delay(self) -> FaultSpec:
+        if self.kind == "slow" and self.delay_ms <= 0:
+            raise invalid("FaultSpec", ("delay_ms",), "a `slow` fault needs `delay_ms` > 0", self.delay_ms)
+        if self.kind != "slow" and self.delay_ms:
+            raise invalid("FaultSpec", ("delay_ms",), f"`delay_ms` is for `slow` faults, not `{self.kind}`",
+                          self.delay_ms)
+        return self
+
+
+class SloSpec(BaseModel):
+    """Service-level gates judged live from a traffic probe through the front door (:mod:`harness.checks.slo`):
+    a breach stops the run and rolls it back; a verdict that stays unknown never passes."""
+
+    model_config = _STRICT
+    max_failed_requests: int | None = Field(None, ge=0, description="most probe requests that may fail")
+    max_unavailable_ms: int | None = Field(None, ge=0, description="longest run of failed requests (ms)")
+    path: str = Field("/", description="path probed on the inventory's front door")
+    expect: str = Field("", description="text a good answer holds (besides HTTP 200); empty: any 200")
+    interval_ms: int = Field(20, ge=1, le=10_000, description="pause between probe requests")
+
+    @model_validator(mode="after")
+    def _some_gate(self) -> SloSpec:
+        if self.max_failed_requests is None and self.max_unavailable_ms is None:
+            raise invalid("SloSpec", ("max_failed_requests",), "give max_failed_requests and/or "
+                          "max_unavailable_ms", None)
+        return self
 
 
 class Plan(BaseModel):
@@ -57,6 +109,10 @@ class Plan(BaseModel):
     lock_ttl: float = Field(30.0, gt=0, description="seconds the environment lease lives without renewal")
     parallel: int = Field(8, ge=1, le=64, description="most nodes a parallel stage (e.g. the code update on "
                           "every host) acts on at once; 1 = strictly one node at a time")
+    slo: SloSpec | None = Field(None, description="service-level gates judged from a probe while the run goes "
+                                "on; a breach rolls the run back")
+    faults: list[FaultSpec] = Field(default_factory=list, description="faults injected at steps of the run "
+                                    "(kill, pause, stop, cut, slow), each undone when the run ends")
 
     #: the plan file's directory (set by the loader): relative paths in ``params`` are relative to it
     _base_dir: Path | None = PrivateAttr(None)
@@ -73,6 +129,11 @@ class Plan(BaseModel):
         if self.target and self.standins:
             raise invalid("Plan", ("standins",), "give either `target` (an inventory) or `standins`, not both",
                           self.standins)
+        links = [i for i, f in enumerate(self.faults) if f.kind in ("cut", "slow")]
+        if links and self.standins and self.standins.backend == "process" and not self.standins.proxies:
+            raise invalid("Plan", ("faults", links[0], "kind"), f"a `{self.faults[links[0]].kind}` fault on "
+                          "process stand-ins needs their proxies: add `proxies: true` under `standins:`",
+                          self.faults[links[0]].kind)
         return self
 
 

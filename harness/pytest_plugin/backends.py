@@ -1,9 +1,10 @@
 """Which backends the suites run on, per-worker grouping under pytest-xdist, and stand-ins for one test.
 
 Process always; docker wherever an engine can run (otherwise those cases are skipped with the
-reason); ``docker-ssh`` (containers reached only over a real sshd, like VMs) for the suites that ask
-for it (``ssh=True``), at their largest size. ``--harness-backend process|docker|docker-ssh`` narrows
-the matrix.
+reason). Under ``CI=true`` the engine is required: a docker-backed test whose engine cannot run FAILS,
+saying why, so a CI whose Docker broke cannot go green by skipping. ``docker-ssh`` (containers reached
+only over a real sshd, like VMs) for the suites that ask for it (``ssh=True``), at their largest size.
+``--harness-backend process|docker|docker-ssh`` narrows the matrix.
 
 ``--harness-target inventory.yaml`` replaces the matrix by one case, ``target``: the suites run against
 that environment and start no stand-ins (:func:`environment` loads it, :func:`release` leaves it up).
@@ -12,6 +13,7 @@ Tests marked ``destructive`` (a broken revision, faults) then run only with ``--
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +41,22 @@ def backend_params(config: pytest.Config, sizes: tuple[int, ...], *, ssh: bool =
         for n in sizes[-1:] if backend == "docker-ssh" else sizes:
             out.append(pytest.param((backend, n), id=f"{backend}-{n}", marks=marks))
     return out
+
+
+def in_ci() -> bool:
+    """``CI`` set to anything but empty, ``0``, ``false`` or ``no`` (GitHub, GitLab and .ci/run set ``CI=true``)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require(ok: bool, why: str) -> None:
+    """Skip the test with ``why`` when ``ok`` is false; under CI fail it instead, since there a missing
+    engine or tool is a broken machine, not a machine where it cannot run."""
+    if ok:
+        return
+    if in_ci():
+        pytest.fail(f"{why}\n(CI={os.environ.get('CI')}: docker-backed tests are required in CI and fail instead "
+                    f"of skipping; unset CI to skip them on a machine without an engine)", pytrace=False)
+    pytest.skip(why)
 
 
 def standins_spec(product: str, backend: str, **fields: Any) -> Any:
@@ -82,12 +100,12 @@ def release(inv: Inventory) -> None:
 
 
 def skip_unless_backend_runs(backend: str) -> None:
+    """Skip (fail under CI, see :func:`require`) unless ``backend`` can run on this machine."""
     if backend.startswith("docker"):
         from harness.backends.docker_engine import docker_available
 
         ok, why = docker_available()
-        if not ok:
-            pytest.skip(f"docker backend unavailable: {why}")
+        require(ok, f"docker backend unavailable: {why}")
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker hook, which turns the marker into the node id suffix

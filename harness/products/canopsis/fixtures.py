@@ -19,6 +19,7 @@ from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.errors import GateTimeout
 from harness.plan.models import Inventory, Plan, StandinsSpec
+from harness.products.canopsis import compose
 from harness.products.canopsis.amqp import Publisher, queue_depths
 from harness.products.canopsis.api import CanopsisApi, check_event
 from harness.products.canopsis.node import CanopsisNode
@@ -81,13 +82,14 @@ class CanopsisStandin:
         for name, text in (migrations or {}).items():
             (d / "migrations" / name).write_text(text)
         ref = Path(str(self.inventory.facts.get("compose_reference", ""))) / version
-        if self.inventory.facts.get("install") == "compose":  # the release's reference compose file too
+        if self.inventory.facts.get("install") == "compose":  # the release's reference files too
             latest = max((p for p in ref.parent.iterdir() if p.name != version),
                          key=lambda p: tuple(int(x) for x in p.name.split(".")))
             ref.mkdir()
-            (ref / "docker-compose.yml").write_text(
-                (latest / "docker-compose.yml").read_text().replace(f'"{latest.name}"', f'"{version}"')
-                .replace(f"Canopsis {latest.name} ", f"Canopsis {version} "))
+            for name in compose.FILES:  # as upstream: the same compose files, the new tag in .env
+                text = (latest / name).read_text()
+                (ref / name).write_text(text.replace(f"CANOPSIS_IMAGE_TAG={latest.name}\n",
+                                                     f"CANOPSIS_IMAGE_TAG={version}\n"))
         try:
             yield
         finally:
@@ -155,11 +157,14 @@ class AmqpTraffic:
                 self.batches.append((time.time(), k))
 
     def run_until(self, stop: threading.Event, reserve: int) -> None:
-        """Publish until ``stop`` is set, keeping ``reserve`` events for afterwards."""
+        """Publish until ``stop`` is set, keeping ``reserve`` events for afterwards. Each batch is a twentieth
+        of what is left (at most ``batch / 5``, at least one), so however long the run takes the budget is
+        not spent before its last step: every window of the run sees traffic."""
         try:
             with Publisher(self.url, batch=self.batch) as pub:
                 while not stop.is_set() and self.sent < self.total - reserve:
-                    k = min(self.batch // 5, self.total - reserve - self.sent)
+                    left = self.total - reserve - self.sent
+                    k = max(1, min(self.batch // 5, left // 20))
                     pub.publish(check_event(self.sent + i, self.prefix) for i in range(k))
                     self.sent += k
                     self.batches.append((time.time(), k))
