@@ -52,3 +52,45 @@ def test_unreachable_host_refuses_the_run_before_any_step(fault: str, make_sshd:
     assert res.exit_code == 4, res.output
     assert "host host1" in res.output and "nothing was changed" in res.output
     assert do.ran == []
+
+
+def test_connection_dropped_mid_step_is_indeterminate_and_journaled(make_sshd: Callable[..., LocalSshd],
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+    import os
+    import signal
+    import threading
+
+    from harness.wait import wait_until
+
+    from .test_ssh import _children
+
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("HARNESS_RUNS_DIR", str(tmp_path / "runs"))
+    s = make_sshd()
+    marker = s.dir / "step-started"
+
+    def long_command(ctx):  # the step's command runs on the host until the connection is cut under it
+        ctx.env.hosts["host1"].transport.run(["sh", "-c", f"touch {marker}; sleep 600"], timeout=900)
+        return None
+
+    def cut() -> None:
+        wait_until(marker.exists, timeout=120, what="the step's command to start")
+        assert s.proc is not None
+        for pid in _children(s.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    with fake_procedure("fake-proc", STEPS), \
+            fake_actions({"fake.do": FakeAction(raises=long_command), "fake.undo": FakeAction()}, {}):
+        res = CliRunner().invoke(app, ["run", str(_files(tmp_path, s.spec(), s))])
+    cutter.join(60)
+    # the step is indeterminate (its command's outcome on the host is unknown); the run then rolls back
+    assert res.exit_code == 3 and "1 indeterminate" in res.output, res.output
+    journal = next((tmp_path / "runs").rglob("journal.jsonl"))
+    records = [json.loads(line) for line in journal.read_text().splitlines()]
+    step = [r for r in records if r.get("step") == "a@host1" and r.get("status") not in ("started",)]
+    assert step and step[-1]["status"] == "indeterminate", records
+    assert "connection dropped" in json.dumps(step[-1])
