@@ -64,7 +64,7 @@ def test_connection_dropped_mid_step_is_indeterminate_and_journaled(make_sshd: C
 
     from harness.wait import wait_until
 
-    from .test_ssh import _children
+    from .test_ssh import _children, kill_left_over
 
     monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("HARNESS_RUNS_DIR", str(tmp_path / "runs"))
@@ -87,6 +87,7 @@ def test_connection_dropped_mid_step_is_indeterminate_and_journaled(make_sshd: C
             fake_actions({"fake.do": FakeAction(raises=long_command), "fake.undo": FakeAction()}, {}):
         res = CliRunner().invoke(app, ["run", str(_files(tmp_path, s.spec(), s))])
     cutter.join(60)
+    kill_left_over(marker)
     # the step is indeterminate (its command's outcome on the host is unknown); the run then rolls back
     assert res.exit_code == 3 and "1 indeterminate" in res.output, res.output
     journal = next((tmp_path / "runs").rglob("journal.jsonl"))
