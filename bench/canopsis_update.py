@@ -32,6 +32,7 @@ from harness.plan.models import Plan, StandinsSpec
 from harness.products.canopsis.amqp import Publisher, queue_depths
 from harness.products.canopsis.api import check_event
 from harness.products.canopsis.node import CanopsisNode
+from harness.secrets import reveal
 from harness.wait import wait_until
 
 
@@ -70,7 +71,7 @@ def one(backend: str, backlog: int, base: Path) -> dict[str, float]:
     try:
         def listener(kind: str, step: Step, status: str, reason: str) -> None:
             if step.id == "stop@node" and status == "ok":
-                with Publisher(inv.facts["amqp_url"], batch=1000) as pub:
+                with Publisher(reveal(inv.facts["amqp_url"]), batch=1000) as pub:
                     pub.publish(check_event(i, "bench-") for i in range(backlog))
                 marks["backlog_published"] = time.time()
             if step.id == "restart@node" and status == "ok":
@@ -85,7 +86,7 @@ def one(backend: str, backlog: int, base: Path) -> dict[str, float]:
         run.begin()
         outcome = run.run_forward()
         total = time.monotonic() - start
-        depth = queue_depths(inv.facts["amqp_url"], ["Engine_fifo"])
+        depth = queue_depths(reveal(inv.facts["amqp_url"]), ["Engine_fifo"])
         with contextlib.suppress(GateTimeout):  # reported as the drain time it took
             wait_until(lambda: node.stats("bench-")["processed"] >= backlog, timeout=300, interval=0.05,
                        what="the backlog drained")

@@ -38,6 +38,9 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
     if verbose:
         logging.basicConfig(level=logging.DEBUG if verbose > 1 else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from harness.secrets import install_log_filter
+
+    install_log_filter()
 
 
 def _register() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
@@ -15,8 +16,18 @@ from harness.engine.runner import Run
 from harness.engine.status import EXIT_CODES, Outcome
 from harness.engine.step import Step, stages
 
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+class _Redacting(Console):
+    """A console that never prints a secret the run revealed (:mod:`harness.secrets`)."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        from harness.secrets import redact
+
+        super().print(*(redact(o) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = _Redacting(highlight=False)
+err = _Redacting(stderr=True, highlight=False)
 
 _STYLE = {"ok": "green", "skipped": "cyan", "failed": "red bold", "indeterminate": "yellow bold",
           "rolled_back": "magenta", "started": "dim"}

@@ -144,6 +144,9 @@ def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), fr
     except HarnessError as exc:
         checks.append(Check("plan", inv.environment, False, str(exc).split("\nHint: ")[0],
                             "fix the plan or the inventory"))
+    except Exception as exc:  # a procedure that crashes on this inventory: a failing check, not a traceback
+        checks.append(Check("plan", inv.environment, False, f"the procedure could not expand the plan: "
+                            f"{type(exc).__name__}: {exc}", "check the inventory's components and roles"))
     proc = procedure(plan.procedure)
     commands = [*commands, *getattr(proc, "preflight_commands", ())]
     env = Environment.from_inventory(inv, wrap=wrap)

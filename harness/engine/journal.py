@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.secrets import redact
 
 #: the record kinds and, for those that have one, their statuses
 EVENTS: dict[str, set[str] | None] = {
@@ -52,7 +53,8 @@ class Journal:
 
     def write(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"ts": time.time(), "event": event, **fields}
-        line = (json.dumps(record, default=str, sort_keys=True) + "\n").encode()
+        # a secret never reaches the journal, even echoed back in a command's output or an error
+        line = (json.dumps(redact(json.loads(json.dumps(record, default=str))), sort_keys=True) + "\n").encode()
         with self._write_lock:  # steps of a parallel stage journal from several threads
             if self.fence is not None:
                 self.fence()  # raises LeaseLost: not a line once another executor holds the lease

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from harness.engine.step import Step
 from harness.errors import ConfigError, RefusedError
 from harness.plan.models import Inventory, Plan
+from harness.secrets import redact
 
 FILES = ("meta.json", "plan.json", "inventory.json", "steps.json")
 
@@ -46,7 +47,7 @@ def write_json(path: Path, data: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(data, indent=2, default=str) + "\n")
+        f.write(json.dumps(redact(json.loads(json.dumps(data, default=str))), indent=2) + "\n")
     tmp.replace(path)
 
 

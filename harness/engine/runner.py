@@ -200,6 +200,7 @@ class Run:
             self.journal.write("run", status="resumed" if resumed else "started", run_id=self.run_id,
                                procedure=self.plan.procedure, environment=self.inventory.environment,
                                pid=os.getpid(), steps=[s.id for s in self.steps])
+            self._reach_every_host()
             if not resumed:
                 self.procedure.precheck(self.env, self.plan, self.params)
             for event, step_id in sorted(self.interrupted):  # died while it ran: outcome unknown, re-checked
@@ -224,6 +225,27 @@ class Run:
         except BaseException:
             self._release()
             raise
+
+    def _reach_every_host(self) -> None:
+        """Every host answers a no-op command before anything is changed: an unreachable host, an unknown
+        or changed host key, refused authentication or ``become`` refuse the run (exit 4), naming the host."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        def reach(item: tuple[str, Any]) -> str | None:
+            name, host = item
+            try:
+                host.transport.run(["true"], timeout=60)
+            except LeaseLost:
+                raise
+            except TransportError as exc:
+                return f"host {name}: {exc}"
+            return None
+
+        hosts = list(self.env.hosts.items())
+        with ThreadPoolExecutor(max_workers=max(1, min(self.plan.parallel, len(hosts) or 1))) as pool:
+            problems = [p for p in pool.map(reach, hosts) if p]
+        if problems:
+            raise RefusedError("cannot reach every host; nothing was changed:\n" + "\n".join(problems))
 
     def interrupt(self, reason: str) -> None:
         """Journal an interruption without ending the run, and let go of the lease: resumable."""

@@ -68,18 +68,33 @@ def standins_spec(product: str, backend: str, **fields: Any) -> Any:
                                         "ssh": ssh, **fields})
 
 
+_TARGET_FILE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = config.getoption("--harness-target", None)
+    _TARGET_FILE[:] = [target] if target else []
+
+
+def target_inventory(product: str) -> Inventory:
+    """The ``--harness-target`` inventory (skips when it is another product's environment)."""
+    from harness.plan.loader import load_inventory
+
+    if not _TARGET_FILE:
+        raise RuntimeError("no --harness-target given")
+    inv = load_inventory(_TARGET_FILE[0])
+    if inv.product != product:
+        pytest.skip(f"--harness-target is a {inv.product} environment; this suite is for {product}")
+    return inv
+
+
 def environment(config: pytest.Config, product: str, backend: str, base: Any, **fields: Any) -> Inventory:
     """The environment of a matrix case: the ``--harness-target`` inventory as it is (case ``target``),
     or new stand-ins of ``product`` under ``base`` (``fields``: version and the product's own settings)."""
     from harness import standins
 
     if backend == TARGET:
-        from harness.plan.loader import load_inventory
-
-        inv = load_inventory(config.getoption("--harness-target"))
-        if inv.product != product:
-            pytest.skip(f"--harness-target is a {inv.product} environment; this suite is for {product}")
-        return inv
+        return target_inventory(product)
     skip_unless_backend_runs(backend)
     name = standins.new_env_name(product)
     inv = standins.up(standins_spec(product, backend, **fields), base / name, name=name)

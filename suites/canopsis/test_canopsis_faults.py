@@ -23,6 +23,7 @@ from harness.products.canopsis.amqp import Publisher
 from harness.products.canopsis.api import check_event
 from harness.products.canopsis.checks import check_none_duplicated
 from harness.products.canopsis.fixtures import AmqpTraffic, CanopsisStandin, record_update
+from harness.secrets import reveal
 from harness.wait import wait_until
 
 pytestmark = [pytest.mark.xdist_group("canopsis-faults"), pytest.mark.destructive]  # faults on the nodes
@@ -95,7 +96,7 @@ def test_bad_configuration_is_refused_with_exit_4_and_nothing_changes(damage: st
     node = canopsis.node
     rel = "etc/canopsis.toml" if damage == "malformed-toml" else "etc/go-engines-vars.conf"
     good = node.read(rel)
-    broker = canopsis.inventory.facts["node_amqp_url"]
+    broker = reveal(canopsis.inventory.facts["node_amqp_url"])
     bad = good.replace("[Canopsis.alarm]", "[Canopsis.alarm\n") if damage == "malformed-toml" else \
         good.replace(broker, broker.replace(f":{urlsplit(broker).port}/", ":1/"))
     assert bad != good

@@ -27,7 +27,7 @@ def broken_plan(request: pytest.FixtureRequest) -> Plan:
 @pytest.fixture(scope="module")
 def zato(env_param: tuple[str, int], broken_plan: Plan,
          tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZatoStandin]:
-    yield from fresh_zato(env_param, tmp_path_factory)  # one environment per plan too
+    yield from fresh_zato(env_param, tmp_path_factory, broken_plan)  # one environment per plan too
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,9 @@ def _write(tmp: Path, s: LocalSshd, hosts: list[tuple[str, str, Path]]) -> tuple
              f"  identity: {s.client_key}", "hosts:"]
     for name, spec, root in hosts:
         lines += [f"  - name: {name}", f"    transport: {spec}", f"    install_dir: {root}"]
-    lines.append("components: []")
+    first = hosts[0][0]
+    lines += ["components:", f"  - {{name: load-balancer, role: load-balancer, host: {first}, "
+              f"path: /opt/zato/env/load-balancer, url: 'http://127.0.0.1:11223'}}"]
     (tmp / "inv.yaml").write_text("\n".join(lines) + "\n")
     (tmp / "plan.yaml").write_text(PLAN)
     return tmp / "plan.yaml", tmp / "inv.yaml"

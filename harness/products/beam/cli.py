@@ -41,7 +41,10 @@ InventoryOpt = Annotated[Path | None, typer.Option(
     "--inventory", envvar="HARNESS_PATCH_INVENTORY", exists=True, dir_okay=False,
     help="the system's inventory: service URL, credentials and agent addresses from it")]
 User = Annotated[str, typer.Option("--user", envvar="HARNESS_PATCH_USER")]
-Password = Annotated[str, typer.Option("--password", envvar="HARNESS_PATCH_PASSWORD")]
+Password = Annotated[str, typer.Option(
+    "--password", envvar="HARNESS_PATCH_PASSWORD", show_envvar=True,
+    help="only through HARNESS_PATCH_PASSWORD (or its file: HARNESS_PATCH_PASSWORD_FILE); "
+         "refused on the command line, where `ps` shows it")]
 ArchiveOpt = Annotated[Path | None, typer.Option("--archive", exists=True, dir_okay=False,
                                                     help="upload this zip first")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON result")]
@@ -100,6 +103,18 @@ def _check_master(master: str) -> str:
 
 def _system(master: str, user: str, password: str, inventory: Path | None) -> _System:
     """``--master``/``--user``/``--password`` as given; what is missing comes from ``--inventory``."""
+    import os
+
+    from harness.secrets import remember, reveal
+
+    if password and os.environ.get("HARNESS_PATCH_PASSWORD") != password:
+        raise ConfigError("a password on the command line is visible to every user (ps)",
+                          field="--password", hint="export HARNESS_PATCH_PASSWORD, or name a file in "
+                          "HARNESS_PATCH_PASSWORD_FILE (mode 600), or use --inventory's credentials file")
+    if not password and os.environ.get("HARNESS_PATCH_PASSWORD_FILE"):
+        password = reveal({"file": os.environ["HARNESS_PATCH_PASSWORD_FILE"]}, where="HARNESS_PATCH_PASSWORD_FILE")
+    if password:
+        remember(password)
     if master:
         _check_master(master)
     dom = _domain(inventory)

@@ -24,6 +24,7 @@ from harness.products.canopsis.amqp import Publisher, queue_depths
 from harness.products.canopsis.api import CanopsisApi, check_event
 from harness.products.canopsis.node import CanopsisNode
 from harness.pytest_plugin.backends import backend_params, environment, release
+from harness.secrets import reveal
 from harness.wait import wait_until
 
 ENGINE_QUEUES = ("Engine_fifo", "Engine_che", "Engine_axe", "Engine_correlation")
@@ -45,7 +46,7 @@ class CanopsisStandin:
 
     @property
     def amqp_url(self) -> str:
-        return str(self.inventory.facts["amqp_url"])
+        return str(reveal(self.inventory.facts["amqp_url"]))
 
     @property
     def repo(self) -> Path:

@@ -50,6 +50,7 @@ from harness.plan.models import Inventory, Plan
 from harness.products.canopsis import config, notes, versions
 from harness.products.canopsis.actions import EDITIONS
 from harness.products.canopsis.node import CanopsisNode
+from harness.secrets import reveal
 
 NODE = "node"
 UNITS = {"core": ["engine-fifo", "engine-che", "engine-axe"],
@@ -207,7 +208,7 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams) -> None:
         if err:
             raise RefusedError(err)
     _mongodb_fcv(node, r)
-    compose_url = str(env.inventory.facts.get("node_amqp_url", "")) \
+    compose_url = str(reveal(env.inventory.facts.get("node_amqp_url", ""))) \
         if env.inventory.facts.get("install") == "compose" else ""
     _broker_reachable(node, compose_url)
 

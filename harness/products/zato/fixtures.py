@@ -13,10 +13,18 @@ from harness import standins
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
-from harness.plan.models import Inventory, Plan, StandinsSpec
+from harness.plan.models import Inventory, Plan
 from harness.probes import HttpProbe, ProbeResult
 from harness.products.zato.checks import ZatoHistory
-from harness.pytest_plugin.backends import backend_params, environment, release, skip_unless_backend_runs
+from harness.pytest_plugin.backends import (
+    TARGET,
+    backend_params,
+    environment,
+    release,
+    skip_unless_backend_runs,
+    standins_spec,
+    target_inventory,
+)
 
 
 @dataclass
@@ -46,8 +54,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def start_zato(backend: str, servers: int, base: Path, version: str = "3.2.0") -> ZatoStandin:
+    """New stand-ins on ``backend`` (``docker-ssh`` too), or the ``--harness-target`` environment (``target``)
+    as it is; :func:`release` removes only what was started."""
+    if backend == TARGET:
+        inv = target_inventory("zato")
+        return ZatoStandin(inv, Path(inv.state_dir or base))
     skip_unless_backend_runs(backend)
-    spec = StandinsSpec(product="zato", servers=servers, backend=backend, version=version)  # type: ignore[arg-type]
+    spec = standins_spec("zato", backend, servers=servers, version=version)
     name = standins.new_env_name("zato")
     inv = standins.up(spec, base / name, name=name)
     return ZatoStandin(inv, base / name)

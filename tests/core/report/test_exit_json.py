@@ -65,11 +65,12 @@ def test_the_readme_table_is_the_exit_code_table() -> None:
     assert json.loads(invoke("schema", "output").stdout)["exit_codes"] == {c.name.lower(): int(c) for c in ExitCode}
 
 
-def test_patch_unreachable_is_7_not_rolled_back() -> None:
+def test_patch_unreachable_is_7_not_rolled_back(monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.products.beam.status import EXIT_UNREACHABLE
 
     [port] = free_ports(1)  # nothing listens there: the service is unreachable
-    result = invoke("patch", "check", "--master", f"http://127.0.0.1:{port}", "--user", "u", "--password", "p")
+    monkeypatch.setenv("HARNESS_PATCH_PASSWORD", "p")  # never on the command line (issue 18, item 10)
+    result = invoke("patch", "check", "--master", f"http://127.0.0.1:{port}", "--user", "u")
     assert result.exit_code == EXIT_UNREACHABLE == ExitCode.UNREACHABLE == 7, result.output
     assert result.exit_code != EXIT_CODES[Outcome.ROLLED_BACK]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -63,12 +64,28 @@ def facts(ctx: InstallContext, **more: Any) -> dict[str, Any]:
             "repository": shipped_or_copied(ctx, "repo"), **more}
 
 
+#: facts that carry the broker's credentials: the inventory names a file (mode 0600) in the state dir
+SECRET_FACTS = ("amqp_url", "node_amqp_url")
+
+
+def _secret_file(ctx: InstallContext, name: str, value: str) -> dict[str, str]:
+    """``value`` kept in ``STATE/secrets/NAME`` (0600); the inventory holds ``{file: PATH}`` (harness.secrets)."""
+    d = ctx.state_dir / "secrets"
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = d / name
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return {"file": str(path)}
+
+
 def inventory(ctx: InstallContext, *, hosts: list[Host], root: str, api: str, broker: Component,
               facts: dict[str, Any]) -> Inventory:
     """The inventory's shape, the same for every installation: host ``node``, components ``canopsis``
     (the node), ``rabbitmq`` (the broker) and ``api``."""
     comps = [Component(name="canopsis", role="node", host="node", path=root, url=api), broker,
              Component(name="api", role="api", host="node", path=root, url=api)]
+    facts = {k: _secret_file(ctx, k, v) if k in SECRET_FACTS and isinstance(v, str) else v for k, v in facts.items()}
     return Inventory.model_validate({"environment": ctx.environment, "product": "canopsis", "front_door": api,
                                      "hosts": [h.model_dump() for h in hosts],
                                      "components": [c.model_dump() for c in comps], "facts": facts})

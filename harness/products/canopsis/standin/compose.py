@@ -45,6 +45,7 @@ from harness.products.canopsis.standin.common import (
     shipped_or_copied,
     wait_up,
 )
+from harness.secrets import reveal
 from harness.standins import InstallContext
 from harness.wait import wait_until
 
@@ -96,7 +97,7 @@ def install(ctx: InstallContext) -> Inventory:
                                              host.listen(AMQP_PORT), host.listen(API_PORT)))
     host.transport.run(["mkdir", "-p", f"{project.dir}/var"], timeout=30).check()
     _up(project, "rabbitmq", what="starting RabbitMQ")
-    broker_started_in = _wait_broker(project, inv.facts["amqp_url"])
+    broker_started_in = _wait_broker(project, reveal(inv.facts["amqp_url"]))
     res = project.run_once("reconfigure")
     if not res.ok:
         raise SetupFailed(f"the reconfigure service exited {res.exit_code}\n{(res.stdout + res.stderr)[-2000:]}")

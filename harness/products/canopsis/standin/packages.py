@@ -27,6 +27,7 @@ from harness.products.canopsis.standin import broker as rabbitmq
 from harness.products.canopsis.standin import common
 from harness.products.canopsis.standin.common import API_PORT, REPO_MOUNT, SOURCE
 from harness.products.canopsis.versions import parse
+from harness.secrets import reveal
 from harness.standins import InstallContext, kill_pidfiles
 
 ROOT = "/opt/canopsis"
@@ -62,7 +63,7 @@ def install(ctx: InstallContext) -> Inventory:
     started = broker.start()
     node = CanopsisNode(host.transport, host.path(ROOT))
     common.put_tree(node.transport, SOURCE / "node", node.root, python=host.python)
-    write_etc(node, amqp=inv.facts["node_amqp_url"], api=f"http://{host.peer(API_PORT)}",
+    write_etc(node, amqp=reveal(inv.facts["node_amqp_url"]), api=f"http://{host.peer(API_PORT)}",
               listen=f"{host.bind}:{host.listen(API_PORT)}", repo=host.path(REPO_MOUNT))
     node.run("yum", "--disablerepo=*", "--enablerepo=canopsis*", "install", f"canopsis-{ctx.version}").check()
     node.run("canopsinit", "--canopsis-edition", ctx.options.edition).check()
