@@ -28,10 +28,6 @@ def fresh_zato(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFact
     if env_param[0] == TARGET and plan is not None and plan.procedure == "runbook":
         pytest.skip("the runbook twin needs an environment of its own: against --harness-target only the "
                     "built-in plan runs")
-    if env_param[0] == "docker-ssh" and plan is not None and plan.procedure == "runbook":
-        # known defect (issue 12 report): over SSH-only stand-ins the data runbook's `zato start` of a server
-        # exits 16 (already running) after its stop, and web-admin restarts twice; the built-in plan passes
-        pytest.skip("runbook twin over docker-ssh: `zato start` exits 16 after the runbook's stop (open defect)")
     z = start_zato(*env_param, tmp_path_factory.mktemp("zato"))
     yield z
     if env_param[0] != TARGET:
