@@ -26,7 +26,7 @@ from harness.plan.models import Plan
 from harness.products.canopsis import compose
 from harness.products.canopsis.checks import check_processed_once, check_spans_window
 from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update, start_canopsis
-from harness.pytest_plugin.backends import skip_unless_backend_runs
+from harness.pytest_plugin.backends import require, skip_unless_backend_runs
 from harness.transports.local import LocalTransport
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-compose")]
@@ -43,8 +43,7 @@ def cps_compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     if request.config.getoption("--harness-backend") == "docker":
         pytest.skip("--harness-backend docker: the Compose installation runs on the process backend")
     skip_unless_backend_runs("docker")  # the engine the project's docker-compose talks to
-    if compose.command(LocalTransport()) is None:
-        pytest.skip("no docker-compose (nor `docker compose`) on this machine")
+    require(compose.command(LocalTransport()) is not None, "no docker-compose (nor `docker compose`) on this machine")
     c = start_canopsis(tmp_path_factory.mktemp("canopsis-compose"), version="4.4.0", backend="process",
                        install="compose")
     yield c

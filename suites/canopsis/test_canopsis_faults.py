@@ -25,7 +25,7 @@ from harness.products.canopsis.checks import check_none_duplicated
 from harness.products.canopsis.fixtures import AmqpTraffic, CanopsisStandin, record_update
 from harness.wait import wait_until
 
-pytestmark = pytest.mark.xdist_group("canopsis-faults")
+pytestmark = [pytest.mark.xdist_group("canopsis-faults"), pytest.mark.destructive]  # faults on the nodes
 CANOPSIS = {"version": "4.5.2", "edition": "core"}
 BASE = "4.5.2"
 WATCHED = ["etc/canopsis.toml", "var/lib/canopsis/package.json", "var/lib/canopsis/version.json",

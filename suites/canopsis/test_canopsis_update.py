@@ -21,6 +21,7 @@ from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, 
 
 pytestmark = pytest.mark.xdist_group("canopsis-update")
 CANOPSIS = {"version": "4.4.0", "edition": "core"}
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 TARGET = "4.6.1"
 EVENTS = 10_000
 # the release notes 4.5.0 and 4.6.0 mandate migration guides (as upstream): the plan says they were followed

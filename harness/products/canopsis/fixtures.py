@@ -23,6 +23,7 @@ from harness.products.canopsis import compose
 from harness.products.canopsis.amqp import Publisher, queue_depths
 from harness.products.canopsis.api import CanopsisApi, check_event
 from harness.products.canopsis.node import CanopsisNode
+from harness.pytest_plugin.backends import backend_params, environment, release
 from harness.wait import wait_until
 
 ENGINE_QUEUES = ("Engine_fifo", "Engine_che", "Engine_axe", "Engine_correlation")
@@ -105,14 +106,28 @@ def start_canopsis(base: Path, *, version: str = "4.4.0", edition: str = "core",
     return CanopsisStandin(inv, base / name)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # a module with ``SSH_BACKEND = True`` runs on the process backend and through SSH-only stand-ins
+    # (docker-ssh); with --harness-target, on that environment only
+    if "canopsis" in metafunc.fixturenames and (getattr(metafunc.module, "SSH_BACKEND", False)
+                                                or metafunc.config.getoption("--harness-target", None)):
+        params = [p for p in backend_params(metafunc.config, (1,), ssh=True) if p.values[0][0] != "docker"]
+        metafunc.parametrize("canopsis", params, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
 def canopsis(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
     """A single-node Canopsis stand-in (engines, API, a real RabbitMQ) for the test module; the module sets
-    ``CANOPSIS = {"version": ..., "edition": ...}``."""
-    opts = getattr(request.module, "CANOPSIS", {})
-    c = start_canopsis(tmp_path_factory.mktemp("canopsis"), **opts)
-    yield c
-    standins.down(c.inventory)
+    ``CANOPSIS = {"version": ..., "edition": ...}``. Parametrized (``SSH_BACKEND``, ``--harness-target``):
+    the ``(backend, size)`` of the case."""
+    opts = dict(getattr(request.module, "CANOPSIS", {}))
+    backend = getattr(request, "param", (opts.pop("backend", "process"), 1))[0]
+    opts.setdefault("version", "4.4.0")
+    opts.setdefault("edition", "core")
+    base = tmp_path_factory.mktemp("canopsis")
+    inv = environment(request.config, "canopsis", backend, base, **opts)
+    yield CanopsisStandin(inv, Path(inv.state_dir) if inv.state_dir else base)
+    release(inv)
 
 
 # ------------------------------------------------------------------ traffic

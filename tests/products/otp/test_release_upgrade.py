@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from harness.engine.runner import plan_steps
 from harness.engine.step import Step, StepStatus
-from harness.errors import PlanError
+from harness.errors import ConfigError, PlanError
 from harness.plan.models import Component, Host, Inventory, Plan
 from harness.plan.params import validate_params
 from harness.products.otp import procedure as proc
@@ -168,5 +169,24 @@ def test_file_errors_name_the_file_and_the_posix_reason() -> None:
 def test_erl_call_arguments_are_literals_only() -> None:
     assert _erl_arg((Atom("install"), "1.1", [Atom("a")])) == '{install, "1.1", [a]}'
     for bad in ('1.1"]]', "1.1 x", "", "a" * 80):
-        with pytest.raises(Exception):  # noqa: B017 - ConfigError
+        with pytest.raises(ConfigError, match="not a release version") as excinfo:
             check_vsn(bad)
+        assert excinfo.value.field == "params.release" and repr(bad) in str(excinfo.value)
+    assert check_vsn("1.1") == "1.1"
+
+
+@pytest.mark.parametrize("written", ["1.10", "1.1", "2", "1.0e+1"])
+def test_an_unquoted_release_is_refused_with_a_hint_that_quotes_what_was_written(tmp_path, written: str) -> None:  # type: ignore[no-untyped-def]
+    from harness.engine.runner import plan_steps
+    from harness.plan.loader import load_plan
+
+    f = tmp_path / "plan.yaml"
+    f.write_text(f"procedure: otp-release-upgrade\nparams:\n  mode: rolling\n  release: {written}\n")
+    with pytest.raises(PlanError) as excinfo:
+        plan_steps(load_plan(f), inv(), plan_file=str(f))
+    exc = excinfo.value
+    assert (exc.file, exc.line, exc.field) == (str(f), 4, "params.release")
+    assert exc.hint is not None and exc.hint.startswith(f'quote it: "{written}"'), exc.hint
+    number = yaml.safe_load(written)
+    if str(number) != written:  # the number YAML made of it is not what was written: say so
+        assert f"the number {number}" in exc.hint, exc.hint
