@@ -80,7 +80,8 @@ def one(backend: str, backlog: int, base: Path) -> dict[str, float]:
         probe = ApiProbe(str(inv.front_door).rstrip("/"))
         th = threading.Thread(target=probe.run, daemon=True)
         th.start()
-        run = Run.create(Plan(procedure="canopsis-update", params={"to": "4.6.1"}), inv, base / "runs")
+        params = {"to": "4.6.1", "guides_followed": ["migration-4.5.0", "migration-4.6.0"]}  # as upstream notes say
+        run = Run.create(Plan(procedure="canopsis-update", params=params), inv, base / "runs")
         run.listeners.append(listener)
         start = time.monotonic()
         run.begin()

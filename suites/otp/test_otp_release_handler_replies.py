@@ -207,3 +207,17 @@ def test_a_second_point_of_no_return_is_accepted_by_release_handler(make_env: An
     out = classify(c.call("install", "1.1")[1], "1.1")
     assert (out.code, out.status) == ("ok", "ok"), out.term
     assert c.info().current == "1.1" and server(c)[0] == pid  # upgraded in place: same process
+
+
+def test_a_missing_library_directory_is_no_such_directory(make_env: Any) -> None:
+    """check_path's refusal, reached through set_unpacked (the procedure itself unpacks tarballs only)."""
+    inv = make_env(nodes=1)
+    (c,) = clients(inv)
+    before = releases(c)
+    rel = [ord(ch) for ch in f"{c.root}/releases/1.0/counter-1.0.rel"]
+    reply = c.call("apply", a("release_handler"), a("set_unpacked"),
+                   [rel, [(a("counter"), "1.0", [ord(ch) for ch in "/nonexistent"])]])
+    out = classify(reply, "1.0")
+    assert (out.code, out.status, out.node) == ("no_such_directory", "failed", "unchanged"), out.term
+    assert "/nonexistent/counter-1.0" in out.message
+    assert releases(c) == before
