@@ -216,9 +216,11 @@ class Agent:
         self.alive = False
         with contextlib.suppress(OSError):
             self._raw.shutdown(socket.SHUT_WR)  # the agent reads end of input and exits
-        for closeable in (getattr(self._sock, "_response", None), self._sock, self._raw):
-            with contextlib.suppress(OSError, ValueError, AttributeError):  # already closed, or None
-                closeable.close()  # type: ignore[union-attr]
+        # the socket only, never the HTTP response it was hijacked from: closing that would hand the
+        # connection back to the SDK's pool, and the next API call would read a closed socket
+        for closeable in (self._sock, self._raw):
+            with contextlib.suppress(OSError, ValueError):  # already closed
+                closeable.close()
 
 
 def encode(data: bytes) -> str:
