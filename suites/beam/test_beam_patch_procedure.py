@@ -183,7 +183,8 @@ def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv
         return None
 
     def in_flight(path: Path) -> str | None:  # a step against the service started and not ended
-        steps = [x for x in read_journal(path) if x["event"] == "step" and x["step"].endswith("@master")]
+        steps = [x for x in read_journal(path)
+                 if x["event"] == "step" and x["step"] in ("apply@master", "delete@master")]
         open_ = {x["step"] for x in steps if x["status"] == "started"} - \
             {x["step"] for x in steps if x["status"] != "started"}
         return next(iter(open_), None)
