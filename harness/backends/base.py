@@ -50,6 +50,9 @@ class HostSpec:
     ports: tuple[int, ...] = ()
     mounts: tuple[Mount, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    #: the product's own account on the host (``zato``): a backend that makes VM-like hosts creates it,
+    #: with a sudo rule letting the login account ``sudo su - ACCOUNT`` as the runbooks do
+    account: str | None = None
 
 
 @dataclass
@@ -69,6 +72,9 @@ class Host:
     ports: dict[int, int] = field(default_factory=dict)
     #: documented port -> the port on 127.0.0.1 the controller (probes, clients, the harness) connects to
     published: dict[int, int] = field(default_factory=dict)
+    #: documented port -> the port the other hosts connect to, where it differs from ``ports`` (a fault
+    #: proxy in front of the host: :mod:`harness.faults.proxy`)
+    peer_ports: dict[int, int] = field(default_factory=dict)
     #: an interpreter on the host for the stand-ins' own (stdlib-only) programs
     python: str = "python3"
     _transport: Transport | None = field(default=None, repr=False)
@@ -89,7 +95,7 @@ class Host:
 
     def peer(self, port: int) -> str:
         """``address:port`` at which the environment's other hosts reach documented ``port``."""
-        return f"{self.address}:{self.ports[port]}"
+        return f"{self.address}:{self.peer_ports.get(port, self.ports[port])}"
 
     def url(self, port: int, scheme: str = "http") -> str:
         """The URL the controller reaches documented ``port`` at (always 127.0.0.1)."""
@@ -122,3 +128,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def teardown(self, environment: str, state_dir: Path) -> None:
         """Remove the hosts of ``environment``; idempotent."""
+
+    def inventory_settings(self, state_dir: Path) -> dict[str, object]:
+        """Top-level inventory fields the backend adds to what the product wrote (the SSH settings)."""
+        return {}

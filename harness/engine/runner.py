@@ -7,10 +7,15 @@ written so that a second run of a finished action is detected by its skip check.
 The run directory (:mod:`harness.engine.rundir`) holds the plan, the inventory, the planned steps and the
 journal; a resumed run is refused when they disagree. Every command, file transfer and journal line is
 fenced by the lease (:mod:`harness.engine.fence`): an executor that lost it changes nothing more.
+
+Two small hooks serve the fault and crash tests, and nothing else: :data:`Run.command_listeners` hear
+every remote command of a step's action (``faults: at: during``), and :func:`crashpoints.reached` marks
+every kill point (step boundaries and those commands; a no-op unless ``HARNESS_CRASH_*`` is set).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
@@ -25,7 +30,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from harness import registry
-from harness.engine import rundir
+from harness.engine import crashpoints, rundir
 from harness.engine.actions import StepContext
 from harness.engine.fence import FencedTransport
 from harness.engine.journal import Journal, read_journal
@@ -48,9 +53,12 @@ from harness.errors import (
 from harness.plan.errors import locate
 from harness.plan.models import Inventory, Plan
 from harness.plan.params import validate_params
+from harness.transports.base import HookedTransport, Transport
 
 log = logging.getLogger("harness.engine")
 Listener = Callable[[str, Step, str, str], None]
+#: ``listener(event, step, n)``: the step's action ran its ``n``-th remote command (it has returned)
+CommandListener = Callable[[str, Step, int], None]
 _FINAL = {StepStatus.OK.value, StepStatus.SKIPPED.value}
 
 
@@ -86,6 +94,11 @@ class Run:
         self.procedure: Procedure = registry.procedure(plan.procedure)
         self.params: BaseModel = validate_params(self.procedure, plan)
         self.listeners: list[Listener] = []
+        self.command_listeners: list[CommandListener] = []
+        #: the step (event, step, commands so far) each thread of this executor is running an action of
+        self._acting = threading.local()
+        self._faults: Any = None
+        self._slo: Any = None
         self._env: Environment | None = None
         self._journal: Journal | None = None
         self._lock: LeaseLock | None = None
@@ -134,7 +147,8 @@ class Run:
         for r in records:
             if r["event"] in ("step", "rollback_step"):
                 key = (r["event"], r["step"])
-                (self.interrupted.add if r["status"] == "started" else self.interrupted.discard)(key)
+                (self.interrupted.add if r["status"] == "started" or r.get("interrupted")
+                 else self.interrupted.discard)(key)
             if r["event"] in ("step", "observe") and r.get("observation"):
                 self.observations.setdefault(r["step"], {}).update(r["observation"])
             if r["event"] == "step" and r["status"] != "started" and r["step"] in by_id:
@@ -154,9 +168,22 @@ class Run:
     @property
     def env(self) -> Environment:
         if self._env is None:
-            self._env = Environment.from_inventory(self.inventory,
-                                                   wrap=lambda t: FencedTransport(t, self._fence))
+            self._env = Environment.from_inventory(self.inventory, wrap=self._wrap)
         return self._env
+
+    def _wrap(self, transport: Transport) -> Transport:
+        return HookedTransport(FencedTransport(transport, self._fence), self._on_command)
+
+    def _on_command(self, phase: str, target: str, argv: tuple[str, ...]) -> None:
+        """After each remote command of a step's action (not of its gate, whose polls vary in number)."""
+        acting = getattr(self._acting, "step", None)
+        if phase != "after" or acting is None:
+            return
+        event, step, n = acting
+        self._acting.step = (event, step, n + 1)
+        crashpoints.reached(f"{event}:{step.id}:cmd-{n + 1}")
+        for listener in self.command_listeners:
+            listener(event, step, n + 1)
 
     @property
     def journal(self) -> Journal:
@@ -175,6 +202,18 @@ class Run:
                                pid=os.getpid(), steps=[s.id for s in self.steps])
             if not resumed:
                 self.procedure.precheck(self.env, self.plan, self.params)
+            for event, step_id in sorted(self.interrupted):  # died while it ran: outcome unknown, re-checked
+                self.journal.write(event, step=step_id, status=StepStatus.INDETERMINATE.value, interrupted=True,
+                                   reason="the executor ended while the step ran: re-checked against the node "
+                                          "before anything is redone")
+            if self.plan.slo:
+                from harness.checks.slo import SloWatch  # the plan's SLO gates, probed from now on
+
+                self._slo = SloWatch(self.plan.slo, self.inventory)
+            if self.plan.faults:
+                from harness.faults import PlanFaults  # the faults a plan declares, fired at its steps
+
+                self._faults = PlanFaults(self.plan.faults, self.inventory).attach(self)
         except LeaseLost:
             self._release()
             raise
@@ -203,6 +242,18 @@ class Run:
         self._release()
 
     def _release(self) -> None:
+        if self._slo is not None:
+            self._slo.close()
+            self._slo = None
+        if self._faults is not None:  # the plan's faults are undone when the run ends, whatever happened
+            faults, self._faults = self._faults, None
+            try:
+                faults.close()
+            except HarnessError as exc:  # journaled: a run cannot look clean on a fault never made or undone
+                log.warning("run %s: %s", self.run_id, exc)
+                if self._journal is not None:
+                    with contextlib.suppress(HarnessError):
+                        self._journal.write("fault", status="failed", reason=str(exc))
         if self._lock:
             self._lock.release()
             self._lock = None
@@ -231,8 +282,11 @@ class Run:
             self.journal.write("observe", step=step.id, observation=ctx.observation)
 
         ctx.persist = persist
+        point = f"{event}:{step.id}"
+        crashpoints.reached(f"{point}:before-start")
         # fenced: raises LeaseLost (nothing written, nothing run) once another executor holds the lease
         self.journal.write(event, step=step.id, node=step.node, action=step.action, status="started")
+        crashpoints.reached(f"{point}:after-start")
         self._emit(event, step, "started")
         start = time.monotonic()
         status, reason = StepStatus.OK, ""
@@ -242,7 +296,12 @@ class Run:
             if skip:
                 status, reason = StepStatus.SKIPPED, skip
             else:
-                act.run(ctx)
+                self._acting.step = (event, step, 0)
+                try:
+                    act.run(ctx)
+                finally:
+                    self._acting.step = None
+                crashpoints.reached(f"{point}:after-action")
                 if step.gate:
                     g0 = time.monotonic()
                     try:
@@ -264,6 +323,7 @@ class Run:
         self.observations[step.id] = dict(ctx.observation)
         self.journal.write(event, step=step.id, node=step.node, action=step.action, status=status.value,
                            reason=reason, observation=ctx.observation, duration=round(rec.duration, 4))
+        crashpoints.reached(f"{point}:after-done")
         if event == "step":
             self.records[step.id] = rec
         self._emit(event, step, status.value, reason)
@@ -284,9 +344,26 @@ class Run:
             rec = self._run_stage(lanes)
             if rec is not None:
                 return self.after_failure(rec)
+            if (breach := self._slo_breach(final=False)) is not None:
+                return self.roll_back(breach)
             if until is not None and any(s.id == until for lane in lanes for s in lane) and self.pending():
                 return None
+        if (breach := self._slo_breach(final=True)) is not None:
+            return self.roll_back(breach)
         return self.end(Outcome.SUCCESS)
+
+    def _slo_breach(self, *, final: bool) -> str | None:
+        """Why the plan's SLO gates stop the run (breached; at the end also: still unknown), else None."""
+        if self._slo is None:
+            return None
+        v = self._slo.verdict(final=final)
+        status = "pass" if v.valid is True else "breach" if v.valid is False else "unknown"
+        self.journal.write("slo", status=status, final=final, details=v.details)
+        if v.valid is False:
+            return f"SLO breached: {'; '.join(v.details.get('breaches') or [str(v.details)])}"
+        if final and v.valid is not True:  # unknown never passes
+            return f"SLO unknown at the end of the run: {v.details}"
+        return None
 
     def _run_stage(self, lanes: list[list[Step]], event: str = "step") -> StepRecord | None:
         """Run a stage's lanes concurrently (at most ``plan.parallel`` at once); the first failed record.

@@ -97,9 +97,37 @@ class Standin(abc.ABC):
     def stop(self, inventory: Inventory) -> None:  # noqa: B027 - optional hook
         """Stop every program of the environment, through the transports (not called for ephemeral hosts)."""
 
+    # -- one component, for faults (:mod:`harness.faults`): kill and pause signal what ``pidfiles`` name,
+    # ``stop`` is the product's own stop, and a killed or stopped component is started again at teardown
+    def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
+        """The pidfiles (paths on its host) of the processes of ``component``."""
+        raise ConfigError(f"the {inventory.product} stand-in names no processes for {component!r}",
+                          hint="kill and pause faults need the product's Standin.pidfiles hook")
+
+    def stop_component(self, inventory: Inventory, component: str) -> None:
+        """Stop ``component`` the product's own way (``zato stop PATH``, ``canoctl stop`` …)."""
+        raise ConfigError(f"the {inventory.product} stand-in cannot stop {component!r} on its own",
+                          hint="stop faults need the product's Standin.stop_component hook")
+
+    def start_component(self, inventory: Inventory, component: str) -> None:
+        """Start ``component`` again and return once it is up (after a kill or stop fault)."""
+        raise ConfigError(f"the {inventory.product} stand-in cannot start {component!r} on its own",
+                          hint="kill and stop faults are undone by the product's Standin.start_component hook")
+
+    # -- the crash test (:mod:`harness.crashtest`) compares these after a crashed and resumed run ------
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """The environment's end state, read from the nodes: versions, files, deployed services …"""
+        raise ConfigError(f"the {inventory.product} stand-in gives no end-state digest",
+                          hint="the crash test needs the product's Standin.digest hook")
+
+    def applied(self, inventory: Inventory) -> dict[str, int]:
+        """How many times each change was applied, counted from the nodes' own records (log lines …)."""
+        raise ConfigError(f"the {inventory.product} stand-in counts no applied changes",
+                          hint="the crash test needs the product's Standin.applied hook")
+
     # -- the driver's template; a product overrides these only while it is not on the seam ------------
     def up(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
-        be = backend(spec.backend)
+        be = backend(spec.backend, proxies=spec.proxies, ssh=spec.ssh)
         ok, why = be.available()
         if not ok:
             raise SetupFailed(f"the {be.NAME} backend cannot run here: {why}")
@@ -115,6 +143,7 @@ class Standin(abc.ABC):
             ctx.hosts = {h.name: h for h in provisioned}
             log.info("%s: installing %s %s", name, type(self).__name__, ctx.version)
             inv = self.install(ctx).model_copy(update={"backend": be.NAME, "state_dir": str(state_dir)})
+            inv = Inventory.model_validate({**inv.model_dump(), **be.inventory_settings(state_dir)})
             write_inventory(inv, state_dir / "inventory.yaml")
         except BaseException:
             # stop whatever the install had started, through the hosts it had, then remove the hosts
@@ -136,7 +165,7 @@ class Standin(abc.ABC):
             shutil.rmtree(inventory.state_dir, ignore_errors=True)
 
     def planned_inventory(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
-        be = backend(spec.backend)
+        be = backend(spec.backend, ssh=spec.ssh)
         ctx = InstallContext(name, state_dir, opts, spec.version or self.base_version, ephemeral=be.EPHEMERAL)
         ctx.hosts = {h.name: h for h in be.planned(name, state_dir, self.hosts(ctx))}
         return self.inventory(ctx).model_copy(update={"backend": be.NAME, "state_dir": str(state_dir)})

@@ -6,7 +6,7 @@ Argv lists only: no transport ever builds a shell string from input.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -61,3 +61,45 @@ class Transport(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         pass
+
+
+#: ``hook(phase, target, argv)``: ``phase`` is ``before`` or ``after`` a command (or file transfer: argv is
+#: ``("put", PATH)`` / ``("get", PATH)``); the runner uses it to tie faults and crash points to the remote
+#: commands of a step
+CommandHook = Callable[[str, str, tuple[str, ...]], None]
+
+
+class HookedTransport(Transport):
+    """A transport that calls ``hook`` before and after every operation (the one hook the transport layer
+    has: faults ``during`` a step and the crash test's kill points inside a step are tied to it)."""
+
+    NAME = "hooked"
+
+    def __init__(self, inner: Transport, hook: CommandHook) -> None:
+        self.inner, self.hook = inner, hook
+
+    @property
+    def target(self) -> str:
+        return self.inner.target
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, cwd: str | None = None,
+            env: Mapping[str, str] | None = None) -> CommandResult:
+        key = tuple(argv)
+        self.hook("before", self.target, key)
+        result = self.inner.run(argv, timeout=timeout, cwd=cwd, env=env)
+        self.hook("after", self.target, key)
+        return result
+
+    def put(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+        self.hook("before", self.target, ("put", path))
+        self.inner.put(path, data, mode=mode)
+        self.hook("after", self.target, ("put", path))
+
+    def get(self, path: str) -> bytes:
+        self.hook("before", self.target, ("get", path))
+        data = self.inner.get(path)
+        self.hook("after", self.target, ("get", path))
+        return data
+
+    def close(self) -> None:
+        self.inner.close()

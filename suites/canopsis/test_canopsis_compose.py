@@ -31,6 +31,7 @@ from harness.transports.local import LocalTransport
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-compose")]
 TARGET = "4.6.1"
+GUIDES = ["migration-4.5.0", "migration-4.6.0"]  # the notes 4.5.0 and 4.6.0 mandate them, as upstream
 EVENTS = 10_000
 API_EVENTS = 2000
 NOTES = ["4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
@@ -58,7 +59,8 @@ def project(cps_compose: CanopsisStandin) -> compose.Project:
 def update(cps_compose: CanopsisStandin, project: compose.Project,
            tmp_path_factory: pytest.TempPathFactory) -> RecordedUpdate:
     project.write("etc/conf.d/canopsis-override.toml", OVERRIDE)  # the operator's own file
-    plan = Plan(procedure="canopsis-update", params={"to": TARGET}, ready_timeout=90)
+    plan = Plan(procedure="canopsis-update", params={"to": TARGET, "guides_followed": GUIDES},
+                ready_timeout=90)
     return record_update(cps_compose, plan, tmp_path_factory.mktemp("runs"), amqp_events=EVENTS,
                          api_events=API_EVENTS)
 

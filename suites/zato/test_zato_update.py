@@ -8,7 +8,7 @@ Then, on the same environment: a second run (idempotence) and a restart-only run
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,23 +21,39 @@ from harness.plan.models import Inventory, Plan
 from harness.products.zato import serving, state
 from harness.products.zato.checks import (
     check_availability,
+    check_back_in_rotation,
     check_order,
     check_sync_internal,
     check_unchanged,
     check_versions,
+    haproxy_states,
     snapshot,
 )
 from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
 from harness.products.zato.logs import parse_log
 from harness.wait import wait_until
+from suites.zato.twins import KINDS, fresh_zato, plan_of
 
 SIZES = (1, 3)
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 UPDATE = Plan(procedure="zato-update", params={"revision": "3.2.1"}, ready_timeout=30)
 
 
+@pytest.fixture(scope="module", params=KINDS)
+def update_plan(request: pytest.FixtureRequest) -> Plan:
+    """The built-in procedure, and the same update written as data (examples/runbook-zato-update.yaml)."""
+    return plan_of(request.param, UPDATE)
+
+
 @pytest.fixture(scope="module")
-def update(zato: ZatoStandin, tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
-    return record_run(zato, UPDATE, tmp_path_factory.mktemp("runs"))
+def zato(env_param: tuple[str, int], update_plan: Plan,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZatoStandin]:
+    yield from fresh_zato(env_param, tmp_path_factory)  # one environment per plan too
+
+
+@pytest.fixture(scope="module")
+def update(zato: ZatoStandin, update_plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
+    return record_run(zato, update_plan, tmp_path_factory.mktemp("runs"))
 
 
 def test_update_succeeds(update: RecordedRun) -> None:
@@ -64,6 +80,13 @@ def test_no_failed_request_through_the_load_balancer(update: RecordedRun, zato: 
         print(f"1-server window with no server: {window[0]:.3f}s, failed requests {verdict.details['failed']}")
 
 
+def test_each_server_is_back_in_the_load_balancer_before_the_next_stops(update: RecordedRun,
+                                                                         zato: ZatoStandin) -> None:
+    lb = haproxy_states(zato.env(), update.started, update.ended + 1)
+    verdict = check_back_in_rotation(update.history, lb)
+    assert verdict.valid is True, verdict.explain()
+
+
 def test_sync_internal_on_exactly_the_server_starts_after_the_code_update(update: RecordedRun) -> None:
     verdict = check_sync_internal(update.history, expected=True)
     assert verdict.valid is True, verdict.explain()
@@ -74,8 +97,8 @@ def test_every_component_reports_the_new_version(update: RecordedRun, zato: Zato
     assert verdict.valid is True, verdict.explain()
 
 
-def test_dry_run_equals_the_journal(update: RecordedRun, zato: ZatoStandin) -> None:
-    steps = plan_steps(UPDATE, zato.inventory)
+def test_dry_run_equals_the_journal(update: RecordedRun, zato: ZatoStandin, update_plan: Plan) -> None:
+    steps = plan_steps(update_plan, zato.inventory)
     planned = [(s.id, s.node, s.action, s.args) for s in steps]
     journal = [(r["step"], r["node"], r["action"]) for r in update.run.journal_records()
                if r["event"] == "step" and r["status"] != "started"]
@@ -91,10 +114,10 @@ def test_dry_run_equals_the_journal(update: RecordedRun, zato: ZatoStandin) -> N
     assert [(d["id"], d["node"], d["action"], d["args"]) for d in steps_json] == planned
 
 
-def test_second_run_changes_nothing_and_says_why(update: RecordedRun, zato: ZatoStandin,
+def test_second_run_changes_nothing_and_says_why(update: RecordedRun, zato: ZatoStandin, update_plan: Plan,
                                                   tmp_path: Path) -> None:
     before = snapshot(zato.env())
-    again = record_run(zato, UPDATE, tmp_path)
+    again = record_run(zato, update_plan, tmp_path)
     after = snapshot(zato.env())
     assert again.outcome == Outcome.SUCCESS
     assert check_unchanged(before, after).valid is True, check_unchanged(before, after).explain()

@@ -8,7 +8,8 @@ addresses the nodes report.
 
 Exit codes: 0 integral status >= not_changed (5: not_changed/ok/not_loaded); 11..14 = 10 + the
 integral code (error, not_beam, wrong_path, not_updated); 4 refused (bad archive, wrong version,
-not admin, too large; nothing changed); 3 the service or an agent is unreachable; 2 usage.
+not admin, too large; nothing changed); 7 the service or an agent is unreachable (3 before issue 14;
+the table of every command is :class:`harness.errors.ExitCode`); 2 usage.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError, RefusedError, TransportError
+from harness.errors import ConfigError, ExitCode, RefusedError, TransportError
 from harness.products.beam import AgentClient, AntiPatch, PatchClient, PatchResult, build_patch
 from harness.products.beam.domain import Domain
 from harness.products.beam.status import EXIT_REFUSED, EXIT_UNREACHABLE
@@ -49,7 +50,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON result
 def _fail(exc: Exception) -> typer.Exit:
     _err.print(f"[red]{exc}[/red]")
     if isinstance(exc, ConfigError):
-        return typer.Exit(2)
+        return typer.Exit(ExitCode.USAGE)
     if isinstance(exc, RefusedError):
         return typer.Exit(EXIT_REFUSED)
     return typer.Exit(EXIT_UNREACHABLE)
@@ -221,5 +222,5 @@ def rollback(anti_patch: Annotated[Path, typer.Argument(exists=True, dir_okay=Fa
     _table(result, as_json)
     if diff:
         _err.print(f"[red]md5 differs after rollback: {diff}[/red]")
-        raise typer.Exit(max(result.exit_code, 10 + 1))
+        raise typer.Exit(max(result.exit_code, ExitCode.PRODUCT_RESULT + 1))
     raise typer.Exit(result.exit_code)

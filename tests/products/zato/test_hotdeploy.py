@@ -17,6 +17,7 @@ from harness.products.zato.hotdeploy import (
     load_payloads,
     refusal,
     service_names,
+    uncamelify,
     with_entries,
 )
 
@@ -119,3 +120,45 @@ def test_names_that_only_start_like_zato_are_accepted() -> None:
     for data in (SERVICE.replace(b"    def handle", b"    name = 'zatoish.ping'\n    def handle"),
                  SERVICE.replace(b"    def handle", b"    name = 'my.zato.ping'\n    def handle")):
         assert refusal(p("x.py", data)) is None
+
+
+# ---- upstream material: zato.common.util.api.uncamelify and Service.convert_impl_name (3.2) -----------
+
+UPSTREAM_NAMES = [  # (module, class, name on Zato 3.2)
+    ("my_module", "ServiceCSV", "my-module.service-csv"),
+    ("my_module", "WSDLDocs", "my-module.wsdl-docs"),
+    ("my_module", "My_Service", "my-module.my_service"),
+    ("sio_example", "MyService", "sio-example.my-service"),
+    ("MyModule", "GetUser", "my-module.get-user"),
+    ("api", "ILikeToReadWSDLDocsNotReallyNOPENotMeQ", "api.i-like-to-read-wsdl-docs-not-really-nope-not-me-q"),
+]
+
+
+def test_uncamelify_is_upstreams() -> None:
+    # the example of uncamelify's own docstring
+    assert uncamelify("ILikeToReadWSDLDocsNotReallyNOPENotMeQ") == "i-like-to-read-wsdl-docs-not-really-nope-not-me-q"
+    assert uncamelify("ServiceCSV") == "service-csv" and uncamelify("WSDLDocs") == "wsdl-docs"
+    assert uncamelify("My_Service") == "my_-service"  # convert_impl_name then drops the dash after `_`
+    mod = _standin_name_rule()
+    example = "ILikeToReadWSDLDocsNotReallyNOPENotMeQ"
+    assert mod.uncamelify(example) == uncamelify(example)
+
+
+@pytest.mark.parametrize(("module", "cls_name", "expected"), UPSTREAM_NAMES)
+def test_the_planner_and_the_standin_name_services_as_zato_does(module: str, cls_name: str, expected: str) -> None:
+    source = f"from zato.server.service import Service\nclass {cls_name}(Service):\n    pass\n".encode()
+    assert service_names(source, f"{module}.py") == [expected]
+    mod = _standin_name_rule()
+    cls = type(cls_name, (mod.Service,), {"__module__": module})
+    assert mod.service_name(cls) == expected
+
+
+@pytest.mark.parametrize("name", ["a\nb.py", "my-module.py", "1st.py", "two words.py", "a.b.py", ".py"])
+def test_a_module_name_that_is_no_python_identifier_is_refused_up_front(name: str) -> None:
+    err = refusal(p(name))
+    assert err is not None
+    text = str(err)
+    assert "is not a Python module name (a Python identifier followed by .py)" in text
+    shown = name if name.isprintable() else repr(name)
+    assert text.startswith(f"{shown}: "), "the bad name is shown on one line, as it is"
+    assert refusal(p("my_module.py")) is None and refusal(p("Ünïcode_ok.py")) is None

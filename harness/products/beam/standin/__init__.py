@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -180,6 +180,25 @@ class BeamStandin(Standin):
             master = system.nodes[system.master]
             stop_service(master.transport, master.layout)
         stop_nodes(inventory)
+
+    # -- one node, for faults (harness.faults): its OS pid, the manual stop and start of System/Nodes ----
+    def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
+        comp = next(c for c in inventory.components if c.name == component)
+        return [Layout.at(inventory.host(comp.host).install_dir).pidfile]
+
+    def stop_component(self, inventory: Inventory, component: str) -> None:
+        stop_nodes(inventory, [component])
+
+    def start_component(self, inventory: Inventory, component: str) -> None:
+        start_nodes(inventory, [component])
+
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """Per node, as its agent reads them: the loaded md5 of every stand-in module, the files under lib."""
+        from harness.products.beam.testing import STANDIN_MODULES
+
+        with System(inventory) as system:
+            return {f"{n} {k}": v for n, h in system.nodes.items()
+                    for k, v in (("md5", h.agent.md5s(list(STANDIN_MODULES))), ("files", h.agent.files()))}
 
 
 STANDIN = BeamStandin()

@@ -23,11 +23,12 @@ broker at ``facts.node_amqp_url``.
 from __future__ import annotations
 
 import shutil
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from harness.backends import HostSpec
+from harness.errors import ConfigError
 from harness.plan.models import Inventory
 from harness.products.canopsis.standin import compose, packages
 from harness.products.canopsis.standin.common import BASE_VERSION, SOURCE
@@ -72,6 +73,29 @@ class CanopsisStandin(Standin):
 
     def stop(self, inventory: Inventory) -> None:
         (compose.stop if inventory.facts.get("install") == "compose" else packages.stop)(inventory)
+
+
+    # -- one component, for faults (harness.faults); the packages installation only ---------------------
+    def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
+        pidfiles: list[str] = _packages_only(inventory, component).component_pidfiles(inventory, component)
+        return pidfiles
+
+    def stop_component(self, inventory: Inventory, component: str) -> None:
+        _packages_only(inventory, component).stop_component(inventory, component)
+
+    def start_component(self, inventory: Inventory, component: str) -> None:
+        _packages_only(inventory, component).start_component(inventory, component)
+
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """Installed and running versions, the configuration and package state files."""
+        return dict(_packages_only(inventory, "canopsis").digest(inventory))
+
+
+def _packages_only(inventory: Inventory, component: str) -> Any:
+    if inventory.facts.get("install") == "compose" or "broker_listen" not in inventory.facts:
+        raise ConfigError(f"faults on {component!r} of a compose installation are not supported yet",
+                          hint="use the packages installation (`install: packages`)")
+    return packages
 
 
 STANDIN = CanopsisStandin()

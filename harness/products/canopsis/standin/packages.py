@@ -37,7 +37,8 @@ UNIT_PIDFILES = [f"var/run/canopsis-engine-go@{e}.service.pid" for e in ENGINE_L
 
 
 def hosts(ctx: InstallContext) -> list[HostSpec]:
-    return [HostSpec("node", "canopsis", ports=(API_PORT,), mounts=(Mount(ctx.state_dir / "repo", REPO_MOUNT),)),
+    return [HostSpec("node", "canopsis", ports=(API_PORT,), mounts=(Mount(ctx.state_dir / "repo", REPO_MOUNT),),
+                     account="canopsis"),
             HostSpec("rabbitmq", "canopsis-rabbitmq", ports=(common.AMQP_PORT, rabbitmq.DIST_PORT))]
 
 
@@ -50,7 +51,8 @@ def planned(ctx: InstallContext) -> Inventory:
                Host(name="rabbitmq", transport=mq.transport_spec, install_dir=broker.dir)],
         broker=Component(name="rabbitmq", role="broker", host="rabbitmq", path=broker.dir, url=broker.url),
         facts=common.facts(ctx, node_repository=node.path(REPO_MOUNT), amqp_url=broker.url,
-                           node_amqp_url=common.amqp_url(mq.peer(common.AMQP_PORT)), broker_node=broker.nodename))
+                           node_amqp_url=common.amqp_url(mq.peer(common.AMQP_PORT)), broker_node=broker.nodename,
+                           broker_listen=[broker.bind, broker.port, broker.dist_port]))
 
 
 def install(ctx: InstallContext) -> Inventory:
@@ -95,5 +97,65 @@ def stop(inv: Inventory) -> None:
         kill_pidfiles(node.transport, [f"{node.root}/{p}" for p in UNIT_PIDFILES])
         mq = env.hosts["rabbitmq"]
         rabbitmq.stop(mq.transport, mq.install_dir)
+    finally:
+        env.close()
+
+
+# ---- one component, for faults (harness.faults): the broker stopped and started again --------------
+
+def broker_of(inv: Inventory, env: Environment) -> rabbitmq.Broker:
+    """The running broker of an installation, from what its inventory recorded."""
+    bind, port, dist = inv.facts["broker_listen"]
+    mq = env.hosts["rabbitmq"]
+    return rabbitmq.Broker(mq.transport, mq.install_dir, inv.facts["broker_node"], bind, int(port), int(dist),
+                           inv.facts["amqp_url"])
+
+
+def component_pidfiles(inv: Inventory, component: str) -> list[str]:
+    if component == "rabbitmq":
+        return rabbitmq.pidfiles(inv.host("rabbitmq").install_dir)
+    root = inv.host("node").install_dir
+    return [f"{root}/{p}" for p in UNIT_PIDFILES]
+
+
+def stop_component(inv: Inventory, component: str) -> None:
+    env = Environment.from_inventory(inv)
+    try:
+        if component == "rabbitmq":
+            mq = env.hosts["rabbitmq"]
+            rabbitmq.stop(mq.transport, mq.install_dir)
+        else:
+            CanopsisNode.of(env).run("canoctl", "stop").check()
+    finally:
+        env.close()
+
+
+def start_component(inv: Inventory, component: str) -> None:
+    env = Environment.from_inventory(inv)
+    try:
+        if component == "rabbitmq":
+            broker = broker_of(inv, env)
+            broker.wait_ready(broker.start())
+        else:
+            node = CanopsisNode.of(env)
+            offsets = node.log_sizes()
+            node.run("canoctl", "start").check()
+            common.wait_up(node, inv, offsets)
+    finally:
+        env.close()
+
+
+#: what a round trip compares besides the versions (canopsis.md: config and package state)
+DIGEST_FILES = ("etc/canopsis.toml", "etc/conf.d/canopsis-override.toml", "var/lib/canopsis/package.json",
+                "var/lib/canopsis/version.json")
+
+
+def digest(inv: Inventory) -> dict[str, object]:
+    env = Environment.from_inventory(inv)
+    try:
+        node = CanopsisNode.of(env)
+        out: dict[str, object] = {"installed": node.installed_version(), "running": node.running_versions()}
+        out.update({f: node.read(f) for f in DIGEST_FILES})
+        return out
     finally:
         env.close()

@@ -26,7 +26,7 @@ import secrets
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,10 +35,12 @@ from harness.environment import Environment
 from harness.errors import ConfigError, SetupFailed
 from harness.plan.models import Component, Inventory
 from harness.plan.models import Host as InventoryHost
-from harness.products.otp.node import node_name
+from harness.products.otp.node import node_client, node_name
+from harness.products.otp.standin import target
 from harness.products.otp.standin.release import BUILD_TOOLS, NAME, VARIANTS, build_release
 from harness.products.otp.standin.target import NodeSetup, install_node, stop_node
 from harness.standins import InstallContext, Standin
+from harness.transports import transport_for
 
 __all__ = ["BASE_VERSION", "RELEASE_ROOT", "STANDIN", "OtpOptions", "OtpStandin"]
 
@@ -144,6 +146,42 @@ class OtpStandin(Standin):
                 list(pool.map(lambda c: stop_node(c.host.transport, c.path), env.components.values()))
         finally:
             env.close()
+
+    # -- one node, for faults (harness.faults): heart's and the emulator's pids, stop, `bin/start` -------
+    def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
+        return target.pidfiles(next(c for c in inventory.components if c.name == component).path)
+
+    def stop_component(self, inventory: Inventory, component: str) -> None:
+        comp = next(c for c in inventory.components if c.name == component)
+        t = transport_for(inventory.host(comp.host).transport)
+        try:
+            stop_node(t, comp.path)
+        finally:
+            t.close()
+
+    def start_component(self, inventory: Inventory, component: str) -> None:
+        """``bin/start``: the node boots the release ``start_erl.data`` names (the permanent one)."""
+        client = node_client(inventory, component)
+        try:
+            res = client.transport.run([f"{client.root}/bin/start"], timeout=30)
+            if not res.ok:
+                raise SetupFailed(f"{component}: bin/start exited {res.exit_code}: {res.stderr}")
+            client.wait_up(target.START_TIMEOUT)
+        finally:
+            client.transport.close()
+
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """Per node: its releases and their statuses (``which_releases``), and the running applications."""
+        out: dict[str, Any] = {}
+        for comp in inventory.components:
+            client = node_client(inventory, comp.name)
+            try:
+                info = client.info()
+                out[f"{comp.name} releases"] = {r.vsn: r.status for r in info.releases}
+                out[f"{comp.name} apps"] = dict(info.apps)
+            finally:
+                client.transport.close()
+        return out
 
 
 STANDIN = OtpStandin()

@@ -60,14 +60,17 @@ def restart_steps(comps: Iterable[Component], *, sync_servers: bool, force: bool
     return out
 
 
-def verify_step(inv: Inventory, prefix: str = "") -> Step:
+def verify_step(inv: Inventory, prefix: str = "") -> list[Step]:
     """The last step of every Zato procedure: every component's process alive and its endpoint answering,
     and the front door answering (:mod:`harness.products.zato.serving`). Run on the load balancer's node
-    (the front door's), else on the first component."""
+    (the front door's), else on the first component; none for an inventory that names no component (hosts
+    only: nothing to serve)."""
     lb = inv.by_role("load-balancer")
+    if not lb and not inv.components:
+        return []
     node = (lb[0] if lb else inv.components[0]).name
-    return Step(f"{prefix}verify@{node}", node, "zato.verify",
-                description="every component alive and answering, the front door answering /zato/ping")
+    return [Step(f"{prefix}verify@{node}", node, "zato.verify",
+                 description="every component alive and answering, the front door answering /zato/ping")]
 
 
 def steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory) -> list[Step]:
@@ -85,7 +88,7 @@ def steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory) -> list[S
             out.append(Step(f"install@{h}", h, "zato.install", description=f"cd {install} && ./update.sh",
                             parallel="code-update"))
     return [*out, *restart_steps(comps, sync_servers=update, force=not update, timeout=plan.ready_timeout),
-            verify_step(inv)]
+            *verify_step(inv)]
 
 
 def precheck(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> None:
@@ -107,10 +110,21 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> N
                                f"Hint: fix `path` of component {c.name!r} in the inventory")
 
 
+def _moved(obs: dict[str, object], status: StepStatus) -> bool:
+    """Whether this run moved a host's checkout. Known from the node, not from which executor pulled: the
+    revision before the pull is journaled before the pull runs, and kept by a resumed attempt. A pull
+    skipped after a resume ("nothing to pull": the killed executor had pulled) moved it all the same."""
+    before = obs.get("before")
+    if not before:
+        return False
+    if status != StepStatus.SKIPPED:
+        return True
+    return bool(obs.get("target")) and before != obs.get("target")
+
+
 def rollback_steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory, done: Done) -> list[Step]:
     out: list[Step] = []
-    moved = [(s, obs) for s, obs, status in done
-             if s.action == "zato.git_pull" and status != StepStatus.SKIPPED and obs.get("before")]
+    moved = [(s, obs) for s, obs, status in done if s.action == "zato.git_pull" and _moved(obs, status)]
     for s, obs in reversed(moved):
         out.append(Step(f"revert@{s.node}", s.node, "zato.git_reset", {"to": obs["before"]},
                         description=f"git reset --hard {obs['before'][:10]}", parallel="code-revert"))
@@ -119,7 +133,7 @@ def rollback_steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory, 
     comps = _components(plan, inv)
     # not forced: a component still running the installed (old) code is skipped
     return [*out, *restart_steps(comps, sync_servers=bool(moved), force=False, timeout=plan.ready_timeout,
-                                 prefix="rb-"), verify_step(inv, "rb-")]
+                                 prefix="rb-"), *verify_step(inv, "rb-")]
 
 
 UPDATE = Procedure("zato-update", UpdateParams, steps, precheck, rollback_steps,

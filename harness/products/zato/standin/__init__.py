@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +27,7 @@ from harness.errors import HarnessError, SetupFailed
 from harness.plan.models import Component, Inventory
 from harness.products.zato import state
 from harness.products.zato.actions import wait_ready
+from harness.products.zato.logs import parse_log
 from harness.products.zato.standin.upstream import build_upstream_cached
 from harness.standins import InstallContext, Standin, kill_pidfiles
 
@@ -102,7 +104,7 @@ class ZatoStandin(Standin):
         odb = Mount(ctx.state_dir / "odb", ODB_DIR, writable=True)
         return [HostSpec(lay.host, "zato",
                          ports=(PORTS[lay.role], AGENT_PORT) if lay.role == "load-balancer" else (PORTS[lay.role],),
-                         mounts=(upstream, odb) if lay.role == "server" else (upstream,))
+                         mounts=(upstream, odb) if lay.role == "server" else (upstream,), account="zato")
                 for lay in topology(ctx.options.servers)]
 
     def prepare(self, ctx: InstallContext) -> None:
@@ -153,12 +155,69 @@ class ZatoStandin(Standin):
                                          "components": [c.model_dump() for c in comps], "front_door": front})
 
     def stop(self, inventory: Inventory) -> None:
-        """``zato stop`` every component, then anything its pidfiles still name (HAProxy too)."""
+        """``zato stop`` every component, then anything its pidfiles named (HAProxy too): ``zato stop``
+        deletes the pidfile and returns before the process is gone, so the pid is kept aside first."""
         env = Environment.from_inventory(inventory)
         try:
             for comp in env.components.values():
-                comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
-                kill_pidfiles(comp.host.transport, [f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"])
+                t, kept = comp.host.transport, f"{comp.path}/pidfile.stopping"
+                t.run(["sh", "-c", 'cp "$1/pidfile" "$2" 2>/dev/null; exit 0', "keep", comp.path, kept], timeout=30)
+                t.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
+                kill_pidfiles(t, [kept, f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"])
+                t.run(["rm", "-f", kept], timeout=30)
+        finally:
+            env.close()
+
+
+    # -- one component, for faults (harness.faults) -------------------------------------------------
+    def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
+        comp = next(c for c in inventory.components if c.name == component)
+        return [f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"] if comp.role == "load-balancer" \
+            else [f"{comp.path}/pidfile"]
+
+    def stop_component(self, inventory: Inventory, component: str) -> None:
+        """``zato stop PATH``, as an operator would."""
+        env = Environment.from_inventory(inventory)
+        try:
+            comp = env.components[component]
+            comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60).check()
+        finally:
+            env.close()
+
+    def start_component(self, inventory: Inventory, component: str) -> None:
+        """``zato start PATH`` and wait until it is ready (``zato start`` removes a killed process's stale
+        pidfile itself)."""
+        env = Environment.from_inventory(inventory)
+        try:
+            comp = env.components[component]
+            offset = len(state.read_log(comp))
+            comp.host.transport.run([state.zato_bin(comp.host), "start", comp.path], timeout=60).check()
+            wait_ready(env, comp, offset, 60)
+        finally:
+            env.close()
+
+    # -- the crash test -------------------------------------------------------------------------------
+    def digest(self, inventory: Inventory) -> dict[str, Any]:
+        """Each host's checkout and installed revision, each component's running version."""
+        env = Environment.from_inventory(inventory)
+        try:
+            out: dict[str, Any] = {f"host {n}": [state.head(h), state.installed_revision(h)]
+                                   for n, h in env.hosts.items()}
+            out.update({f"running {n}": state.running_version(c) for n, c in env.components.items()})
+            return out
+        finally:
+            env.close()
+
+    def applied(self, inventory: Inventory) -> dict[str, int]:
+        """Per component, the starts and stops its own log holds (a restart done twice shows here)."""
+        env = Environment.from_inventory(inventory)
+        try:
+            out = {}
+            for n, c in env.components.items():
+                events = parse_log(state.read_log(c))
+                for kind in ("starting", "stopping"):
+                    out[f"{n} {kind}"] = sum(1 for e in events if e.kind == kind)
+            return out
         finally:
             env.close()
 

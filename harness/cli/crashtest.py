@@ -1,0 +1,60 @@
+"""``harness crashtest PLAN``: SIGKILL the executor at every kill point of a run, resume, compare."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.cli._render import console, err
+from harness.errors import HarnessError
+
+#: exit codes: every kill point reached survived / one did not / the test could not be set up
+EXIT_SURVIVED, EXIT_FAILED, EXIT_SETUP = 0, 1, 3
+
+
+def crashtest_cmd(
+        plan: Annotated[Path, typer.Argument(help="plan file with `standins:` (each kill point gets fresh ones)")],
+        point: Annotated[list[str] | None, typer.Option("--point", help="only this kill point (repeatable): "
+                                                        "replays a failure by its id")] = None,
+        limit: Annotated[int, typer.Option(help="at most this many kill points (0: all)")] = 0,
+        workdir: Annotated[Path | None, typer.Option(help="where stand-ins and runs go (default: a temp dir)")] = None,
+) -> None:
+    """Kill the executor at every kill point (step boundaries and every remote command of a step), run
+    `harness resume`, and prove the end state, the nodes' own records and the journal match an
+    uninterrupted run's. Prints kill points exercised and survived; each failure with its replay command."""
+    from harness.crashtest import PointResult, exercise, reference
+
+    work = workdir or Path(tempfile.mkdtemp(prefix="harness-crashtest-"))
+    try:
+        ref = reference(plan, work)
+    except HarnessError as exc:
+        err.print(f"[red bold]SETUP FAILED[/]: {exc}")
+        raise typer.Exit(EXIT_SETUP) from None
+    points = point or ref.points
+    if limit:
+        points = points[:limit]
+    console.print(f"{len(ref.points)} kill points in an uninterrupted run ({ref.seconds:.1f} s); exercising "
+                  f"{len(points)}")
+    results: list[PointResult] = []
+    for p in points:
+        res = exercise(plan, p, ref, work)
+        results.append(res)
+        mark = "[green]survived[/]" if res.survived else ("[yellow]not reached[/]" if not res.reached
+                                                           else "[red]FAILED[/]")
+        console.print(f"  {p}: {mark} ({res.seconds:.1f} s)")
+        for problem in res.problems:
+            console.print(f"      {problem}")
+    survived = sum(r.survived for r in results)
+    reached = sum(r.reached for r in results)
+    console.print(f"kill points exercised: {reached} of {len(results)}; survived: {survived}")
+    failed = [r for r in results if not r.survived]
+    for r in failed:
+        console.print(f"  replay: harness crashtest {plan} --point {r.point}")
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_SURVIVED)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("crashtest")(crashtest_cmd)
