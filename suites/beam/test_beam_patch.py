@@ -9,7 +9,6 @@ registry (``harness.standins.up``), as ``harness standins up beam`` starts it.
 from __future__ import annotations
 
 import secrets
-import shutil
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -133,12 +132,20 @@ def test_idempotence_same_patch_twice(system: BeamEnv, tmp_path: Path) -> None:
     c.upload(_build(tmp_path, {"core_util": "idem", "billing_calc": "idem"}))
     first = c.apply()
     assert first.integral == Status.NOT_LOADED or first.integral >= Status.NOT_CHANGED
+    loaded = {(n.node, m.module): m.md5_new for n in first.nodes for m in n.modules if m.status == Status.OK}
+    assert loaded, "the first apply loaded nothing: the second one would prove nothing"
+    # what the nodes run now (their agents' md5 of the loaded code) is what the first apply loaded
+    md5s = {n.node: system.agent(short).md5s(["core_util", "billing_calc"]) for short in ALL
+            for n in first.nodes if n.node == system.full_name(short)}
+    assert {key: md5s[key[0]][key[1]] for key in loaded} == loaded
     second = c.apply()
     for n1, n2 in zip(first.nodes, second.nodes, strict=True):
         for m1, m2 in zip(n1.modules, n2.modules, strict=True):
             assert m2.status == (Status.NOT_CHANGED if m1.status == Status.OK else m1.status)
     assert Status.OK not in {m.status for n in second.nodes for m in n.modules}
     assert second.exit_code == 0
+    assert {n.node: system.agent(short).md5s(["core_util", "billing_calc"]) for short in ALL
+            for n in second.nodes if n.node == system.full_name(short)} == md5s  # the second changed nothing
 
 
 def test_anti_patch_round_trip_restores_every_md5(system: BeamEnv, tmp_path: Path) -> None:
@@ -312,4 +319,3 @@ def test_cli_build_check_apply_rollback(system: BeamEnv, tmp_path: Path, monkeyp
     assert r.exit_code == 2 and "--inventory" in r.output  # no service named: a usage error with the fix
     r = run(cli, ["patch", "delete"], env=env)
     assert r.exit_code == 0
-    assert shutil.which("erl")

@@ -13,7 +13,6 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -184,17 +183,29 @@ def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv
                 return found
         return None
 
+    def in_flight(path: Path) -> str | None:  # a step against the service started and not ended
+        steps = [x for x in read_journal(path)
+                 if x["event"] == "step" and x["step"] in ("apply@master", "delete@master")]
+        open_ = {x["step"] for x in steps if x["status"] == "started"} - \
+            {x["step"] for x in steps if x["status"] != "started"}
+        return next(iter(open_), None)
+
     journal: Path | None = None
+    blocked: str | None = None
     try:
         journal = wait_until(checked, timeout=60, interval=0.01, what="the run's check@master")
         beam.signal_service("STOP")  # freeze the service, on the master's host through its transport
-        time.sleep(0.5)  # the executor is now blocked on the frozen service (apply or delete)
+        found = journal
+        # the kill lands on the event: the executor has started its next call to the (frozen) service
+        blocked = wait_until(lambda: in_flight(found), timeout=60, interval=0.01,
+                             what="the executor's next step against the frozen service")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         if journal is not None:
             beam.signal_service("CONT")
     assert journal is not None, "the run did not reach check@master"
+    assert blocked == "apply@master" and in_flight(journal) == "apply@master", "the kill landed mid-apply"
     done_before = {x["step"] for x in read_journal(journal) if x["event"] == "step" and x["status"] == "ok"}
     assert {"upload@master", "check@master"} <= done_before
 

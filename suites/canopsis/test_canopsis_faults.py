@@ -185,6 +185,8 @@ def test_engine_killed_mid_drain_counts_each_event_once(canopsis: CanopsisStandi
                what="engine-axe applying part of the backlog")
     pid = node.read("var/run/canopsis-engine-go@engine-axe.service.pid").strip()
     node.exec(["sh", "-c", 'kill -KILL "$1"', "kill", pid]).check()  # unacked deliveries go back to the queue
+    at_kill = node.stats("crash-")["processed"]  # the engine is dead: this is where the kill landed
+    assert 0 < at_kill < 6000, f"the kill did not land mid-drain ({at_kill} of 6000 processed)"
     node.run("systemctl", "start", "canopsis-engine-go@engine-axe").check()
     st = canopsis.wait_drained("crash-", 6000)
     assert st["processed"] == 6000, st

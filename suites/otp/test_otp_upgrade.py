@@ -146,6 +146,9 @@ def test_chain_to_1_2_and_back_synchronised(make_env: Any, tmp_path: Path) -> No
     incr(n1, 2)
     pid0 = server(n1)[0]
     run = run_plan(inv, tmp_path, release="1.1", mode="synchronised")
+    assert run.outcome == Outcome.SUCCESS, run.journal_records()[-1]
+    assert {c.name: releases(node_client(inv, c.name))["1.1"] for c in inv.components} == \
+        {"node1": "permanent", "node2": "permanent"}  # what each node's release_handler says
     assert [r["step"] for r in run.journal_records() if r["event"] == "step" and r["status"] == "ok"][:2] == \
         ["unpack@node1", "unpack@node2"]
     assert server(n1)[0] == pid0

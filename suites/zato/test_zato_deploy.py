@@ -1,10 +1,11 @@
 """Zato hot-deploy (zato.md §1.7-1.8) through the executor and straight through the product, on the
 process and docker backends with 3 servers, judged on what the servers logged and the ODB holds.
 
-The tests share one environment per backend and run in file order: a first deployment, its second
-run (skipped), a web-admin upload of a new version, the product's answers to bad payloads and the
-executor's refusals of them, an import error and a failing service (both rolled back), a server that
-was down catching up, and a restart of every server.
+The tests share one environment per backend: a first deployment, its second run (skipped), a web-admin
+upload of a new version, the product's answers to bad payloads and the executor's refusals of them, an
+import error and a failing service (both rolled back), a server that was down catching up, and a restart
+of every server. Each test gets the services it needs from a fixture that deploys them through the
+executor (a skipped step when they are already there), so each passes alone and in any order.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +30,11 @@ from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import ComponentHandle, Environment
 from harness.plan.models import Plan
-from harness.products.zato import odb, state
+from harness.products.zato import odb, serving, state
 from harness.products.zato.deploy_checks import check_confirmed, deployed_snapshot, uploaded_lines
 from harness.products.zato.fixtures import ZatoStandin
 from harness.products.zato.logs import parse_log
+from harness.wait import wait_until
 
 SIZES = (3,)
 SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
@@ -60,13 +63,7 @@ def servers(env: Environment) -> list[ComponentHandle]:
 
 
 def wait_for(predicate: Any, timeout: float = 15.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return wait_until(predicate, timeout=timeout, what=what)
 
 
 def log_since(comp: ComponentHandle, offset: int) -> str:
@@ -81,6 +78,36 @@ def every_server_says(env: Environment, service: str, payload: dict[str, Any], e
 def first(zato: ZatoStandin, tmp_path_factory: pytest.TempPathFactory) -> Run:
     return run_plan(zato, tmp_path_factory.mktemp("runs"), {"method": "pickup", "files": [str(HELLO)],
                                                              "invoke": {"demo.hello": {"name": "Joe"}}})
+
+
+def deployed(zato: ZatoStandin, runs: Path, sources: dict[str, str]) -> Run:
+    """``sources`` deployed on every server through the executor (skipped where they already are)."""
+    run = run_plan(zato, runs, {"method": "pickup", "sources": sources})
+    assert run.outcome == Outcome.SUCCESS, run.journal_records()[-3:]
+    return run
+
+
+@pytest.fixture
+def hello_v1(zato: ZatoStandin, tmp_path_factory: pytest.TempPathFactory) -> None:
+    deployed(zato, tmp_path_factory.mktemp("v1"), {"hello.py": V1})
+    assert every_server_says(zato.env(), "demo.hello", {"name": "Joe"}, "Hello, Joe!")
+
+
+@pytest.fixture
+def hello_v2(zato: ZatoStandin, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """demo.hello (hello.py) at its second version, answering "Hi, NAME!" on every server."""
+    deployed(zato, tmp_path_factory.mktemp("v2"), {"hello.py": V2})
+    assert every_server_says(zato.env(), "demo.hello", {"name": "Joe"}, "Hi, Joe!")
+
+
+LATE = "from zato.server.service import Service\n\nclass Late(Service):\n    def handle(self):\n" \
+       "        self.response.payload = {'late': True}\n"
+
+
+@pytest.fixture
+def late(zato: ZatoStandin, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """late.late (late.py) deployed on every server."""
+    deployed(zato, tmp_path_factory.mktemp("late"), {"late.py": LATE})
 
 
 # ---- a first deployment ------------------------------------------------------------------------------
@@ -135,15 +162,16 @@ def test_second_run_is_skipped_and_writes_nothing(first: Run, zato: ZatoStandin,
 # ---- web-admin ---------------------------------------------------------------------------------------
 
 
-def test_web_admin_upload_requires_login_and_deploys_everywhere(first: Run, zato: ZatoStandin,
+def test_web_admin_upload_requires_login_and_deploys_everywhere(hello_v1: None, zato: ZatoStandin,
                                                                 tmp_path: Path) -> None:
     env = zato.env()
     wa = env.components["web-admin"]
+    before = deployed_snapshot(env)
     anonymous = requests.post(f"{wa.url}/zato/service/upload/?qqfile=hello.py", data=V2.encode(),
                               allow_redirects=False, timeout=10)
     assert anonymous.status_code == 302 and "/accounts/login/" in anonymous.headers["Location"]
-    before = odb.max_package_id(env)
-    assert odb.max_package_id(env) == before  # the anonymous upload stored nothing
+    assert deployed_snapshot(env) == before  # the anonymous upload stored nothing: no package, no service row
+    assert every_server_says(env, "demo.hello", {"name": "Joe"}, "Hello, Joe!")
     src = tmp_path / "hello.py"
     src.write_text(V2)
     run = run_plan(zato, tmp_path, {"method": "web-admin", "files": [str(src)]})
@@ -156,7 +184,7 @@ def test_web_admin_upload_requires_login_and_deploys_everywhere(first: Run, zato
     assert every_server_says(env, "demo.hello", {"name": "Joe"}, "Hi, Joe!")
 
 
-def test_web_admin_answers_400_with_the_traceback_on_a_syntax_error(zato: ZatoStandin) -> None:
+def test_web_admin_answers_400_with_the_traceback_on_a_syntax_error(hello_v2: None, zato: ZatoStandin) -> None:
     env = zato.env()
     wa = env.components["web-admin"]
     password = next(ln.split("=", 1)[1] for ln in wa.host.transport.get(
@@ -190,8 +218,8 @@ def _drop(env: Environment, name: str, data: bytes) -> None:
      "service `demo.hello` is already deployed from"),
     ("archive.zip", "PK\x03\x04", None),  # not *.py: ignored silently, no package, no log line
 ], ids=["syntax-error", "import-error", "empty", "over-5MB", "name-owned-elsewhere", "archive"])
-def test_product_refuses_a_bad_payload_and_keeps_the_previous_version(zato: ZatoStandin, name: str, source: str,
-                                                                      answer: str | None) -> None:
+def test_product_refuses_a_bad_payload_and_keeps_the_previous_version(hello_v2: None, zato: ZatoStandin, name: str,
+                                                                      source: str, answer: str | None) -> None:
     env = zato.env()
     before = deployed_snapshot(env)
     offsets = {s.name: len(state.read_log(s)) for s in servers(env)}
@@ -235,7 +263,7 @@ def harness_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     ({"thief.py": "from zato.server.service import Service\nclass T(Service):\n    name = 'demo.hello'\n"},
      ["service 'demo.hello' is already deployed from", "hello.py", "rename the service"]),
 ], ids=["syntax-error", "empty", "over-5MB", "archive", "package", "relative-import", "directory", "name-owned"])
-def test_executor_refuses_bad_input_with_exit_4_and_changes_nothing(zato: ZatoStandin, tmp_path: Path,
+def test_executor_refuses_bad_input_with_exit_4_and_changes_nothing(hello_v2: None, zato: ZatoStandin, tmp_path: Path,
                                                                     files: dict[str, str | None],
                                                                     words: list[str]) -> None:
     paths = []
@@ -270,7 +298,7 @@ def test_executor_refuses_a_name_escaping_the_pickup_dir(zato: ZatoStandin, tmp_
 # ---- failures after the drop: rolled back, the previous version keeps serving ---------------------------
 
 
-def test_an_import_error_fails_fast_and_the_previous_version_keeps_serving(zato: ZatoStandin,
+def test_an_import_error_fails_fast_and_the_previous_version_keeps_serving(hello_v2: None, zato: ZatoStandin,
                                                                             tmp_path: Path) -> None:
     env = zato.env()
     before = deployed_snapshot(env)
@@ -286,7 +314,8 @@ def test_an_import_error_fails_fast_and_the_previous_version_keeps_serving(zato:
     assert every_server_says(env, "demo.hello", {"name": "Joe"}, "Hi, Joe!")
 
 
-def test_a_failing_service_is_rolled_back_to_the_previous_source(zato: ZatoStandin, tmp_path: Path) -> None:
+def test_a_failing_service_is_rolled_back_to_the_previous_source(hello_v2: None, zato: ZatoStandin,
+                                                                 tmp_path: Path) -> None:
     env = zato.env()
     v2_hash = {r.source_hash for r in odb.deployed_services(env) if r.service == "demo.hello"}
     v3 = V1.replace("greeting = ", "raise RuntimeError('v3 is broken')\n        greeting = ")
@@ -310,30 +339,32 @@ def test_a_server_that_was_down_catches_up_when_it_starts(zato: ZatoStandin) -> 
     env = zato.env()
     s3 = env.components["server3"]
     s3.host.transport.run([state.zato_bin(s3.host), "stop", s3.path], timeout=60).check()
+    module = f"late_{uuid.uuid4().hex[:8]}"  # new to every server, whatever ran before
     try:
-        source = "from zato.server.service import Service\n\nclass Late(Service):\n    def handle(self):\n" \
-                 "        self.response.payload = {'late': True}\n"
         before = odb.max_package_id(env)
-        _drop(env, "late.py", source.encode())
-        pkg = wait_for(lambda: max((r[0] for r in odb.package_statuses(env, before) if r[1] == "late.py"), default=0),
-                       what="the package row")
+        _drop(env, f"{module}.py", LATE.encode())
+        pkg = wait_for(lambda: max((r[0] for r in odb.package_statuses(env, before) if r[1] == f"{module}.py"),
+                                   default=0), what="the package row")
         wait_for(lambda: {r[2]: r[3] for r in odb.package_statuses(env, before) if r[0] == pkg}.get("server2")
                  == "deployed", what="server2 to confirm")
         statuses = {r[2]: r[3] for r in odb.package_statuses(env, before) if r[0] == pkg}
         assert statuses["server3"] == "awaiting-deployment"  # not available: server3 has not confirmed
         assert not uploaded_lines(env, pkg)["server3"]
+        assert not serving.alive(s3)  # really down: its process is gone
     finally:
         offset = len(state.read_log(s3))
         s3.host.transport.run([state.zato_bin(s3.host), "start", s3.path], timeout=60).check()
     wait_for(lambda: "Started `server3@dev`" in log_since(s3, offset), what="server3 to start")
     booted = log_since(s3, offset)
-    assert "Found extra services to deploy: late.py" in booted
+    assert f"Found extra services to deploy: {module}.py" in booted
     assert booted.index("Found extra services") < booted.index("Started `server3@dev`")
-    assert check_confirmed(env, pkg, "late.py").valid is True, check_confirmed(env, pkg, "late.py").explain()
-    assert invoke(s3.url, "late.late", {}).json() == {"late": True}
+    verdict = check_confirmed(env, pkg, f"{module}.py")
+    assert verdict.valid is True, verdict.explain()
+    assert invoke(s3.url, f"{module.replace('_', '-')}.late", {}).json() == {"late": True}
 
 
-def test_hot_deployed_services_survive_a_restart_of_every_server(zato: ZatoStandin, tmp_path: Path) -> None:
+def test_hot_deployed_services_survive_a_restart_of_every_server(hello_v2: None, late: None, zato: ZatoStandin,
+                                                                  tmp_path: Path) -> None:
     env = zato.env()
     before = deployed_snapshot(env)
     run = Run.create(Plan(procedure="zato-restart", ready_timeout=30), zato.inventory, tmp_path)

@@ -85,7 +85,8 @@ def _node_steps(c: Component, a: dict[str, Any], timeout: float) -> dict[str, St
         "check": Step(f"check@{n}", n, "otp.check", args, description=f"check_install_release(\"{a['release']}\")"),
         "install": Step(f"install@{n}", n, "otp.install", args, gate=Gate("otp.running", timeout),
                         compensation="otp.install", description=f"install_release(\"{a['release']}\")"),
-        "permanent": Step(f"permanent@{n}", n, "otp.permanent", args,
+        # its gate is the node's final check: it answers, runs the release, every application of it started
+        "permanent": Step(f"permanent@{n}", n, "otp.permanent", args, gate=Gate("otp.running", timeout),
                           description=f"make_permanent(\"{a['release']}\")"),
     }
 

@@ -190,3 +190,11 @@ def test_an_unquoted_release_is_refused_with_a_hint_that_quotes_what_was_written
     number = yaml.safe_load(written)
     if str(number) != written:  # the number YAML made of it is not what was written: say so
         assert f"the number {number}" in exc.hint, exc.hint
+
+
+def test_every_nodes_last_step_checks_that_it_serves_the_release() -> None:
+    for mode in ("rolling", "synchronised"):
+        got = steps(plan(release="1.1", mode=mode), inv())
+        for node in ("node1", "node2"):
+            last = [s for s in got if s.node == node][-1]
+            assert last.id == f"permanent@{node}" and last.gate is not None and last.gate.kind == "otp.running"
