@@ -338,7 +338,7 @@ def test_a_failing_service_is_rolled_back_to_the_previous_source(hello_v2: None,
 def test_a_server_that_was_down_catches_up_when_it_starts(zato: ZatoStandin) -> None:
     env = zato.env()
     s3 = env.components["server3"]
-    s3.host.transport.run([state.zato_bin(s3.host), "stop", s3.path], timeout=60).check()
+    stop_and_wait(s3).check()  # `zato stop` returns at once: start it again only once the process is gone
     module = f"late_{uuid.uuid4().hex[:8]}"  # new to every server, whatever ran before
     try:
         before = odb.max_package_id(env)

@@ -14,6 +14,7 @@ from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.plan.models import Inventory, Plan
 from harness.products.zato import state
+from harness.products.zato.actions import stop_and_wait
 from harness.products.zato.deploy_checks import check_confirmed
 from harness.products.zato.logs import parse_log
 from harness.wait import wait_until
@@ -28,9 +29,7 @@ def test_the_package_is_available_only_after_a_server_that_was_down_confirmed(
                           ready_timeout=60), inv, tmp_path / "runs")
     env = run.env
     late = env.components["server2"]
-    late.host.transport.run([state.zato_bin(late.host), "stop", late.path], timeout=60).check()
-    wait_until(lambda: state.pidfile_pid(late) is None or not state.pid_alive(late.host, state.pidfile_pid(late) or 0),
-               timeout=30, what="server2 to be gone")
+    stop_and_wait(late).check()
     early = env.components["server1"]
     offset = len(state.read_log(early))
     run.begin()
