@@ -31,6 +31,7 @@ from harness.engine.status import Outcome
 from harness.environment import ComponentHandle, Environment
 from harness.plan.models import Plan
 from harness.products.zato import odb, serving, state
+from harness.products.zato.actions import stop_and_wait
 from harness.products.zato.deploy_checks import check_confirmed, deployed_snapshot, uploaded_lines
 from harness.products.zato.fixtures import ZatoStandin
 from harness.products.zato.logs import parse_log
