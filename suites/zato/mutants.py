@@ -100,7 +100,6 @@ LB_BEFORE_SERVERS = _mutate(UPDATE, lambda s, inv: _move(s, inv, "load-balancer"
 SCHEDULER_FIRST = _mutate(UPDATE, lambda s, inv: _move(s, inv, "scheduler", to="start"))
 SKIP_SCHEDULER = _mutate(UPDATE, _skip_scheduler)
 NO_SYNC_INTERNAL = _mutate(UPDATE, _no_sync_internal)
-SYNC_INTERNAL_EVERYWHERE = _mutate(UPDATE, _sync_internal_everywhere)
 RESTART_WITH_SYNC_INTERNAL = _mutate(RESTART, _sync_internal_everywhere)
 ALWAYS_RESTART = _mutate(UPDATE, _always_restart)
 ROLLBACK_KEEPS_NEW_CODE = _mutate(UPDATE, back=_rollback_keeps_new_code)

@@ -42,6 +42,9 @@ ODB_DIR = "/opt/zato/odb"
 class ZatoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     servers: int = Field(3, ge=1, le=32, description="servers behind the load balancer")
+    server_boot_seconds: float = Field(0.3, ge=0, le=60, description="how long each server takes from `zato start` "
+                                       "to `Started`; real servers take seconds, longer than the 1.2 s `zato start` "
+                                       "watches their stderr, so only a readiness gate knows when one is up")
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,8 @@ def topology(servers: int) -> list[Layout]:
 
 
 def create_argv(zato: str, lay: Layout, path: str, *, bind: str, port: int, servers: list[tuple[str, str]],
-                agent_port: int = AGENT_PORT, odb_path: str | None = None, lb_address: str | None = None) -> list[str]:
+                agent_port: int = AGENT_PORT, odb_path: str | None = None, lb_address: str | None = None,
+                boot_seconds: float | None = None) -> list[str]:
     """``zato create ...`` for one component. Servers share the cluster's ODB (``odb_path``, a SQLite file
     every server host reaches); web-admin reaches the cluster through the load balancer (``lb_address``)."""
     argv = [zato, "create", lay.role, path, "--host", bind, "--port", str(port)]
@@ -68,6 +72,8 @@ def create_argv(zato: str, lay: Layout, path: str, *, bind: str, port: int, serv
         argv += ["--name", lay.name, "--cluster", "dev"]
         if odb_path:
             argv += ["--odb_type", "sqlite", "--sqlite_path", odb_path]
+        if boot_seconds is not None:
+            argv += ["--boot-seconds", str(boot_seconds)]
     if lay.role == "web-admin" and lb_address:
         argv += ["--cluster-address", lb_address]
     if lay.role == "load-balancer":
@@ -134,7 +140,8 @@ class ZatoStandin(Standin):
             host.transport.run(create_argv(
                 f"{install}/bin/zato", lay, host.path(f"/opt/zato/env/{lay.name}"), bind=host.bind,
                 port=host.listen(PORTS[lay.role]), servers=servers, agent_port=lb.listen(AGENT_PORT),
-                odb_path=host.path(f"{ODB_DIR}/zato-odb.sqlite"), lb_address=lb.peer(PORTS["load-balancer"])),
+                odb_path=host.path(f"{ODB_DIR}/zato-odb.sqlite"), lb_address=lb.peer(PORTS["load-balancer"]),
+                boot_seconds=ctx.options.server_boot_seconds),
                 timeout=60).check()
         env = Environment.from_inventory(inv)
         try:
