@@ -13,6 +13,7 @@ Usage: python bench/zato_hot_deploy.py [--backend process|docker|all] [--servers
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -22,10 +23,11 @@ from pathlib import Path
 from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
 
 from harness import standins
-from harness.environment import Environment
+from harness.environment import ComponentHandle, Environment
 from harness.plan.models import StandinsSpec
 from harness.products.zato import state
 from harness.products.zato.logs import parse_log
+from harness.wait import wait_until
 
 MODULE = ("from zato.server.service import Service\n\nclass Bench(Service):\n    name = 'bench.b{i}'\n\n"
           "    def handle(self):\n        self.response.payload = {{'i': {i}}}\n")
@@ -34,6 +36,16 @@ MODULE = ("from zato.server.service import Service\n\nclass Bench(Service):\n   
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _confirmed(servers: list[ComponentHandle], offsets: dict[str, int], name: str, last: dict[str, float]) -> bool:
+    """Every server logged that it deployed ``name`` (``last``: server → its confirmation's timestamp)."""
+    for s in servers:
+        if s.name not in last:
+            for e in parse_log(state.read_log(s)[offsets[s.name]:]):
+                if e.kind == "uploaded_package" and e.fields.get("payload_name") == name:
+                    last[s.name] = e.ts.astimezone(UTC).timestamp()
+    return len(last) == len(servers)
 
 
 def measure(env: Environment, n: int) -> tuple[list[float], list[float]]:
@@ -46,17 +58,9 @@ def measure(env: Environment, n: int) -> tuple[list[float], list[float]]:
         t0 = time.time()
         s1.host.transport.put(f"{s1.path}/pickup/incoming/services/{name}", MODULE.format(i=i).encode())
         puts.append(time.time() - t0)
-        last = {}
-        deadline = time.monotonic() + 30
-        while len(last) < len(servers):
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name}: confirmations from {sorted(last)} only after 30 s")
-            for s in servers:
-                if s.name not in last:
-                    for e in parse_log(state.read_log(s)[offsets[s.name]:]):
-                        if e.kind == "uploaded_package" and e.fields.get("payload_name") == name:
-                            last[s.name] = e.ts.astimezone(UTC).timestamp()
-            time.sleep(0.01)
+        last: dict[str, float] = {}
+        wait_until(functools.partial(_confirmed, servers, offsets, name, last), timeout=30, interval=0.01,
+                   what=f"{name}: every server's confirmation", details=functools.partial(str, last))
         latencies.append(max(last.values()) - t0)
     return latencies, puts
 

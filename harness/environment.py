@@ -36,7 +36,7 @@ class Environment:
         """Handles for ``inv``; ``wrap`` decorates every host's transport (the runner's lease fence)."""
         env = cls(inv)
         for h in inv.hosts:
-            t = transport_for(h.transport)
+            t = transport_for(h.transport, **inv.transport_options(h))
             env.hosts[h.name] = HostHandle(h.name, wrap(t) if wrap else t, h.install_dir)
         for c in inv.components:
             env.components[c.name] = ComponentHandle(c.name, c.role, env.hosts[c.host], c.path, c.url)

@@ -15,12 +15,56 @@
      +-- GateTimeout            a readiness gate did not open in time
      +-- SetupFailed            stand-ins could not be brought up (retryable, bounded)
 
-Every error that reaches the CLI maps to one exit code (see :mod:`harness.engine.status`).
+Every error that reaches the CLI maps to one exit code: :class:`ExitCode` below is the one table of
+every ``harness`` command's exit codes (the README's table is checked against it by a test).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of every ``harness`` command (run, resume, rollback, status, plan, report, patch, lint …).
+
+    Changelog: before issue 14, ``harness patch`` exited 3 when the patch service or an agent could not be
+    reached; 3 is ``rolled_back`` for every command now, and "unreachable" is 7
+    (``harness.products.beam.status.EXIT_UNREACHABLE`` is kept as a name for it).
+    """
+
+    SUCCESS = 0
+    FAILED = 1
+    USAGE = 2
+    ROLLED_BACK = 3
+    REFUSED = 4
+    LOCKED = 5
+    INDETERMINATE = 6
+    UNREACHABLE = 7
+    #: 10 + a product's own result code (``harness patch``: 11..14, the integral patch status)
+    PRODUCT_RESULT = 10
+
+
+#: (meaning, the commands that give it), in code order: what the README's exit-code table says
+EXIT_TABLE: dict[ExitCode, tuple[str, str]] = {
+    ExitCode.SUCCESS: ("every step ok or already done (skipped, the reason in the journal); a clean lint; "
+                       "a patch whose integral status is not_changed/ok/not_loaded", "every command"),
+    ExitCode.FAILED: ("a step failed and the plan says `rollback: never`; lint findings", "run, resume, status, "
+                      "lint"),
+    ExitCode.USAGE: ("bad command line (unknown option, missing argument)", "every command"),
+    ExitCode.ROLLED_BACK: ("a step failed; everything the run changed was reverted and restarted in order",
+                           "run, resume, rollback, status"),
+    ExitCode.REFUSED: ("bad plan, inventory, run directory or archive, a node or revision missing, stand-ins "
+                       "could not start: nothing changed", "every command"),
+    ExitCode.LOCKED: ("another executor holds this environment's lease", "run, resume, rollback, status"),
+    ExitCode.INDETERMINATE: ("the state is unknown (a step's outcome unknown, a rollback step failed, lease "
+                             "lost, Ctrl-C, a run not finished): see `harness status`, then `resume` or "
+                             "`rollback`", "run, resume, rollback, status"),
+    ExitCode.UNREACHABLE: ("a node, agent or service could not be reached: nothing was changed by this command",
+                           "patch"),
+    ExitCode.PRODUCT_RESULT: ("10 + a product's result code: `harness patch` 11..14 = error, not_beam, "
+                              "wrong_path, not_updated (docs/patch.md)", "patch"),
+}
 
 
 def _tail(text: str, lines: int = 15) -> str:

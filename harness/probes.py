@@ -6,9 +6,11 @@ talks to the URL it is given (127.0.0.1 or a project container's published port)
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import requests
 
@@ -41,6 +43,17 @@ class ProbeResult:
             if s.served_by:
                 out[s.served_by] = out.get(s.served_by, 0) + 1
         return out
+
+    def write(self, path: Path) -> None:
+        """Keep every sample in ``path`` (JSON lines; what ``harness report`` overlays on the timeline)."""
+        path.write_text("".join(json.dumps(asdict(s), sort_keys=True) + "\n" for s in self.samples))
+
+    @classmethod
+    def read(cls, path: Path) -> ProbeResult:
+        """The samples :meth:`write` kept; an empty result when the run had no probe."""
+        if not path.exists():
+            return cls()
+        return cls([Sample(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()])
 
     def outage_windows(self) -> list[tuple[float, float]]:
         """Spans of consecutive failures, as (first failed start, last failed end)."""

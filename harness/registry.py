@@ -72,6 +72,9 @@ class Product:
     fixtures: str | None = None
     #: extra ``harness`` sub-commands: name -> ``module:attribute`` of a typer app
     commands: Mapping[str, str] = field(default_factory=dict)
+    #: ``module:attribute`` of its :class:`~harness.report.timeline.NodeTimeline` (node states from its own
+    #: logs, for the report), if it has one
+    timeline: str | None = None
 
 
 def load(ref: str) -> Any:
@@ -152,10 +155,11 @@ class Registry:
         return load(table[name][1])
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entrant: building the registry may load a mutant, which asks for the installed product
 _loaded: dict[str, Product] | None = None
 _extra: list[Product] = []  # registered for the length of a with-block (harness.testing, mutants)
 _cache: Registry | None = None
+_mutant: list[Product] | None = None  # the overlay HARNESS_MUTANT names, read once per process
 
 
 def _entry_points() -> dict[str, Product]:
@@ -172,14 +176,37 @@ def _entry_points() -> dict[str, Product]:
     return out
 
 
+def _installed() -> dict[str, Product]:
+    global _loaded
+    with _lock:
+        if _loaded is None:
+            _loaded = _entry_points()
+        return _loaded
+
+
+def installed_product(name: str) -> Product:
+    """The product as its distribution declares it: no overlay, no mutant."""
+    return Registry(_installed()).product(name)
+
+
 def registry() -> Registry:
-    global _loaded, _cache
+    global _cache, _mutant
     with _lock:
         if _cache is None:
-            if _loaded is None:
-                _loaded = _entry_points()
-            _cache = Registry(_loaded, _extra)
+            if _mutant is None:
+                from harness import mutants
+
+                found = mutants.from_env(installed_product)
+                _mutant = [found] if found is not None else []
+            _cache = Registry(_installed(), [*_mutant, *_extra])
         return _cache
+
+
+def forget_mutant() -> None:
+    """Read ``HARNESS_MUTANT`` again when the registry is next built (the pytest plugin sets it late)."""
+    global _cache, _mutant
+    with _lock:
+        _cache, _mutant = None, None
 
 
 @contextlib.contextmanager

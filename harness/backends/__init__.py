@@ -17,13 +17,22 @@ BACKENDS: dict[str, str] = {
 }
 
 
-def backend(name: str, *, proxies: bool = False) -> Backend:
-    """The backend ``name``; ``proxies``: a fault proxy in front of every host's ports (process backend)."""
+def backend(name: str, *, proxies: bool = False, ssh: bool = False) -> Backend:
+    """The backend ``name``; ``proxies``: a fault proxy in front of every host's ports (process backend);
+    ``ssh``: its hosts are reached only over SSH (the docker backend's sshd mode)."""
     if name not in BACKENDS:
         raise ConfigError(f"unknown backend {name!r}", field="standins.backend",
                           hint=f"use one of: {', '.join(BACKENDS)}")
     cls = load(BACKENDS[name])
-    obj: Backend = cls(proxies=True) if proxies and name == "process" else cls()
+    if ssh and not getattr(cls, "SSH_CAPABLE", False):
+        raise ConfigError(f"the {name} backend cannot reach its hosts over SSH", field="standins.ssh",
+                          hint="use --backend docker with --ssh")
+    if ssh:
+        obj: Backend = cls(ssh=True)
+    elif proxies and name == "process":
+        obj = cls(proxies=True)
+    else:
+        obj = cls()
     return obj
 
 

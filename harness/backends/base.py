@@ -50,6 +50,9 @@ class HostSpec:
     ports: tuple[int, ...] = ()
     mounts: tuple[Mount, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    #: the product's own account on the host (``zato``): a backend that makes VM-like hosts creates it,
+    #: with a sudo rule letting the login account ``sudo su - ACCOUNT`` as the runbooks do
+    account: str | None = None
 
 
 @dataclass
@@ -125,3 +128,7 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def teardown(self, environment: str, state_dir: Path) -> None:
         """Remove the hosts of ``environment``; idempotent."""
+
+    def inventory_settings(self, state_dir: Path) -> dict[str, object]:
+        """Top-level inventory fields the backend adds to what the product wrote (the SSH settings)."""
+        return {}

@@ -42,13 +42,19 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 
 def _register() -> None:
     from harness.cli import crashtest as _crashtest
+    from harness.cli import mutants as _mutants
+    from harness.cli import preflight as _preflight
     from harness.cli import products as _products
+    from harness.cli import report as _report
     from harness.cli import run as _run
     from harness.cli import standins as _standins
 
     _run.register(app)
     _crashtest.register(app)
+    _preflight.register(app)
     _products.register(app)
+    _report.register(app)
+    _mutants.register(app)
     app.add_typer(_standins.app, name="standins")
     for product in registry.products().values():
         for name, ref in product.commands.items():

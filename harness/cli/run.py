@@ -6,39 +6,80 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from harness.cli import jsonout
 from harness.cli._render import Progress, console, err, outcome_line, steps_table
 from harness.engine.runner import Run
 from harness.engine.session import PlanSession, Teardown, teardown_owned
 from harness.engine.status import EXIT_CODES, Outcome
 from harness.errors import ConfigError, HarnessError, LeaseLost, LockHeld
+from harness.probes import HttpProbe
 
 PlanArg = Annotated[Path, typer.Argument(help="plan file (YAML)")]
 TargetOpt = Annotated[Path | None, typer.Option("--target", "-t", help="inventory file (overrides the plan's)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout (shape: "
+                                                      "`harness schema output`); progress goes to stderr")]
 
 
-def _lost(run: Run, exc: LeaseLost) -> typer.Exit:
+def _lost(run: Run, exc: LeaseLost, as_json: bool = False) -> typer.Exit:
     """This executor was paused or cut off past its lease and another took over: it stops, writes nothing."""
     run.abandon()
-    err.print(f"[red bold]{Outcome.INDETERMINATE.value.upper()}[/]: {exc}")
+    err.print(f"[red bold]{Outcome.INDETERMINATE.value.upper()}[/]: {escape(str(exc))}", soft_wrap=True)
     err.print(f"the journal ({run.run_dir / 'journal.jsonl'}) is the other executor's now")
-    return typer.Exit(EXIT_CODES[Outcome.INDETERMINATE])
+    code = EXIT_CODES[Outcome.INDETERMINATE]
+    if as_json:
+        typer.echo(jsonout.dump(jsonout.run_out(run, exit_code=code, error=str(exc))))
+    return typer.Exit(code)
 
 
-def _fail(exc: HarnessError) -> typer.Exit:
+def _fail(exc: HarnessError, as_json: bool = False) -> typer.Exit:
     outcome = Outcome.LOCKED if isinstance(exc, LockHeld) else Outcome.REFUSED
-    err.print(f"[red bold]{outcome.value.upper()}[/]: {exc}")
+    err.print(f"[red bold]{outcome.value.upper()}[/]: {escape(str(exc))}", soft_wrap=True)
     err.print("nothing was changed on any node")
+    if as_json:
+        typer.echo(jsonout.dump(jsonout.refused_out(EXIT_CODES[outcome], str(exc))))
     return typer.Exit(EXIT_CODES[outcome])
 
 
-def plan_cmd(plan: PlanArg, target: TargetOpt = None) -> None:
+def _probe(run: Run) -> HttpProbe | None:
+    """The product's probe of the front door, started for the length of the run (None without one)."""
+    from harness.report import timeline_of
+
+    hook = timeline_of(run.inventory.product)
+    probe = hook.probe(run.inventory) if hook is not None else None
+    return probe.start() if probe is not None else None
+
+
+def _finish(run: Run, outcome: Outcome, as_json: bool, probe: HttpProbe | None = None) -> typer.Exit:
+    """The end of a run: node logs and probe kept in the run dir, the HTML report, the summary (or JSON)."""
+    from harness.report import finish_run
+
+    result = probe.stop() if probe is not None else None
+    report = finish_run(run, probe=result, warn=lambda msg: err.print(f"[yellow]report:[/] {escape(msg)}"))
+    code = outcome_line(run, outcome, report=report, out=err if as_json else console)
+    if as_json:
+        typer.echo(jsonout.dump(jsonout.run_out(run, exit_code=code, report=str(report) if report else None)))
+    return typer.Exit(code)
+
+
+def plan_cmd(plan: PlanArg, target: TargetOpt = None, as_json: JsonOpt = False) -> None:
     """Print the ordered steps of a plan without touching anything."""
     try:
         session = PlanSession(plan, target=target)
         steps = session.planned_steps()
     except ConfigError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
+    if as_json:
+        standins = None
+        if session.plan.standins and session.target is None:
+            from harness import standins as _standins
+
+            standins = _standins.summary(session.plan.standins)
+        typer.echo(jsonout.dump(jsonout.PlanOut(
+            procedure=session.plan.procedure, target=str(session.target) if session.target else None,
+            standins=standins, steps=[jsonout.step_out(i, s) for i, s in enumerate(steps, 1)])))
+        return
     where = f"inventory {session.target}" if session.target else f"its own {session.plan.standins} stand-ins"
     console.print(steps_table(steps, f"{session.plan.procedure} on {where}: {len(steps)} steps"))
 
@@ -46,39 +87,47 @@ def plan_cmd(plan: PlanArg, target: TargetOpt = None) -> None:
 def run_cmd(plan: PlanArg, target: TargetOpt = None,
             teardown: Annotated[str, typer.Option(
                 help="stand-ins the run started: always|never|on-success")] = "always",
-            ) -> None:
+            as_json: JsonOpt = False) -> None:
     """Execute a plan. Exit code: 0 success, 1 failed, 3 rolled back, 4 refused, 5 locked, 6 indeterminate."""
     if teardown not in ("always", "never", "on-success"):
         raise typer.BadParameter("use always, never or on-success", param_hint="--teardown")
     td: Teardown = teardown  # type: ignore[assignment]
     outcome: Outcome | None = None
+    out = err if as_json else console
     try:
         session = PlanSession(plan, target=target, teardown=td)
     except ConfigError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
     try:
         if session.plan.standins and session.target is None:
             from harness import standins
 
-            console.print(f"starting {standins.summary(session.plan.standins)} stand-ins "
-                          f"({session.plan.standins.backend} backend) …")
+            out.print(f"starting {standins.summary(session.plan.standins)} stand-ins "
+                      f"({session.plan.standins.backend} backend) …")
         try:
             run = session.setup()
         except HarnessError as exc:  # refused, bad input, stand-ins or a node unreachable: nothing changed
-            raise _fail(exc) from None
-        console.print(f"run {run.run_id}: {run.plan.procedure} on {run.inventory.environment}, "
-                      f"{len(run.steps)} steps")
-        run.listeners.append(Progress(run))
+            raise _fail(exc, as_json) from None
+        out.print(f"run {run.run_id}: {run.plan.procedure} on {run.inventory.environment}, "
+                  f"{len(run.steps)} steps")
+        progress = Progress(run, out=out)
+        run.listeners.append(progress)
+        probe = _probe(run)
         try:
-            outcome = session.execute()
+            with progress:
+                outcome = session.execute()
         except KeyboardInterrupt:
+            if probe is not None:
+                probe.stop()
             run.interrupt("interrupted (Ctrl-C)")
             err.print(f"interrupted: continue with `harness resume {run.run_dir}`")
             raise typer.Exit(EXIT_CODES[Outcome.INDETERMINATE]) from None
         except LeaseLost as exc:
+            if probe is not None:
+                probe.stop()
             session.teardown = "never"  # the stand-ins are the other executor's now
-            raise _lost(run, exc) from None
-        raise typer.Exit(outcome_line(run, outcome))
+            raise _lost(run, exc, as_json) from None
+        raise _finish(run, outcome, as_json, probe)
     finally:
         session.close(outcome)
 
@@ -103,9 +152,11 @@ def resume_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory (prin
         outcome = run.roll_back("resumed rollback") if run.rolling_back() else run.run_forward()
     except LeaseLost as exc:
         raise _lost(run, exc) from None
-    if run.meta.get("owns_standins"):
-        teardown_owned(run.inventory, "always", outcome)
-    raise typer.Exit(outcome_line(run, outcome))
+    try:
+        raise _finish(run, outcome, False)
+    finally:
+        if run.meta.get("owns_standins"):
+            teardown_owned(run.inventory, "always", outcome)
 
 
 def rollback_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -> None:
@@ -120,30 +171,40 @@ def rollback_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")])
         outcome = run.roll_back("requested by `harness rollback`")
     except LeaseLost as exc:
         raise _lost(run, exc) from None
-    raise typer.Exit(outcome_line(run, outcome))
+    raise _finish(run, outcome, False)
 
 
-def status_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")]) -> None:
-    """Show where a run is: every step's last status, and the outcome if it ended."""
+def status_cmd(run_dir: Annotated[Path, typer.Argument(help="run directory")], as_json: JsonOpt = False) -> None:
+    """Show where a run is: every step's last status, and the outcome if it ended. Exits with the run's
+    outcome code (the table of `harness run`); 6 (indeterminate) while the run is not finished."""
     try:
         run = Run.load(run_dir, require_started=False)
     except HarnessError as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, as_json) from None
+    code = EXIT_CODES[run.outcome] if run.outcome else EXIT_CODES[Outcome.INDETERMINATE]
+    if as_json:
+        report = run.run_dir / "report.html"
+        typer.echo(jsonout.dump(jsonout.run_out(run, exit_code=code,
+                                                report=str(report) if report.exists() else None)))
+        raise typer.Exit(code)
     statuses = {sid: rec.status.value for sid, rec in run.records.items()}
     console.print(steps_table(run.steps, f"run {run.run_id}: {run.plan.procedure} on {run.inventory.environment}",
                               statuses))
-    console.print(f"outcome: {run.outcome.value if run.outcome else 'not finished (resume it)'}")
+    console.print(f"outcome: {run.outcome.value if run.outcome else 'not finished (resume it)'} (exit {code})")
+    raise typer.Exit(code)
 
 
-def schema_cmd(kind: Annotated[str, typer.Argument(help="plan or inventory")] = "plan") -> None:
-    """Print the JSON Schema of plan files (params per procedure) or of inventories."""
+def schema_cmd(kind: Annotated[str, typer.Argument(help="plan, inventory or output")] = "plan") -> None:
+    """Print the JSON Schema of plan files (params per procedure), of inventories, or of the documents
+    `--json` prints (output: one schema per command, and the exit-code table)."""
     import json
 
     from harness.plan.schema import inventory_schema, plan_schema
 
-    if kind not in ("plan", "inventory"):
-        raise typer.BadParameter("use plan or inventory", param_hint="KIND")
-    typer.echo(json.dumps(plan_schema() if kind == "plan" else inventory_schema(), indent=2))
+    if kind not in ("plan", "inventory", "output"):
+        raise typer.BadParameter("use plan, inventory or output", param_hint="KIND")
+    doc = {"plan": plan_schema, "inventory": inventory_schema, "output": jsonout.schemas}[kind]()
+    typer.echo(json.dumps(doc, indent=2))
 
 
 def register(app: typer.Typer) -> None:

@@ -32,6 +32,8 @@ def _key_value(text: str) -> tuple[str, object]:
 def up(product: Annotated[str, typer.Argument(help="product (`harness products` lists them)")],
        backend: Annotated[str, typer.Option(help="process or docker")] = "process",
        version: Annotated[str | None, typer.Option(help="version installed at start")] = None,
+       ssh: Annotated[bool, typer.Option("--ssh", help="docker backend: a real sshd in each container, "
+                                         "reached only by ssh:// (VM-like hosts)")] = False,
        servers: Annotated[int | None, typer.Option(help="shorthand for -o servers=N")] = None,
        nodes: Annotated[int | None, typer.Option(help="shorthand for -o nodes=N")] = None,
        option: Annotated[list[str] | None, typer.Option(
@@ -43,7 +45,8 @@ def up(product: Annotated[str, typer.Argument(help="product (`harness products` 
         if value is not None:
             options[key] = value
     try:
-        spec = StandinsSpec.model_validate({"product": product, "backend": backend, "version": version, **options})
+        spec = StandinsSpec.model_validate({"product": product, "backend": backend, "version": version, "ssh": ssh,
+                                            **options})
         backends.options(spec)
     except (ValueError, HarnessError) as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -54,7 +57,8 @@ def up(product: Annotated[str, typer.Argument(help="product (`harness products` 
         err.print(f"[red bold]could not start the stand-ins[/]: {exc}")
         raise typer.Exit(4) from None
     path = Path(inv.state_dir or standins_dir() / name) / "inventory.yaml"
-    console.print(f"environment {inv.environment} is up ({spec.backend}); front door {inv.front_door}")
+    console.print(f"environment {inv.environment} is up ({spec.backend}{', ssh' if spec.ssh else ''}); "
+                  f"front door {inv.front_door}")
     for c in inv.components:
         console.print(f"  {c.role:14} {c.name:14} {c.url}")
     console.print(f"inventory: {path}")

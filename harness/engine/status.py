@@ -1,8 +1,10 @@
-"""How a run ends, and the exit code the CLI gives for it (documented in the README)."""
+"""How a run ends, and the exit code the CLI gives for it (the table is :class:`harness.errors.ExitCode`)."""
 
 from __future__ import annotations
 
 from enum import Enum
+
+from harness.errors import ExitCode
 
 
 class Outcome(str, Enum):
@@ -14,12 +16,4 @@ class Outcome(str, Enum):
     INDETERMINATE = "indeterminate"
 
 
-EXIT_CODES: dict[Outcome, int] = {
-    Outcome.SUCCESS: 0,
-    Outcome.FAILED: 1,
-    # 2 is the command-line usage error (typer/click)
-    Outcome.ROLLED_BACK: 3,
-    Outcome.REFUSED: 4,
-    Outcome.LOCKED: 5,
-    Outcome.INDETERMINATE: 6,
-}
+EXIT_CODES: dict[Outcome, int] = {o: int(ExitCode[o.name]) for o in Outcome}

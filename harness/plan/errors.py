@@ -37,6 +37,32 @@ def line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def scalar_at(node: yaml.Node | None, loc: tuple[int | str, ...]) -> yaml.ScalarNode | None:
+    """The scalar at ``loc`` in a composed YAML tree (its source text is ``.value``), or None."""
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+    return node if isinstance(node, yaml.ScalarNode) else None
+
+
+def quote_hint(written: str, read: object) -> str:
+    """The fix for a version YAML read as a number, quoting what the file says (``1.10``), not the number
+    YAML made of it (``1.1``: another version)."""
+    made = f", the number {read}" if str(read) != written else " as a number"
+    return f'quote it: "{written}" (unquoted, YAML reads it{made}; 1.10 would become 1.1)'
+
+
+def _numbers_quoted(hint: str | None, node: yaml.Node | None, loc: tuple[int | str, ...], read: object) -> str | None:
+    scalar = scalar_at(node, loc)
+    if hint and hint.startswith("quote it:") and scalar is not None:
+        return quote_hint(scalar.value, read)
+    return hint
+
+
 def _hint(err: Any, model: type[BaseModel], where: str = "top level") -> str:
     kind, given = err["type"], err.get("input")
     if kind == "extra_forbidden":
@@ -47,7 +73,7 @@ def _hint(err: Any, model: type[BaseModel], where: str = "top level") -> str:
     if kind == "literal_error":
         return f"use {err.get('ctx', {}).get('expected', 'one of the allowed values')}"
     if kind == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
-        return f'quote it: "{given}" (YAML reads {given} as a number, and 1.10 would become 1.1)'
+        return quote_hint(str(given), given)
     if kind in ("int_type", "int_parsing", "float_type", "float_parsing"):
         return "write a number (no quotes)"
     if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
@@ -67,7 +93,7 @@ def validation_error(exc: ValidationError, model: type[BaseModel], *, prefix: tu
         message = f"unknown field {str(loc[-1])!r}"
     message += more
     return PlanError(message, file=file, line=line_of(node, loc) if node is not None else None, field=field,
-                     hint=_hint(err, model, where))
+                     hint=_numbers_quoted(_hint(err, model, where), node, loc, err.get("input")))
 
 
 def locate(exc: PlanError, path: str | Path) -> PlanError:
@@ -81,7 +107,9 @@ def locate(exc: PlanError, path: str | Path) -> PlanError:
     loc: tuple[str | int, ...] = tuple(int(p) if p.isdigit() else p for p in exc.field.split(".")) \
         if exc.field else ()
     message = str(exc).split("\n")[0].split(" (field: ")[0]
+    scalar = scalar_at(node, loc)
+    read = yaml.safe_load(scalar.value) if scalar is not None and scalar.tag.endswith((":float", ":int")) else None
     return PlanError(message, file=str(path), line=line_of(node, loc) if node is not None else None,
-                     field=exc.field, hint=exc.hint)
+                     field=exc.field, hint=_numbers_quoted(exc.hint, node, loc, read))
 
 

@@ -118,7 +118,7 @@ def load_plan(path: str | Path) -> Plan:
 
 def load_inventory(path: str | Path) -> Inventory:
     """An inventory file; each component's role must be one of its product's (when that product is installed)."""
-    inv = load_model(path, Inventory)
+    inv = load_model(path, Inventory).with_paths_under(Path(path).resolve().parent)
     from harness import registry
 
     known = registry.products()

@@ -36,10 +36,12 @@ class StandinsSpec(BaseModel):
                                 "product stand-in's base version)")
     proxies: bool = Field(False, description="process backend: put a TCP proxy in front of every host's ports, "
                           "so `cut` and `slow` faults can act on one host's links (docker uses its network)")
+    ssh: bool = Field(False, description="docker backend only: a real sshd in each container, reached only "
+                      "by ssh:// (the hosts look like VMs)")
 
     @property
     def options(self) -> dict[str, Any]:
-        """The product's own settings: every key other than product, backend, version and proxies."""
+        """The product's own settings: every key other than product, backend, version, proxies and ssh."""
         return dict(self.model_extra or {})
 
 
@@ -122,6 +124,8 @@ class Plan(BaseModel):
 
     @model_validator(mode="after")
     def _target_xor_standins(self) -> Plan:
+        if self.standins is not None and self.standins.ssh and self.standins.backend != "docker":
+            raise invalid("Plan", ("standins", "ssh"), "`ssh: true` needs `backend: docker`", self.standins.ssh)
         if self.target and self.standins:
             raise invalid("Plan", ("standins",), "give either `target` (an inventory) or `standins`, not both",
                           self.standins)
@@ -133,13 +137,54 @@ class Plan(BaseModel):
         return self
 
 
+class Become(BaseModel):
+    """The account commands run as once logged in, as the runbooks do it (``sudo su - zato``)."""
+
+    model_config = _STRICT
+    user: str = Field(description="the product's account, e.g. zato")
+    method: Literal["su", "sudo"] = Field("su", description="su: `sudo -n su - USER -c CMD` (the account's login "
+                                          "environment); sudo: `sudo -n -H -u USER -- sh -c CMD`")
+
+    @field_validator("user")
+    @classmethod
+    def _account(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[a-z_][a-z0-9_.-]{0,31}", v):
+            raise ValueError("an account name: lower-case letters, digits, '_', '.', '-' (max 32)")
+        return v
+
+
+class SshSettings(BaseModel):
+    """How the SSH transport reaches ``ssh://`` hosts; set for every host at the inventory's top level
+    and overridden per host. Paths are relative to the inventory file."""
+
+    model_config = _STRICT
+    known_hosts: str | None = Field(None, description="known_hosts file host keys are verified against "
+                                    "(default ~/.ssh/known_hosts); an unknown or changed key is refused")
+    identity: str | None = Field(None, description="private key file; default: the SSH agent and ~/.ssh/id_*. "
+                                 "Passwords are never used")
+    become: Become | None = Field(None, description="run every command as this account (e.g. {user: zato})")
+    connect_timeout: float | None = Field(None, gt=0, description="seconds the SSH handshake may take (default 15)")
+
+
 class Host(BaseModel):
     """A machine (VM or container) the product is installed on, and how commands reach it."""
 
     model_config = _STRICT
     name: str
-    transport: str = Field("local", description="local, or docker://CONTAINER")
+    transport: str = Field("local", description="local, docker://CONTAINER or ssh://USER@HOST:PORT")
     install_dir: str = Field(description="where the product is installed on the host, e.g. /opt/zato/current")
+    ssh: SshSettings | None = Field(None, description="SSH settings of this host (over the inventory's `ssh`)")
+
+    @field_validator("transport")
+    @classmethod
+    def _no_password(cls, v: str) -> str:
+        from urllib.parse import urlsplit
+
+        if v.startswith("ssh://") and urlsplit(v).password is not None:
+            raise ValueError("no password in an ssh:// URL: authenticate with a key (ssh.identity) or the agent")
+        return v
 
 
 class Component(BaseModel):
@@ -164,6 +209,8 @@ class Inventory(BaseModel):
     components: list[Component]
     facts: dict[str, Any] = Field(default_factory=dict, description="product-specific facts the stand-in or the "
                                   "operator records (e.g. a broker URL, the system version)")
+    ssh: SshSettings | None = Field(None, description="SSH settings of every ssh:// host (known_hosts, identity, "
+                                    "become); a host's own `ssh` overrides them field by field")
 
     @field_validator("environment")
     @classmethod
@@ -194,6 +241,37 @@ class Inventory(BaseModel):
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
+
+    def ssh_settings(self, host: Host) -> SshSettings:
+        """The inventory's SSH settings with ``host``'s own over them."""
+        merged = {**(self.ssh.model_dump(exclude_none=True) if self.ssh else {}),
+                  **(host.ssh.model_dump(exclude_none=True) if host.ssh else {})}
+        return SshSettings.model_validate(merged)
+
+    def transport_options(self, host: Host) -> dict[str, Any]:
+        """Keyword arguments of :func:`harness.transports.transport_for` for ``host``."""
+        if not host.transport.startswith("ssh://"):
+            return {}
+        s = self.ssh_settings(host)
+        opts: dict[str, Any] = {"known_hosts": s.known_hosts, "identity": s.identity}
+        if s.become is not None:
+            opts["become"] = s.become.model_dump()
+        if s.connect_timeout is not None:
+            opts["connect_timeout"] = s.connect_timeout
+        return opts
+
+    def with_paths_under(self, base: Path) -> Inventory:
+        """This inventory with its SSH settings' relative paths made absolute under ``base`` (the
+        inventory file's directory), so a copy saved in a run directory means the same files."""
+        def fix(s: SshSettings | None) -> SshSettings | None:
+            if s is None:
+                return None
+            upd = {k: str((base / v).resolve()) for k in ("known_hosts", "identity")
+                   if (v := getattr(s, k)) and not Path(v).expanduser().is_absolute()}
+            return s.model_copy(update=upd) if upd else s
+
+        return self.model_copy(update={"ssh": fix(self.ssh),
+                                       "hosts": [h.model_copy(update={"ssh": fix(h.ssh)}) for h in self.hosts]})
 
     def by_role(self, role: str) -> list[Component]:
         return [c for c in self.components if c.role == role]

@@ -11,6 +11,7 @@ Under pytest-xdist, the steps of one plan must run in order on one worker: the p
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,8 @@ MARKERS = {
     "requires_erlang": "needs erl/erlc from Debian erlang-base",
     "requires_haproxy": "needs the haproxy binary",
     "slow": "takes more than a few seconds",
+    "destructive": "breaks things on purpose (a broken revision, faults): against --harness-target it runs only "
+                   "with --harness-destructive",
     "harness_step": "a step of a plan file collected by the harness plugin",
 }
 
@@ -31,11 +34,16 @@ MARKERS = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("harness", "upgrade-harness")
     group.addoption("--harness-target", metavar="FILE", default=None,
-                    help="inventory file: run plan files against it instead of their own stand-ins")
+                    help="inventory file: run plan files and the suites against it, starting no stand-ins")
+    group.addoption("--harness-destructive", action="store_true", default=False,
+                    help="with --harness-target: also run the suites that break things (marked destructive)")
     group.addoption("--harness-teardown", choices=("always", "never", "on-success"), default="always",
                     help="remove stand-ins that a plan file started (default: always)")
-    group.addoption("--harness-backend", choices=("all", "process", "docker"), default=None,
+    group.addoption("--harness-backend", choices=("all", "process", "docker", "docker-ssh"), default=None,
                     help="backends the suites run on (default: all that can run here)")
+    group.addoption("--harness-mutant", metavar="CATALOGUE::NAME", default=None,
+                    help="apply a mutant of a rule catalogue (suites/<product>/rules-*.yaml) for this session; "
+                    "`harness mutants` uses it to prove the suites fail")
     parser.addini("harness_collect_plans", type="bool", default=True,
                   help="collect YAML files with a top-level `procedure:` as plan files")
 
@@ -48,10 +56,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.dist = "loadgroup"  # controller: schedule by xdist_group
     if hasattr(config, "workerinput"):
         config.option.loadgroup = True  # worker: suffix node ids with their group, as loadgroup expects
+    from harness import mutants, registry
+
+    mutant = config.getoption("--harness-mutant", None)
+    if mutant:  # before anything reads the registry; the environment carries it to xdist workers and to
+        os.environ[mutants.ENV] = mutant  # `harness` commands a test starts
+        registry.forget_mutant()
+        registry.registry()  # a bad catalogue or name is a usage error now, not in the middle of a test
     # the generic layer (backend matrix, xdist grouping), then each installed product's fixtures
     config.pluginmanager.import_plugin("harness.pytest_plugin.backends")
     config.pluginmanager.import_plugin("harness.pytest_plugin.faults")
-    from harness import registry
 
     for product in registry.products().values():
         if product.fixtures:
@@ -74,9 +88,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from harness.pytest_plugin.plans import PlanStepItem
 
     selected: dict[PlanFile, set[str]] = {}
-    for item in items:
+    places: dict[PlanFile, list[int]] = {}
+    for i, item in enumerate(items):
         if isinstance(item, PlanStepItem):
             selected.setdefault(item.parent, set()).add(item.step.id)  # type: ignore[arg-type]
+            places.setdefault(item.parent, []).append(i)  # type: ignore[arg-type]
+    # A plan's steps run in the plan's order whatever reordered the items (pytest-randomly, -p randomly):
+    # put them back, each plan in the places its items were given.
+    for plan, where in places.items():
+        rank = {s.id: n for n, s in enumerate(plan.steps)}
+        ordered = sorted((items[i] for i in where), key=lambda it: rank[it.step.id])  # type: ignore[attr-defined]
+        for i, item in zip(where, ordered, strict=True):
+            items[i] = item
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     for plan, ids in selected.items():
         order = [s.id for s in plan.steps]

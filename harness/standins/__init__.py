@@ -127,7 +127,7 @@ class Standin(abc.ABC):
 
     # -- the driver's template; a product overrides these only while it is not on the seam ------------
     def up(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
-        be = backend(spec.backend, proxies=spec.proxies)
+        be = backend(spec.backend, proxies=spec.proxies, ssh=spec.ssh)
         ok, why = be.available()
         if not ok:
             raise SetupFailed(f"the {be.NAME} backend cannot run here: {why}")
@@ -143,6 +143,7 @@ class Standin(abc.ABC):
             ctx.hosts = {h.name: h for h in provisioned}
             log.info("%s: installing %s %s", name, type(self).__name__, ctx.version)
             inv = self.install(ctx).model_copy(update={"backend": be.NAME, "state_dir": str(state_dir)})
+            inv = Inventory.model_validate({**inv.model_dump(), **be.inventory_settings(state_dir)})
             write_inventory(inv, state_dir / "inventory.yaml")
         except BaseException:
             # stop whatever the install had started, through the hosts it had, then remove the hosts
@@ -164,7 +165,7 @@ class Standin(abc.ABC):
             shutil.rmtree(inventory.state_dir, ignore_errors=True)
 
     def planned_inventory(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
-        be = backend(spec.backend)
+        be = backend(spec.backend, ssh=spec.ssh)
         ctx = InstallContext(name, state_dir, opts, spec.version or self.base_version, ephemeral=be.EPHEMERAL)
         ctx.hosts = {h.name: h for h in be.planned(name, state_dir, self.hosts(ctx))}
         return self.inventory(ctx).model_copy(update={"backend": be.NAME, "state_dir": str(state_dir)})

@@ -1,7 +1,7 @@
 """How commands and files reach a node: one small module per transport behind :class:`Transport`.
 
 Transports are resolved lazily from :data:`TRANSPORTS` so that importing the harness does not import
-the docker SDK or paramiko.
+the docker SDK or asyncssh.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from harness.transports.base import CommandResult, Transport
 TRANSPORTS: dict[str, str] = {
     "local": "harness.transports.local:LocalTransport",
     "docker": "harness.transports.docker:DockerTransport",
+    "ssh": "harness.transports.ssh:SshTransport",
 }
 
 
@@ -33,8 +34,9 @@ def make_transport(name: str, **kwargs: Any) -> Transport:
     return transport_class(name)(**kwargs)
 
 
-def transport_for(spec: str) -> Transport:
-    """A transport from a testinfra-style host spec: ``local`` or ``docker://CONTAINER``."""
+def transport_for(spec: str, **options: Any) -> Transport:
+    """A transport from a testinfra-style host spec: ``local``, ``docker://CONTAINER`` or
+    ``ssh://USER@HOST:PORT``; ``options`` go to the SSH transport (known_hosts, identity, become)."""
     from harness.errors import ConfigError
 
     if spec == "local":
@@ -42,7 +44,10 @@ def transport_for(spec: str) -> Transport:
     scheme, sep, rest = spec.partition("://")
     if sep and scheme == "docker" and rest:
         return make_transport("docker", container=rest)
-    raise ConfigError(f"unsupported transport {spec!r}", hint="use `local` or `docker://CONTAINER`")
+    if sep and scheme == "ssh" and rest:
+        return make_transport("ssh", spec=spec, **options)
+    raise ConfigError(f"unsupported transport {spec!r}",
+                      hint="use `local`, `docker://CONTAINER` or `ssh://USER@HOST:PORT`")
 
 
 __all__ = ["TRANSPORTS", "CommandResult", "Transport", "make_transport", "transport_class", "transport_for"]

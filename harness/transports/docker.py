@@ -1,17 +1,22 @@
 """Commands and files in a running container, through the docker SDK (exec and archive APIs).
 
-The SDK's exec has no timeout, so the blocking ``exec_start`` runs in a daemon thread; on timeout the
-process is killed (best effort: only when the engine is on this host) and :class:`TransportError` raised.
+Calls go through one long-lived agent per container (:mod:`harness.transports._docker_agent`: a docker
+exec costs 70–90 ms, a command through the agent a few), and through one exec (or archive call) each when
+the agent cannot run (no ``python3`` in the container) or ``HARNESS_DOCKER_AGENT=0``. The SDK's exec has no
+timeout, so the blocking ``exec_start`` runs in a daemon thread; on timeout the process is killed (by the
+agent; without it best effort, only when the engine is on this host) and :class:`TransportError` raised.
 Paths given to ``put``/``get`` are absolute paths in the container.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import tarfile
 import threading
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,8 @@ from harness import procs
 from harness.backends.docker_engine import client as shared_client
 from harness.backends.docker_engine import describe_container, map_exceptions
 from harness.errors import TransportError
+from harness.transports import _docker_agent
+from harness.transports._docker_agent import Agent, AgentGone
 from harness.transports.base import CommandResult, Transport
 
 
@@ -28,6 +35,9 @@ class DockerTransport(Transport):
 
     def __init__(self, container: str, client: Any = None) -> None:
         self.container, self._client = container, client
+        self._agent: Agent | None = None
+        self._agent_lock = threading.Lock()
+        self._plain = os.environ.get("HARNESS_DOCKER_AGENT", "1") == "0"  # one exec per call
 
     @property
     def target(self) -> str:
@@ -37,8 +47,99 @@ class DockerTransport(Transport):
     def api(self) -> Any:
         return (self._client or shared_client()).api
 
+    # --- through the agent -------------------------------------------------------------------------
+    def _channel(self) -> Agent | None:
+        """This container's agent, started on first use (again after it died); None: use plain execs."""
+        with self._agent_lock:
+            if self._agent is not None and self._agent.alive:
+                return self._agent
+            if self._plain:
+                return None
+            agent = None
+            try:
+                with map_exceptions(f"{self.target}: start the agent", error=TransportError):
+                    agent = Agent(self.api, self.container)
+                _, box = agent.call({"op": "run", "argv": ["true"]}, timeout=30)
+                if box is None or box.get("code") != 0:
+                    raise AgentGone(f"the agent's first command answered {box!r}")
+            except (AgentGone, TransportError):
+                if agent is not None:
+                    agent.close()
+                # never started here (no python3 in the container): one exec per call from now on; one
+                # that ran before and died (the container restarted) is tried again at the next call
+                if self._agent is None:
+                    self._plain = True
+                return None
+            self._agent = agent
+            weakref.finalize(self, agent.close)  # a transport dropped without close() leaves no channel open
+            return agent
+
+    def _stalled(self) -> str | None:
+        """Why the container cannot answer now (paused, stopped), as the engine would refuse an exec."""
+        try:
+            with map_exceptions(f"{self.target}: inspect", error=TransportError):
+                state = self.api.inspect_container(self.container)["State"]
+        except TransportError as exc:
+            return str(exc)
+        if state.get("Paused"):
+            return f"container {self.container} is paused"
+        return None if state.get("Running") else f"container {self.container} is not running"
+
+    def _call(self, agent: Agent, req: dict[str, Any], timeout: float, what: str) -> dict[str, Any]:
+        try:
+            rid, box = agent.call(req, timeout, self._stalled)
+        except AgentGone as exc:
+            raise TransportError(f"{self.target}: {what}: {exc}\n{self._describe()}") from exc
+        if box is None:
+            agent.kill(rid)
+            raise TransportError(f"{self.target}: {what} did not finish within {timeout}s\n{self._describe()}\n"
+                                 f"Hint: raise the timeout or check the command does not wait for input")
+        return box
+
+    # --- the Transport -------------------------------------------------------------------------------
     def run(self, argv: Sequence[str], *, timeout: float = 60.0, cwd: str | None = None,
             env: Mapping[str, str] | None = None) -> CommandResult:
+        agent = self._channel()
+        if agent is None:
+            return self._exec(argv, timeout=timeout, cwd=cwd, env=env)
+        start = time.monotonic()
+        box = self._call(agent, {"op": "run", "argv": list(argv), "cwd": cwd, "env": dict(env or {})}, timeout,
+                         " ".join(argv))
+        if "spawn_error" in box:
+            raise TransportError(f"{self.target}: cannot run {argv[0]!r}: {box['spawn_error']}")
+        stdout, stderr = (_docker_agent.decode(box, k).decode(errors="replace") for k in ("out", "err"))
+        return CommandResult(tuple(argv), int(box["code"]), stdout, stderr, time.monotonic() - start, self.target)
+
+    def put(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+        agent = self._channel()
+        if agent is None:
+            return self._put_archive(path, data, mode=mode)
+        box = self._call(agent, {"op": "put", "path": path, "data": _docker_agent.encode(data), "mode": mode},
+                         60.0, f"put {path}")
+        err = _docker_agent.os_error(box, f"{self.target}: put {path}")
+        if err is not None:
+            raise TransportError(str(err)) from err
+        return None
+
+    def get(self, path: str) -> bytes:
+        agent = self._channel()
+        if agent is None:
+            return self._get_archive(path)
+        box = self._call(agent, {"op": "get", "path": path}, 60.0, f"get {path}")
+        err = _docker_agent.os_error(box, f"{self.target}: {path}")
+        if err is not None:
+            raise err
+        return _docker_agent.decode(box, "data")
+
+    def close(self) -> None:
+        with self._agent_lock:
+            if self._agent is not None:
+                self._agent.close()
+                self._agent = None
+
+    # --- one exec or archive call each ---------------------------------------------------------------
+    def _exec(self, argv: Sequence[str], *, timeout: float, cwd: str | None,
+              env: Mapping[str, str] | None) -> CommandResult:
         start, done = time.monotonic(), threading.Event()
         out: dict[str, Any] = {}
 
@@ -66,7 +167,7 @@ class DockerTransport(Transport):
             raise TransportError(f"{self.target}: cannot run {argv[0]!r}: {stdout.strip()}")
         return CommandResult(tuple(argv), exit_code, stdout, stderr, time.monotonic() - start, self.target)
 
-    def put(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+    def _put_archive(self, path: str, data: bytes, *, mode: int) -> None:
         buf, info = io.BytesIO(), tarfile.TarInfo(path.lstrip("/"))
         info.size, info.mode, info.mtime = len(data), mode, int(time.time())
         with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -74,7 +175,7 @@ class DockerTransport(Transport):
         with map_exceptions(f"{self.target}: put {path}", error=TransportError):
             self.api.put_archive(self.container, "/", buf.getvalue())
 
-    def get(self, path: str) -> bytes:
+    def _get_archive(self, path: str) -> bytes:
         import docker.errors
 
         with map_exceptions(f"{self.target}: get {path}", error=TransportError):

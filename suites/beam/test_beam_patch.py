@@ -18,7 +18,6 @@ import pytest
 import requests
 from typer.testing import CliRunner
 
-from harness import standins
 from harness.cli import app as cli
 from harness.products.beam import AntiPatch, PatchClient, PatchRefused, Status, build_patch
 from harness.products.beam.standin import SOURCES
@@ -26,12 +25,11 @@ from harness.products.beam.testing import (
     BeamEnv,
     erlang_available,
     snapshot,
-    start_beam,
     symlink_info,
     variant,
     zip_bytes,
 )
-from harness.pytest_plugin.backends import skip_unless_backend_runs
+from harness.pytest_plugin.backends import environment, release
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
@@ -40,6 +38,7 @@ SRC = {m: p for p in SOURCES.glob("*/src/*.erl") for m in [p.stem]}
 APP = {m: p.parent.parent.name for m, p in SRC.items()}
 ALL = ("master", "w1", "w2")
 SIZES = (3,)
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 
 
 def _build(tmp: Path, modules: dict[str, str], version: str = "2.7.1", on_load_error: set[str] = frozenset()) -> Path:
@@ -50,14 +49,15 @@ def _build(tmp: Path, modules: dict[str, str], version: str = "2.7.1", on_load_e
 
 
 @pytest.fixture(scope="module")
-def system(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamEnv]:
+def system(env_param: tuple[str, int], request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamEnv]:
+    """The system for the module: new stand-ins per backend (docker-ssh too), or ``--harness-target``'s."""
     backend, nodes = env_param
-    skip_unless_backend_runs(backend)
-    env = start_beam(backend, tmp_path_factory.mktemp("beam"), nodes=nodes)
+    inv = environment(request.config, "beam", backend, tmp_path_factory.mktemp("beam"), nodes=nodes)
     try:
-        yield env
+        yield BeamEnv(inv)
     finally:
-        standins.down(env.inventory)
+        release(inv)
 
 
 @pytest.fixture

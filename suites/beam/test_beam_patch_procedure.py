@@ -22,7 +22,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from harness import standins
 from harness.cli import app as cli
 from harness.engine.journal import read_journal
 from harness.engine.runner import Run
@@ -30,28 +29,30 @@ from harness.engine.status import Outcome
 from harness.plan.models import Plan
 from harness.products.beam import PatchRefused
 from harness.products.beam.standin import SOURCES
-from harness.products.beam.testing import BeamEnv, erlang_available, start_beam, variant, zip_bytes
-from harness.pytest_plugin.backends import skip_unless_backend_runs
+from harness.products.beam.testing import BeamEnv, erlang_available, variant, zip_bytes
+from harness.pytest_plugin.backends import environment, release
 from harness.wait import wait_until
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
 
 SIZES = (3,)
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 SRC = {m: p for p in SOURCES.glob("*/src/*.erl") for m in [p.stem]}
 APP = {m: p.parent.parent.name for m, p in SRC.items()}
 MODULES = ["core_util", "core_counter", "billing_calc", "billing_srv", "gw_legacy", "core_report"]
 
 
 @pytest.fixture(scope="module")
-def beam(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamEnv]:
+def beam(env_param: tuple[str, int], request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[BeamEnv]:
+    """The system for the module: new stand-ins per backend (docker-ssh too), or ``--harness-target``'s."""
     backend, nodes = env_param
-    skip_unless_backend_runs(backend)
-    env = start_beam(backend, tmp_path_factory.mktemp("beam"), nodes=nodes)
+    inv = environment(request.config, "beam", backend, tmp_path_factory.mktemp("beam"), nodes=nodes)
     try:
-        yield env
+        yield BeamEnv(inv)
     finally:
-        standins.down(env.inventory)
+        release(inv)
 
 
 def sources(tmp: Path, modules: dict[str, str], *, on_load_error: frozenset[str] = frozenset()) -> list[str]:

@@ -26,7 +26,8 @@ TARGET = "24.04.0"
 @pytest.fixture(scope="module")
 def resumed(canopsis: CanopsisStandin, tmp_path_factory: pytest.TempPathFactory) -> Run:
     runs = tmp_path_factory.mktemp("runs")
-    run = Run.create(canopsis.plan(TARGET), canopsis.inventory, runs)
+    plan = canopsis.plan(TARGET, guides_followed=["migration-23.04.0", "migration-23.10.0", "migration-24.04.0"])
+    run = Run.create(plan, canopsis.inventory, runs)
     run.begin()
     for step in run.steps[:3]:  # broadcast, release notes 22.10.1 and 23.04.0
         assert run.execute_step(step).status.value == "ok"

@@ -26,11 +26,12 @@ from harness.plan.models import Plan
 from harness.products.canopsis import compose
 from harness.products.canopsis.checks import check_processed_once, check_spans_window
 from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update, start_canopsis
-from harness.pytest_plugin.backends import skip_unless_backend_runs
+from harness.pytest_plugin.backends import require, skip_unless_backend_runs
 from harness.transports.local import LocalTransport
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-compose")]
 TARGET = "4.6.1"
+GUIDES = ["migration-4.5.0", "migration-4.6.0"]  # the notes 4.5.0 and 4.6.0 mandate them, as upstream
 EVENTS = 10_000
 API_EVENTS = 2000
 NOTES = ["4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
@@ -42,8 +43,7 @@ def cps_compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     if request.config.getoption("--harness-backend") == "docker":
         pytest.skip("--harness-backend docker: the Compose installation runs on the process backend")
     skip_unless_backend_runs("docker")  # the engine the project's docker-compose talks to
-    if compose.command(LocalTransport()) is None:
-        pytest.skip("no docker-compose (nor `docker compose`) on this machine")
+    require(compose.command(LocalTransport()) is not None, "no docker-compose (nor `docker compose`) on this machine")
     c = start_canopsis(tmp_path_factory.mktemp("canopsis-compose"), version="4.4.0", backend="process",
                        install="compose")
     yield c
@@ -59,7 +59,8 @@ def project(cps_compose: CanopsisStandin) -> compose.Project:
 def update(cps_compose: CanopsisStandin, project: compose.Project,
            tmp_path_factory: pytest.TempPathFactory) -> RecordedUpdate:
     project.write("etc/conf.d/canopsis-override.toml", OVERRIDE)  # the operator's own file
-    plan = Plan(procedure="canopsis-update", params={"to": TARGET}, ready_timeout=90)
+    plan = Plan(procedure="canopsis-update", params={"to": TARGET, "guides_followed": GUIDES},
+                ready_timeout=90)
     return record_update(cps_compose, plan, tmp_path_factory.mktemp("runs"), amqp_events=EVENTS,
                          api_events=API_EVENTS)
 

@@ -27,6 +27,7 @@ from harness.pytest_plugin.backends import skip_unless_backend_runs
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-docker")]
 TARGET = "4.6.1"
+GUIDES = ["migration-4.5.0", "migration-4.6.0"]  # the notes 4.5.0 and 4.6.0 mandate them, as upstream
 EVENTS = 10_000
 API_EVENTS = 2000
 NOTES = ["4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
@@ -48,7 +49,8 @@ def canopsis_docker(docker_backend: None, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="module")
 def update(canopsis_docker: CanopsisStandin, tmp_path_factory: pytest.TempPathFactory) -> RecordedUpdate:
-    plan = Plan(procedure="canopsis-update", params={"to": TARGET}, ready_timeout=90)
+    plan = Plan(procedure="canopsis-update", params={"to": TARGET, "guides_followed": GUIDES},
+                ready_timeout=90)
     return record_update(canopsis_docker, plan, tmp_path_factory.mktemp("runs"), amqp_events=EVENTS,
                          api_events=API_EVENTS)
 

@@ -23,9 +23,14 @@ def inventory(repo: Path = REPO, version: str = "4.4.0") -> Inventory:
                      components=[], facts={"repository": str(repo), "node_repository": "/srv/repo", "version": version})
 
 
-def notes(frm: str, to: str, repo: Path = REPO) -> list[str]:
-    steps = plan_steps(Plan(procedure="canopsis-update", params={"from": frm, "to": to}), inventory(repo))
+def notes(frm: str, to: str, repo: Path = REPO, guides: list[str] | None = None) -> list[str]:
+    params = {"from": frm, "to": to, "guides_followed": guides or []}
+    steps = plan_steps(Plan(procedure="canopsis-update", params=params), inventory(repo))
     return [s.args["version"] for s in steps if s.action == "canopsis.release_note"]
+
+
+# the stand-in repository's release notes that mandate a migration guide, as upstream's do
+GUIDES = {v: f"migration-{v}" for v in ("4.4.0", "4.5.0", "4.6.0", "22.10.0", "23.04.0", "23.10.0", "24.04.0")}
 
 
 @pytest.mark.parametrize(("frm", "to", "expected"), [
@@ -37,7 +42,32 @@ def notes(frm: str, to: str, repo: Path = REPO) -> list[str]:
     pytest.param("4.6.1", "4.6.1", [], id="target-is-installed"),
 ])
 def test_path(frm: str, to: str, expected: list[str]) -> None:
-    assert notes(frm, to) == expected
+    assert notes(frm, to, guides=[GUIDES[v] for v in expected if v in GUIDES]) == expected
+
+
+@pytest.mark.parametrize(("frm", "to", "missing"), [
+    pytest.param("4.4.0", "4.6.1", "4.5.0", id="semver"),
+    pytest.param("22.10.0", "24.04.0", "23.04.0", id="yymm"),
+])
+def test_an_update_across_a_mandated_migration_guide_is_refused_where_the_note_says_so(
+        frm: str, to: str, missing: str) -> None:
+    with pytest.raises(PlanError) as exc:
+        notes(frm, to)
+    e = exc.value
+    assert f"release note {missing} mandates the migration guide migration-{missing}" in str(e)
+    assert e.file == str(REPO / missing / "release-note.toml") and e.field == "params.guides_followed"
+    assert e.line is not None and "[migration_guide]" in (REPO / missing / "release-note.toml").read_text() \
+        .splitlines()[e.line - 1]
+    assert f'"migration-{missing}"' in (e.hint or "") and f"migration-{missing}.md" in (e.hint or "")
+
+
+def test_each_guide_on_the_path_must_be_named_and_a_name_off_the_path_is_a_typo() -> None:
+    with pytest.raises(PlanError, match=r"migration guide migration-4\.6\.0"):  # the second one still missing
+        notes("4.4.0", "4.6.1", guides=["migration-4.5.0"])
+    with pytest.raises(PlanError, match=r"names migration-4\.5\.O") as exc:
+        notes("4.4.0", "4.6.1", guides=["migration-4.5.0", "migration-4.6.0", "migration-4.5.O"])
+    assert exc.value.field == "params.guides_followed" and "migration-4.5.0, migration-4.6.0" in (exc.value.hint or "")
+    assert notes("4.5.0", "4.5.2") == ["4.5.1", "4.5.2"]  # no guide on the path: nothing to state
 
 
 @pytest.mark.parametrize(("frm", "to", "message"), [
@@ -56,7 +86,8 @@ def test_refused(frm: str, to: str, message: str) -> None:
 
 
 def test_release_note_steps_become_step_args_in_order() -> None:
-    steps = plan_steps(Plan(procedure="canopsis-update", params={"from": "4.4.1", "to": "4.5.0"}), inventory())
+    steps = plan_steps(Plan(procedure="canopsis-update", params={"from": "4.4.1", "to": "4.5.0",
+                                                                 "guides_followed": ["migration-4.5.0"]}), inventory())
     note = next(s for s in steps if s.id == "release-note-4.5.0@node")
     assert [x["kind"] for x in note.args["steps"]] == ["migration", "config", "reconfigure-flag"]
     assert next(s for s in steps if s.id == "reconfigure@node").args["flags"] == ["-migrate-postgres=true"]

@@ -34,6 +34,7 @@ from harness.products.zato.fixtures import ZatoStandin
 from harness.products.zato.logs import parse_log
 
 SIZES = (3,)
+SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 HELLO = resources.examples() / "services" / "hello.py"
 V1 = HELLO.read_text()
 V2 = V1.replace('or "Hello"', 'or "Hi"')

@@ -3,20 +3,36 @@ restarts in the documented order and ends ``rolled_back``; the LB kept serving; 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from harness.engine.status import Outcome
 from harness.plan.models import Plan
 from harness.products.zato.checks import check_availability, check_versions
 from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
+from suites.zato.twins import KINDS, fresh_zato, plan_of
 
+pytestmark = pytest.mark.destructive  # a broken revision on every host
 SIZES = (1, 3)
 BROKEN = Plan(procedure="zato-update", params={"revision": "3.2.2-broken"}, ready_timeout=20)
 
 
+@pytest.fixture(scope="module", params=KINDS)
+def broken_plan(request: pytest.FixtureRequest) -> Plan:
+    """The built-in procedure, and the same update written as data (examples/runbook-zato-update.yaml)."""
+    return plan_of(request.param, BROKEN)
+
+
 @pytest.fixture(scope="module")
-def broken(zato: ZatoStandin, tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
-    return record_run(zato, BROKEN, tmp_path_factory.mktemp("runs"))
+def zato(env_param: tuple[str, int], broken_plan: Plan,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZatoStandin]:
+    yield from fresh_zato(env_param, tmp_path_factory)  # one environment per plan too
+
+
+@pytest.fixture(scope="module")
+def broken(zato: ZatoStandin, broken_plan: Plan, tmp_path_factory: pytest.TempPathFactory) -> RecordedRun:
+    return record_run(zato, broken_plan, tmp_path_factory.mktemp("runs"))
 
 
 def test_run_ends_rolled_back_at_the_first_server(broken: RecordedRun) -> None:

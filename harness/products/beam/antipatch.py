@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
 from harness.errors import RefusedError
 from harness.products.beam.agent import AgentClient
 from harness.products.beam.result import ModuleResult, NodeResult, PatchResult
@@ -111,6 +113,64 @@ class AntiPatch:
 
     @classmethod
     def load(cls, path: Path) -> AntiPatch:
-        doc = json.loads(path.read_text())
-        return cls({n: [ModuleImage.from_json(i) for i in imgs] for n, imgs in doc["images"].items()},
-                   dict(doc["agents"]))
+        """Read what :meth:`save` wrote; anything else is refused (RefusedError: nothing is contacted)."""
+        def refuse(why: str) -> RefusedError:
+            return RefusedError(f"{path}: {why}; nothing was changed on any node.\nHint: pass the anti-patch "
+                                "JSON that `harness patch apply` saved (antipatch-<sha>.json), unedited")
+
+        try:
+            doc = json.loads(path.read_bytes())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise refuse(f"cannot read the anti-patch ({exc}); not JSON") from None
+        except json.JSONDecodeError as exc:
+            raise refuse(f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        if not isinstance(doc, dict):
+            raise refuse(f"not an anti-patch: an object with format, agents and images was expected, "
+                         f"not {type(doc).__name__}")
+        try:
+            parsed = _AntiPatchDoc.model_validate(doc)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top)'}: {e['msg']}" for e in exc.errors())
+            raise refuse(f"not an anti-patch: {problems}") from None
+        missing = sorted(set(parsed.images) - set(parsed.agents))
+        if missing:
+            raise refuse(f"not an anti-patch: no agent address for node {', '.join(missing)} (agents)")
+        return cls({n: [ModuleImage(i.path, i.module, i.loaded, i.md5, i.disk) for i in imgs]
+                    for n, imgs in parsed.images.items()}, dict(parsed.agents))
+
+
+class _ImageDoc(BaseModel):
+    model_config = ConfigDict(strict=True)
+    path: str
+    module: str
+    loaded: bool
+    md5: str | None = None
+    disk: bytes | None = None
+
+    @field_validator("disk", mode="before")
+    @classmethod
+    def _b64(cls, value: Any) -> bytes | None:
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise ValueError("base64 text or null expected")
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("not base64") from None
+
+
+class _AntiPatchDoc(BaseModel):
+    """The shape :meth:`AntiPatch.save` writes (format 1)."""
+
+    model_config = ConfigDict(strict=True)
+    format: int = 1
+    agents: dict[str, str]
+    images: dict[str, list[_ImageDoc]]
+
+    @field_validator("format")
+    @classmethod
+    def _known(cls, value: int) -> int:
+        if value != 1:
+            raise ValueError(f"format {value} is not one this harness reads (format 1)")
+        return value

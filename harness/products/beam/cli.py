@@ -8,12 +8,15 @@ addresses the nodes report.
 
 Exit codes: 0 integral status >= not_changed (5: not_changed/ok/not_loaded); 11..14 = 10 + the
 integral code (error, not_beam, wrong_path, not_updated); 4 refused (bad archive, wrong version,
-not admin, too large; nothing changed); 3 the service or an agent is unreachable; 2 usage.
+not admin, too large; nothing changed); 7 the service or an agent is unreachable (3 before issue 14;
+the table of every command is :class:`harness.errors.ExitCode`); 2 usage.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -22,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from harness.errors import ConfigError, RefusedError, TransportError
+from harness.errors import ConfigError, ExitCode, RefusedError, TransportError
 from harness.products.beam import AgentClient, AntiPatch, PatchClient, PatchResult, build_patch
 from harness.products.beam.domain import Domain
 from harness.products.beam.status import EXIT_REFUSED, EXIT_UNREACHABLE
@@ -47,7 +50,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print the raw JSON result
 def _fail(exc: Exception) -> typer.Exit:
     _err.print(f"[red]{exc}[/red]")
     if isinstance(exc, ConfigError):
-        return typer.Exit(2)
+        return typer.Exit(ExitCode.USAGE)
     if isinstance(exc, RefusedError):
         return typer.Exit(EXIT_REFUSED)
     return typer.Exit(EXIT_UNREACHABLE)
@@ -79,8 +82,26 @@ def _domain(inventory: Path | None) -> Domain | None:
     return Domain.from_inventory(load_inventory(inventory))
 
 
+def _check_master(master: str) -> str:
+    """A usage error (exit 2) for a ``--master`` that is no ``http(s)://HOST:PORT`` URL, before anything
+    is sent: requests would otherwise fail it as an unreachable service (exit 3)."""
+    hint = "--master takes the patch service's URL: http://HOST:PORT (or https://)"
+    try:
+        url = urllib.parse.urlsplit(master)
+        port = url.port  # ValueError when not a number or out of range
+    except ValueError as exc:
+        raise ConfigError(f"--master {master!r} is not a URL: {exc}", field="--master", hint=hint) from None
+    host = url.hostname or ""
+    if url.scheme not in ("http", "https") or not host or not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", host) \
+            or port == 0:
+        raise ConfigError(f"--master {master!r} is not an http(s)://HOST:PORT URL", field="--master", hint=hint)
+    return master
+
+
 def _system(master: str, user: str, password: str, inventory: Path | None) -> _System:
     """``--master``/``--user``/``--password`` as given; what is missing comes from ``--inventory``."""
+    if master:
+        _check_master(master)
     dom = _domain(inventory)
     if dom is None:
         if not master:
@@ -201,5 +222,5 @@ def rollback(anti_patch: Annotated[Path, typer.Argument(exists=True, dir_okay=Fa
     _table(result, as_json)
     if diff:
         _err.print(f"[red]md5 differs after rollback: {diff}[/red]")
-        raise typer.Exit(max(result.exit_code, 10 + 1))
+        raise typer.Exit(max(result.exit_code, ExitCode.PRODUCT_RESULT + 1))
     raise typer.Exit(result.exit_code)

@@ -10,7 +10,7 @@ import pytest
 from harness import standins
 from harness.plan.models import Inventory
 from harness.products.beam.testing import BeamEnv, start_beam
-from harness.pytest_plugin.backends import backend_params, skip_unless_backend_runs
+from harness.pytest_plugin.backends import TARGET, backend_params, skip_unless_backend_runs
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -34,6 +34,8 @@ def beam_system(make_standins: Callable[..., Inventory]) -> Iterator[Inventory]:
 def beam_fresh(beam_backend: str, tmp_path: Path) -> Iterator[BeamEnv]:
     """A 3-node BEAM system of this test's own, once per backend (``beam_backend``): for tests that change
     the system for good (a system update, a node reboot, code left old). Removed afterwards."""
+    if beam_backend == TARGET:
+        pytest.skip("needs a BEAM system of its own (it changes it for good): not run against --harness-target")
     skip_unless_backend_runs(beam_backend)
     env = start_beam(beam_backend, tmp_path / "beam")
     try:

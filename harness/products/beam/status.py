@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 
+from harness.errors import ExitCode
+
 __all__ = ["EXIT_REFUSED", "EXIT_UNREACHABLE", "SUCCESS_THRESHOLD", "Status", "exit_code", "integral_status"]
 
 
@@ -35,8 +37,9 @@ class Status(enum.IntEnum):
 
 
 SUCCESS_THRESHOLD = Status.NOT_CHANGED
-EXIT_REFUSED = 4      # bad archive, wrong version, not admin, too large: nothing changed
-EXIT_UNREACHABLE = 3  # the master domain or an agent could not be reached
+EXIT_REFUSED = int(ExitCode.REFUSED)  # bad archive, wrong version, not admin, too large: nothing changed
+#: the master domain or an agent could not be reached (7; it was 3, the code of rolled_back, before issue 14)
+EXIT_UNREACHABLE = int(ExitCode.UNREACHABLE)
 
 
 def integral_status(codes: Iterable[int | str | Status]) -> Status:
@@ -52,4 +55,4 @@ def integral_status(codes: Iterable[int | str | Status]) -> Status:
 
 def exit_code(integral: Status) -> int:
     """0 when every node ended in not_changed/ok/not_loaded, else ``10 + code`` (11..14)."""
-    return 0 if integral >= SUCCESS_THRESHOLD else 10 + int(integral)
+    return 0 if integral >= SUCCESS_THRESHOLD else int(ExitCode.PRODUCT_RESULT) + int(integral)

@@ -214,36 +214,54 @@ class Verify:
 
 
 class ComposeFiles(_PackageStep):
-    """Replace docker-compose.yml with the reference file of the target version; etc/ (the operator's
-    canopsis-override.toml) is left as it is."""
+    """Resynchronise the reference files (docker-compose.yml, .env with CANOPSIS_IMAGE_TAG, compose.env) with
+    the target version's, all of them, as upstream says; the operator's docker-compose.override.yml and etc/
+    (canopsis-override.toml) are left as they are."""
 
     def skip(self, ctx: StepContext) -> str | None:
-        current = compose.Project.of(ctx.env).read(compose.FILE)
+        current = _project_files(ctx)
         ctx.observation.setdefault("before", current)
-        ctx.persist()  # the file to go back to, before anything changes
-        return f"{compose.FILE} is the reference file of {ctx.step.args['to']}" if current == _target(ctx) else None
+        ctx.persist()  # the files to go back to, before anything changes
+        if current == _target(ctx):
+            return f"{', '.join(compose.FILES)} are the reference files of {ctx.step.args['to']}"
+        return None
 
     def run(self, ctx: StepContext) -> None:
-        compose.Project.of(ctx.env).write(compose.FILE, _target(ctx))
+        project = compose.Project.of(ctx.env)
+        for name, text in _target(ctx).items():
+            project.write(name, text)
+        ctx.observation["written"] = list(compose.FILES)
 
 
-def _target(ctx: StepContext) -> str:
-    return compose.reference(ctx.env.inventory.facts["compose_reference"], ctx.step.args["to"]).read_text()
+def _project_files(ctx: StepContext) -> dict[str, str]:
+    project = compose.Project.of(ctx.env)
+    return {name: project.read(name) if project.transport.exists(f"{project.dir}/{name}") else ""
+            for name in compose.FILES}
+
+
+def _target(ctx: StepContext) -> dict[str, str]:
+    ref = ctx.env.inventory.facts["compose_reference"]
+    return {name: compose.reference(ref, ctx.step.args["to"], name).read_text() for name in compose.FILES}
 
 
 class ComposeRestore:
+    """Put the reference files back as they were before the run (``content``: name -> text)."""
+
     def skip(self, ctx: StepContext) -> str | None:
-        current = compose.Project.of(ctx.env).read(compose.FILE)
-        return f"{compose.FILE} is as before the run" if current == ctx.step.args["content"] else None
+        return f"{', '.join(compose.FILES)} are as before the run" \
+            if _project_files(ctx) == ctx.step.args["content"] else None
 
     def run(self, ctx: StepContext) -> None:
-        compose.Project.of(ctx.env).write(compose.FILE, ctx.step.args["content"])
+        project = compose.Project.of(ctx.env)
+        for name, text in ctx.step.args["content"].items():
+            project.write(name, text)
 
 
 class ComposeUp(_PackageStep):
-    """``docker-compose up -d`` with the release notes' reconfigure flags: the one-shot ``reconfigure``
-    service runs first, the engines and the API are recreated only once it exited 0. ``always`` (rollback)
-    also recreates the engines and the API (not RabbitMQ), so they restart on the restored version."""
+    """The one-shot ``reconfigure`` service with the release notes' flags, run to its end (its exit code
+    decides: 4.x compose files have no ``condition:`` to make Compose wait for it), then ``docker-compose
+    up -d`` of the long-running services. ``always`` (rollback) also recreates the engines and the API (not
+    RabbitMQ), so they restart on the restored version."""
 
     def skip(self, ctx: StepContext) -> str | None:
         return None if ctx.step.args.get("always") else super().skip(ctx)
@@ -254,7 +272,14 @@ class ComposeUp(_PackageStep):
         ctx.observation["restarted_at"] = time.time()
         ctx.persist()
         env = {"CPS_RECONFIGURE_FLAGS": " ".join(a["flags"])}
-        calls = [["up", "-d"]]
+        res = project.run_once("reconfigure", env=env)
+        ctx.observation["reconfigure_exit_code"] = res.exit_code
+        if not res.ok:
+            why = next((ln for ln in reversed((res.stdout + res.stderr).splitlines()) if "failed to" in ln), "")
+            raise StepFailed(ctx.step.id, f"the reconfigure service exited {res.exit_code} "
+                                          f"(`{' '.join(project.argv('up', '--exit-code-from', 'reconfigure'))}`)"
+                                          + (f"; reconfigure: {why.split('|', 1)[-1].strip()}" if why else ""))
+        calls = [["up", "-d", "--no-deps", *compose.SERVICES]]
         if a.get("always"):
             calls.append(["up", "-d", "--no-deps", "--force-recreate", *compose.ENGINES_AND_API])
         for argv in calls:
@@ -262,11 +287,8 @@ class ComposeUp(_PackageStep):
             ctx.observation["exit_code"] = res.exit_code
             ctx.observation["output"] = (res.stdout + res.stderr)[-2000:]
             if not res.ok:
-                logs = project.logs("reconfigure", tail=20)
-                why = next((ln for ln in reversed(logs.splitlines()) if "failed to" in ln), "")
                 raise StepFailed(ctx.step.id, f"`{' '.join(project.argv(*argv))}` exited "
-                                              f"{res.exit_code}: {(res.stdout + res.stderr).strip()[-300:]}"
-                                              + (f"; reconfigure: {why.split('|', 1)[-1].strip()}" if why else ""))
+                                              f"{res.exit_code}: {(res.stdout + res.stderr).strip()[-300:]}")
 
 
 @dataclass

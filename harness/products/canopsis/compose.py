@@ -1,10 +1,12 @@
 """The Compose installation of Canopsis: a project directory on a host, and ``docker-compose`` run there.
 
-A project directory (``facts.compose_dir``, on host ``node``) holds what an operator keeps:
-``docker-compose.yml`` (the reference file of the installed version, from
-``facts.compose_reference/<version>/``, a directory on the controller), ``.env``, ``etc/canopsis.toml``
-and the operator's ``etc/conf.d/canopsis-override.toml`` (mounted into every service), and ``var/``
-(state and logs shared by the services). Everything goes through the host's transport, in the project
+A project directory (``facts.compose_dir``, on host ``node``) holds what an operator keeps: the
+reference files of the installed version as upstream ships them (``docker-compose.yml``, ``.env`` with
+``CANOPSIS_IMAGE_TAG``, ``compose.env``; from ``facts.compose_reference/<version>/``, a directory on the
+controller), the operator's own ``docker-compose.override.yml`` and ``etc/conf.d/canopsis-override.toml``,
+``etc/canopsis.toml``, and ``var/`` (state and logs shared by the services). An update resynchronises the
+three reference files and leaves the operator's files alone. The project name is ``facts.compose_project``
+(``-p``), since upstream's ``.env`` names none. Everything goes through the host's transport, in the project
 directory: ``docker-compose`` (1.29, Debian) or ``docker compose`` (v2), whichever the host has
 (``facts.compose_command``; asked once when missing), against the Docker engine that host reaches.
 Node commands (migrations, stats) run in the API service: ``docker-compose exec -T api …``.
@@ -19,8 +21,13 @@ from harness.environment import Environment
 from harness.transports.base import CommandResult, Transport
 
 FILE = "docker-compose.yml"
-SERVICES = ("rabbitmq", "engine-fifo", "engine-che", "engine-axe", "api")  # long-running; reconfigure is one-shot
-ENGINES_AND_API = ("engine-fifo", "engine-che", "engine-axe", "api")
+#: the reference file set of a version, as upstream ships it: resynchronised as a whole by an update
+FILES = (FILE, ".env", "compose.env")
+#: the operator's own Compose overrides (read by Compose after FILE): never touched by an update
+OVERRIDE = "docker-compose.override.yml"
+# upstream's service names (community/docker-compose/docker-compose.yml); reconfigure is one-shot
+SERVICES = ("rabbitmq", "fifo", "che", "axe", "api")
+ENGINES_AND_API = ("fifo", "che", "axe", "api")
 #: where the services see the project's bin/, etc/ and var/ (the compose files mount them there)
 SERVICE_ROOT = "/opt/canopsis"
 
@@ -38,9 +45,9 @@ def command(transport: Transport) -> list[str] | None:
     return res.stdout.split() if res.ok and res.stdout.split() else None
 
 
-def reference(reference_dir: str | Path, version: str) -> Path:
-    """The reference compose file of ``version`` (on the controller)."""
-    return Path(reference_dir) / version / FILE
+def reference(reference_dir: str | Path, version: str, name: str = FILE) -> Path:
+    """A reference file of ``version`` (on the controller): ``docker-compose.yml``, ``.env`` or ``compose.env``."""
+    return Path(reference_dir) / version / name
 
 
 def sweep(transport: Transport, label: str) -> None:
@@ -57,21 +64,29 @@ class Project:
     dir: str
     command: tuple[str, ...] = ("docker-compose",)
 
+    #: ``-p NAME``: upstream's .env names no project, and an update replaces .env, so the name travels here
+    name: str = ""
+
     @classmethod
     def of(cls, env: Environment) -> Project:
         host, facts = env.hosts["node"], env.inventory.facts
         cmd = facts.get("compose_command") or command(host.transport) or ["docker-compose"]
-        return cls(host.transport, str(facts["compose_dir"]), tuple(cmd))
+        return cls(host.transport, str(facts["compose_dir"]), tuple(cmd), str(facts.get("compose_project", "")))
 
     def argv(self, *args: str) -> list[str]:
-        return [*self.command, *args]
+        return [*self.command, *(("-p", self.name) if self.name else ()), *args]
 
     def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300.0) -> CommandResult:
         return self.transport.run(self.argv(*args), cwd=self.dir, env=env, timeout=timeout)
 
     def exec_prefix(self, service: str = "api") -> tuple[str, ...]:
         """How a command runs in ``service``'s container (no TTY: the transport gives no stdin)."""
-        return (*self.command, "exec", "-T", service)
+        return (*self.argv(), "exec", "-T", service)
+
+    def run_once(self, service: str, env: dict[str, str] | None = None, timeout: float = 300.0) -> CommandResult:
+        """Run a one-shot service to its end, attached: the result carries its exit code. (4.x files have no
+        ``condition: service_completed_successfully``, so the caller orders it before the others.)"""
+        return self.run("up", "--no-deps", "--no-color", "--exit-code-from", service, service, env=env, timeout=timeout)
 
     def read(self, rel: str) -> str:
         return self.transport.get(f"{self.dir}/{rel}").decode(errors="replace")

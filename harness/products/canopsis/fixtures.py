@@ -19,9 +19,11 @@ from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.errors import GateTimeout
 from harness.plan.models import Inventory, Plan, StandinsSpec
+from harness.products.canopsis import compose
 from harness.products.canopsis.amqp import Publisher, queue_depths
 from harness.products.canopsis.api import CanopsisApi, check_event
 from harness.products.canopsis.node import CanopsisNode
+from harness.pytest_plugin.backends import backend_params, environment, release
 from harness.wait import wait_until
 
 ENGINE_QUEUES = ("Engine_fifo", "Engine_che", "Engine_axe", "Engine_correlation")
@@ -79,13 +81,14 @@ class CanopsisStandin:
         for name, text in (migrations or {}).items():
             (d / "migrations" / name).write_text(text)
         ref = Path(str(self.inventory.facts.get("compose_reference", ""))) / version
-        if self.inventory.facts.get("install") == "compose":  # the release's reference compose file too
+        if self.inventory.facts.get("install") == "compose":  # the release's reference files too
             latest = max((p for p in ref.parent.iterdir() if p.name != version),
                          key=lambda p: tuple(int(x) for x in p.name.split(".")))
             ref.mkdir()
-            (ref / "docker-compose.yml").write_text(
-                (latest / "docker-compose.yml").read_text().replace(f'"{latest.name}"', f'"{version}"')
-                .replace(f"Canopsis {latest.name} ", f"Canopsis {version} "))
+            for name in compose.FILES:  # as upstream: the same compose files, the new tag in .env
+                text = (latest / name).read_text()
+                (ref / name).write_text(text.replace(f"CANOPSIS_IMAGE_TAG={latest.name}\n",
+                                                     f"CANOPSIS_IMAGE_TAG={version}\n"))
         try:
             yield
         finally:
@@ -103,14 +106,28 @@ def start_canopsis(base: Path, *, version: str = "4.4.0", edition: str = "core",
     return CanopsisStandin(inv, base / name)
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # a module with ``SSH_BACKEND = True`` runs on the process backend and through SSH-only stand-ins
+    # (docker-ssh); with --harness-target, on that environment only
+    if "canopsis" in metafunc.fixturenames and (getattr(metafunc.module, "SSH_BACKEND", False)
+                                                or metafunc.config.getoption("--harness-target", None)):
+        params = [p for p in backend_params(metafunc.config, (1,), ssh=True) if p.values[0][0] != "docker"]
+        metafunc.parametrize("canopsis", params, indirect=True, scope="module")
+
+
 @pytest.fixture(scope="module")
 def canopsis(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
     """A single-node Canopsis stand-in (engines, API, a real RabbitMQ) for the test module; the module sets
-    ``CANOPSIS = {"version": ..., "edition": ...}``."""
-    opts = getattr(request.module, "CANOPSIS", {})
-    c = start_canopsis(tmp_path_factory.mktemp("canopsis"), **opts)
-    yield c
-    standins.down(c.inventory)
+    ``CANOPSIS = {"version": ..., "edition": ...}``. Parametrized (``SSH_BACKEND``, ``--harness-target``):
+    the ``(backend, size)`` of the case."""
+    opts = dict(getattr(request.module, "CANOPSIS", {}))
+    backend = getattr(request, "param", (opts.pop("backend", "process"), 1))[0]
+    opts.setdefault("version", "4.4.0")
+    opts.setdefault("edition", "core")
+    base = tmp_path_factory.mktemp("canopsis")
+    inv = environment(request.config, "canopsis", backend, base, **opts)
+    yield CanopsisStandin(inv, Path(inv.state_dir) if inv.state_dir else base)
+    release(inv)
 
 
 # ------------------------------------------------------------------ traffic
@@ -139,11 +156,14 @@ class AmqpTraffic:
                 self.batches.append((time.time(), k))
 
     def run_until(self, stop: threading.Event, reserve: int) -> None:
-        """Publish until ``stop`` is set, keeping ``reserve`` events for afterwards."""
+        """Publish until ``stop`` is set, keeping ``reserve`` events for afterwards. Each batch is a twentieth
+        of what is left (at most ``batch / 5``, at least one), so however long the run takes the budget is
+        not spent before its last step: every window of the run sees traffic."""
         try:
             with Publisher(self.url, batch=self.batch) as pub:
                 while not stop.is_set() and self.sent < self.total - reserve:
-                    k = min(self.batch // 5, self.total - reserve - self.sent)
+                    left = self.total - reserve - self.sent
+                    k = max(1, min(self.batch // 5, left // 20))
                     pub.publish(check_event(self.sent + i, self.prefix) for i in range(k))
                     self.sent += k
                     self.batches.append((time.time(), k))

@@ -7,6 +7,8 @@ A repository is a directory with one folder per version::
         [[steps]] kind = "config"            table = "Canopsis.api"  key = "BulkMaxSize"  value = 1000
         [[steps]] kind = "migration"         script = "001_idle_rules.json"   (in 4.5.0/migrations/)
         [[steps]] kind = "reconfigure-flag"  flag = "-migrate-postgres=true"
+        [migration_guide] id = "migration-4.5.0"  title = "..."  doc = "notes-de-version/migration/..."
+                          mongodb_fcv = "4.2"   (optional: what MongoDB must report before the update)
     4.5.0/migrations/*.json
 
 Reading is pure file I/O on the harness side (``facts.repository``), so planning touches no node.
@@ -49,10 +51,34 @@ class FlagStep(BaseModel):
 NoteStep = Annotated[ConfigStep | MigrationStep | FlagStep, Field(discriminator="kind")]
 
 
+class MigrationGuide(BaseModel):
+    """A release note that mandates a migration guide (upstream: 4.4.0, 4.5.0, 4.6.0, 22.10.0, 23.04.0,
+    23.10.0, 24.04.0): MongoDB/TimescaleDB upgrades, InfluxDB → TimescaleDB, nginx ports… work no machine
+    step of this procedure does. The regular update refuses to cross it unless the plan says it was followed."""
+
+    model_config = _STRICT
+    id: str = Field(pattern=r"^[\w.-]+$", description="what params.guides_followed names, e.g. migration-4.5.0")
+    title: str = Field(min_length=1)
+    doc: str = Field(description="the guide in Canopsis's docs, e.g. notes-de-version/migration/migration-4.5.0.md")
+    mongodb_fcv: str | None = Field(None, pattern=r"^\d+\.\d+$", description=(
+        "the featureCompatibilityVersion MongoDB must report before the update (the guide's 'Vérification "
+        "MongoDB'); checked at precheck where a mongo shell runs on the node"))
+
+
 class ReleaseNote(BaseModel):
     model_config = _STRICT
     version: str
+    migration_guide: MigrationGuide | None = None
     steps: list[NoteStep] = Field(default_factory=list)
+
+
+def guide_line(repo: Path, version: str) -> int | None:
+    """Line of ``[migration_guide]`` in the release note, for located errors (tomllib keeps no lines)."""
+    path = repo / version / "release-note.toml"
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if line.strip().startswith("[migration_guide]"):
+            return n
+    return None
 
 
 def versions(repo: Path) -> list[str]:
@@ -82,7 +108,8 @@ def load(repo: Path, version: str) -> ReleaseNote:
         err = exc.errors()[0]
         raise PlanError(f"release note: {err['msg']}", file=str(path),
                         field=".".join(str(p) for p in err["loc"]),
-                        hint="steps are [[steps]] with kind = config|migration|reconfigure-flag") from None
+                        hint="steps are [[steps]] with kind = config|migration|reconfigure-flag; "
+                             "[migration_guide] has id, title, doc (and mongodb_fcv)") from None
     if note.version != version:
         raise PlanError(f"release note says version {note.version!r}", file=str(path), line=1, field="version",
                         hint=f"it lives in folder {version}/: make them agree")

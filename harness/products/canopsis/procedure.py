@@ -1,7 +1,8 @@
 """Canopsis regular update, single node (reference canopsis.md §2.3-§2.4).
 
 Params (:class:`UpdateParams`): ``to`` (target version, required), ``from`` (installed version; default the inventory's
-``facts.version``), ``edition`` (core|cat; default ``facts.edition``), ``broadcast_minutes`` (30).
+``facts.version``), ``edition`` (core|cat; default ``facts.edition``), ``broadcast_minutes`` (30),
+``guides_followed`` (ids of the migration guides already carried out, e.g. ``["migration-4.5.0"]``).
 
 Steps: post a broadcast message → apply the release note of every version after the installed one up to
 the target, oldest first (one step each, so the journal says which were applied) → ``canoctl stop`` →
@@ -12,23 +13,29 @@ restart`` (``systemctl restart`` of the units from 22.10) → verify. The runner
 command, so daemon-reload and the restart only run when every earlier command succeeded.
 
 Refused before anything runs (exit 4): an unknown version, a downgrade, a major jump, a missing or
-malformed release note (planning), and at precheck a node on another version, a malformed
-canopsis.toml, or a broker the node cannot reach.
+malformed release note, a release note that mandates a migration guide (``[migration_guide]``: upstream
+4.4.0, 4.5.0, 4.6.0, 22.10.0, 23.04.0, 23.10.0, 24.04.0) the plan does not list in ``guides_followed``
+(planning, located at the note's line), and at precheck a node on another version, a malformed
+canopsis.toml, a MongoDB whose featureCompatibilityVersion is not the one the first such guide requires
+(asked with a mongo shell on the node, when there is one), or a broker the node cannot reach.
 
 Rollback (a release-note step, the packages, canopsis-reconfigure or the restart failed): canopsis.toml
 as before the run, the previous package (``yum downgrade``), canopsis-reconfigure, daemon-reload,
 restart, verify on the previous version. Migrations already applied stay applied (they only go forward).
 
 Compose installation (inventory ``facts.install: compose``, project dir ``facts.compose_dir``): after the
-release notes, ``docker-compose.yml`` is replaced by the reference file of the target version
-(``facts.compose_reference/<to>/``; the operator's ``etc/conf.d/canopsis-override.toml`` is kept), then
-``docker-compose up -d`` (the one-shot reconfigure service with the notes' flags, then the engines and the
-API), then verify. Rollback: canopsis.toml and the previous compose file restored, ``up -d`` recreating
-the engines and the API, verify. A target without a reference compose file is refused at planning.
+release notes, the reference files (``docker-compose.yml``, ``.env`` with ``CANOPSIS_IMAGE_TAG``,
+``compose.env``) are all resynchronised with the target version's (``facts.compose_reference/<to>/``; the
+operator's ``docker-compose.override.yml`` and ``etc/conf.d/canopsis-override.toml`` are kept), then the
+one-shot reconfigure service runs with the notes' flags to its end (``up --exit-code-from``: 4.x files
+have no ``condition:``), then ``docker-compose up -d``, then verify. Rollback: canopsis.toml and the
+previous reference files restored, reconfigure, ``up -d`` recreating the engines and the API, verify. A
+target without reference files is refused at planning.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -60,6 +67,9 @@ class UpdateParams(Params):
     edition: Literal["core", "cat"] | None = Field(None, description="core (Community) or cat (Pro); default "
                                                    "the inventory's facts.edition")
     broadcast_minutes: int = Field(30, ge=0, le=24 * 60, description="how long the broadcast message stays up")
+    guides_followed: list[str] = Field(default_factory=list, description=(
+        "ids of the migration guides already carried out (e.g. migration-4.5.0): an update across a release "
+        "note that mandates one is refused otherwise"))
 
 
 def resolve(plan: Plan, params: UpdateParams, inv: Inventory) -> dict[str, Any]:
@@ -81,13 +91,36 @@ def resolve(plan: Plan, params: UpdateParams, inv: Inventory) -> dict[str, Any]:
     except versions.VersionError as exc:
         raise PlanError(str(exc), field="params.to", hint=exc.hint) from None
     if inv.facts.get("install") == "compose":
-        ref = Path(str(inv.facts.get("compose_reference", ""))) / to / "docker-compose.yml"
-        if not ref.is_file():
-            raise PlanError(f"no reference compose file for Canopsis {to} ({ref})", field="params.to",
-                            hint="add containers/canopsis/compose/<version>/docker-compose.yml, or use the "
-                                 "packages installation")
-    return {"from": current, "to": to, "edition": edition, "path": path,
-            "notes": [notes.load(repo, v) for v in path], "minutes": params.broadcast_minutes}
+        ref = Path(str(inv.facts.get("compose_reference", ""))) / to
+        missing = [n for n in ("docker-compose.yml", ".env", "compose.env") if not (ref / n).is_file()]
+        if missing:
+            raise PlanError(f"no reference compose file for Canopsis {to} ({ref}: {', '.join(missing)} missing)",
+                            field="params.to", hint="add containers/canopsis/compose/<version>/ with "
+                            "docker-compose.yml, .env and compose.env, or use the packages installation")
+    loaded = [notes.load(repo, v) for v in path]
+    _guides_followed(repo, loaded, params.guides_followed, current, to)
+    return {"from": current, "to": to, "edition": edition, "path": path, "notes": loaded,
+            "minutes": params.broadcast_minutes}
+
+
+def _guides_followed(repo: Path, loaded: list[notes.ReleaseNote], followed: list[str], current: str, to: str) -> None:
+    """Every migration guide a release note on the path mandates must be named in params.guides_followed
+    (the executor runs none of their manual work); naming one that is not on the path is a typo."""
+    guides = [(n.version, n.migration_guide) for n in loaded if n.migration_guide is not None]
+    ids = [g.id for _v, g in guides]
+    unknown = sorted(set(followed) - set(ids))
+    if unknown:
+        raise PlanError(f"params.guides_followed names {', '.join(unknown)}, which no release note between "
+                        f"{current} and {to} mandates", field="params.guides_followed",
+                        hint=f"the guides on this path: {', '.join(ids) or 'none'}")
+    for v, g in guides:
+        if g.id not in followed:
+            raise PlanError(f"release note {v} mandates the migration guide {g.id} ({g.title}): a regular update "
+                            f"across {v} is refused until it has been followed",
+                            file=str(repo / v / "release-note.toml"), line=notes.guide_line(repo, v),
+                            field="params.guides_followed",
+                            hint=f"carry out {g.doc} of the Canopsis docs, then add \"{g.id}\" to "
+                                 "params.guides_followed")
 
 
 def steps(plan: Plan, params: UpdateParams, inv: Inventory) -> list[Step]:
@@ -126,12 +159,12 @@ def steps(plan: Plan, params: UpdateParams, inv: Inventory) -> list[Step]:
 
 def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float) -> list[Step]:
     return [Step(f"compose-files@{NODE}", NODE, "canopsis.compose_files", common,
-                 description=f"docker-compose.yml <- reference file of {common['to']} "
-                             "(etc/conf.d/canopsis-override.toml kept)"),
+                 description=f"docker-compose.yml, .env, compose.env <- reference files of {common['to']} "
+                             "(docker-compose.override.yml and etc/conf.d/canopsis-override.toml kept)"),
             Step(f"compose-up@{NODE}", NODE, "canopsis.compose_up", {**common, "flags": flags},
                  gate=Gate("canopsis.ready", timeout),
-                 description=f"docker-compose up -d (reconfigure {' '.join(flags)}, then engines and API)"
-                 .replace("reconfigure ,", "reconfigure,")),
+                 description=f"docker-compose up --exit-code-from reconfigure reconfigure ({' '.join(flags)}), "
+                             "then docker-compose up -d".replace("( )", "()").replace(" ()", "")),
             Step(f"verify@{NODE}", NODE, "canopsis.verify", common,
                  description=f"API app-info reports {common['to']} {EDITIONS[common['edition']]}; "
                              f"every engine started on {common['to']}")]
@@ -173,9 +206,43 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams) -> None:
         err = config.check(text, f"{node.root}/{rel}") if text else None
         if err:
             raise RefusedError(err)
+    _mongodb_fcv(node, r)
     compose_url = str(env.inventory.facts.get("node_amqp_url", "")) \
         if env.inventory.facts.get("install") == "compose" else ""
     _broker_reachable(node, compose_url)
+
+
+FCV_QUERY = "JSON.stringify(db.adminCommand({getParameter: 1, featureCompatibilityVersion: 1}))"
+# a mongo shell on the node's PATH, else in Canopsis's bin/ (the stand-in's); CPS_MONGO_URL is sourced on
+# the node so its credentials never enter an argv the harness records
+_FCV_SH = ('set -a; [ -f "$1/etc/go-engines-vars.conf" ] && . "$1/etc/go-engines-vars.conf"; set +a; '
+           'sh=$(command -v mongosh || command -v mongo || { [ -x "$1/bin/mongosh" ] && echo "$1/bin/mongosh"; }) '
+           '|| exit 127; exec "$sh" --quiet ${CPS_MONGO_URL:+"$CPS_MONGO_URL"} --eval "$2"')
+
+
+def _mongodb_fcv(node: CanopsisNode, r: dict[str, Any]) -> None:
+    """The first migration guide on the path that names a featureCompatibilityVersion: MongoDB must report
+    it now (later ones depend on what the earlier guides change, so only the first can be checked here).
+    Without a mongo shell on the node there is nothing to ask: the plan's guides_followed stands."""
+    first = next(((n.version, n.migration_guide) for n in r["notes"]
+                  if n.migration_guide is not None and n.migration_guide.mongodb_fcv), None)
+    if first is None:
+        return
+    v, guide = first
+    res = node.exec(["sh", "-c", _FCV_SH, "fcv", node.programs_root, FCV_QUERY], timeout=60)
+    if res.exit_code == 127:
+        return
+    try:
+        got = json.loads(res.stdout.strip().splitlines()[-1])["featureCompatibilityVersion"]["version"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise RefusedError(f"cannot read MongoDB's featureCompatibilityVersion on the node (needed by release note "
+                           f"{v}, guide {guide.id}): exit {res.exit_code} {(res.stderr or res.stdout).strip()[:300]}"
+                           "\nHint: check CPS_MONGO_URL in etc/go-engines-vars.conf and that MongoDB runs") from None
+    if got != guide.mongodb_fcv:
+        raise RefusedError(f"release note {v} requires MongoDB featureCompatibilityVersion {guide.mongodb_fcv} "
+                           f"before the update (guide {guide.id}: {guide.doc}); MongoDB reports {got}\n"
+                           f"Hint: follow the guide's 'Vérification MongoDB' (db.adminCommand({{ "
+                           f"setFeatureCompatibilityVersion: \"{guide.mongodb_fcv}\" }})), then run again")
 
 
 def _broker_reachable(node: CanopsisNode, compose_url: str = "") -> None:
@@ -234,7 +301,7 @@ def _compose_rollback(prev: dict[str, Any], done: list[tuple[Step, dict[str, Any
                    and obs.get("before") is not None), None)
     if before is not None:
         out.append(Step(f"rb-compose-files@{NODE}", NODE, "canopsis.compose_restore", {"content": before},
-                        description="restore docker-compose.yml as it was before the run"))
+                        description="restore docker-compose.yml, .env and compose.env as they were before the run"))
     out.append(Step(f"rb-compose-up@{NODE}", NODE, "canopsis.compose_up", {**prev, "flags": [], "always": True},
                     gate=Gate("canopsis.ready", timeout),
                     description="docker-compose up -d; recreate the engines and the API on the previous version"))

@@ -152,7 +152,11 @@ class Install:
         out = classify(result, vsn)
         ctx.observation.update(outcome=out.code, reply=out.term)
         if out.node == "unknown":
-            restarted = _watch_restart(c, before.incarnation)
+            try:
+                restarted = _watch_restart(c, before.incarnation)
+            except NodeDown as exc:  # down for good: no heart to boot it again (static_emulator does that)
+                raise StepFailed(ctx.step.id, f"{ctx.step.node}: {out.text()}\nThe node went down and did not "
+                                 f"come back (is heart on?): {str(exc).splitlines()[0]}") from exc
             out = classify(result, vsn, restarted=restarted, permanent=before.permanent)
         if out.status == "failed":
             raise _fail(ctx, out)

@@ -69,6 +69,7 @@ class Appup:
     line: int
     up_line: int = 0
     down_line: int = 0
+    vsn_is_string: bool = True  # False: vsn holds the ~0p text of another term (e.g. a binary)
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ def read_appup(path: str | Path) -> Appup:
     (the linter reports them), but the three-tuple frame itself must be right."""
     file = str(path)
     top = _one_term(path, "appup")
-    if not (isinstance(top, Tuple) and len(top) == 3 and string_of(top[0]) is not None):
+    # systools_relup reads any {TopVsn, Up, Down}: a TopVsn other than the .app vsn (a binary, say) is only
+    # the warning bad_vsn, so only the three-tuple frame is refused here
+    if not (isinstance(top, Tuple) and len(top) == 3):
         raise ConfigError("an appup is {Vsn, UpFromList, DownToList} with Vsn a string", file=file,
                           line=line_of(top, 1), hint='e.g. {"1.1", [{"1.0", [...]}], [{"1.0", [...]}]}.')
     lists = []
@@ -138,8 +141,9 @@ def read_appup(path: str | Path) -> Appup:
             else:
                 entries.append(AppupEntry(e, None, line_of(e, line_of(part))))
         lists.append(entries)
-    return Appup(file, string_of(top[0]) or "", lists[0], lists[1], line_of(top, 1),
-                 line_of(top[1]), line_of(top[2]))
+    vsn = string_of(top[0])
+    return Appup(file, vsn if vsn is not None else format_term(top[0]), lists[0], lists[1], line_of(top, 1),
+                 line_of(top[1]), line_of(top[2]), vsn_is_string=vsn is not None)
 
 
 def read_relup(path: str | Path) -> Relup:

@@ -26,12 +26,14 @@ _TABLE: list[tuple[str, Severity, str]] = [
                           "shadowed by an earlier entry: first match wins)")),
     ("OTP003", "error", "version regex does not compile (re:run raises badarg)"),
     ("OTP010", "error", "bad instruction or argument shape (systools_rc check_op refusal)"),
-    ("OTP011", "error", "more than one point_of_no_return (too_many_point_of_no_return)"),
+    ("OTP011", "error", ("more than one point_of_no_return (too_many_point_of_no_return; in a relup a "
+                        "warning: release_handler accepts it)")),
     ("OTP012", "error", ("instruction other than load_object_code/apply before point_of_no_return "
                         "(bad_op_before_point_of_no_return)")),
     ("OTP013", "error", ("unpaired low-level instructions (no_object_code, suspended_not_resumed, "
                         "resumed_not_suspended, start_not_stop, stop_not_start)")),
-    ("OTP014", "error", "dependency error (muldef_module, undef_module)"),
+    ("OTP014", "error", ("dependency error (muldef_module; undef_module, only a warning for one appup: "
+                        "the module may belong to another changed application)")),
     ("OTP015", "error", "module loaded but not in the application (no_such_module)"),
     ("OTP016", "error", "no entry for the base version (no_relup)"),
     ("OTP020", "warning", "{Vsn,[],[]}: no upgrade support; make_relup refuses any upgrade of this app"),
@@ -54,6 +56,7 @@ _TABLE: list[tuple[str, Severity, str]] = [
     ("OTP053", "error", "instructions after restart_emulator never run"),
     ("OTP054", "error", "restart_new_emulator not first in a relup script"),
     ("OTP055", "error", "sasl missing from a release (make_relup: missing_sasl)"),
+    ("OTP056", "warning", "relup without up or down entries (checked without --from)"),
 ]
 RULES: dict[str, Rule] = {rid: Rule(rid, sev, title) for rid, sev, title in _TABLE}
 

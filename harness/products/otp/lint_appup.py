@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.products.otp.beams import AppDir
-from harness.products.otp.files import Appup, AppupEntry, Direction, read_appup, resolve_entry, string_of
+from harness.products.otp.files import (
+    Appup,
+    AppupEntry,
+    Direction,
+    read_appup,
+    resolve_entry,
+    string_of,
+    version_matches,
+)
 from harness.products.otp.findings import Finding, finding
 from harness.products.otp.instructions import A, T, _tag, expand_script, refusals
 from harness.products.otp.printer import format_term
@@ -46,12 +54,16 @@ def _app_name(appup: Appup, ctx: AppupContext) -> str:
     if ctx.new_app is not None:
         return ctx.new_app.spec.name
     name = appup.file.rsplit("/", 1)[-1]
-    return name.removesuffix(".appup")
+    return name.removesuffix(".src").removesuffix(".appup")  # OTP's own sources: src/App.appup.src
 
 
 def lint_appup(appup: Appup, ctx: AppupContext) -> list[Finding]:
     out: list[Finding] = []
     f = appup.file
+    if not appup.vsn_is_string:
+        out.append(finding("OTP022", f, appup.line, f"appup version {appup.vsn} is not a string: make_relup "
+                           "still uses the file, warning bad_vsn (it never equals the .app vsn)",
+                           reason=f"{{bad_vsn,{appup.vsn}}}"))
     if not appup.up and not appup.down:
         out.append(finding("OTP020", f, appup.line, f"{{\"{appup.vsn}\",[],[]}} declares no upgrade "
                            "support: make_relup refuses to upgrade this application from any version",
@@ -68,8 +80,11 @@ def lint_appup(appup: Appup, ctx: AppupContext) -> list[Finding]:
 
 
 def _dedupe(found: list[Finding]) -> list[Finding]:
+    errors = {(x.rule, x.line, x.reason) for x in found if x.severity == "error"}
     seen, out = set(), []
     for x in found:
+        if x.severity == "warning" and (x.rule, x.line, x.reason) in errors:
+            continue  # the context made a warning certain (undef_module of this application's module)
         if x not in seen:
             seen.add(x)
             out.append(x)
@@ -121,22 +136,38 @@ def _shadowed(f: str, direction: str, earlier: list[AppupEntry], e: AppupEntry) 
     return []
 
 
+def _pairs(key: Any, others: list[Any]) -> bool:
+    """Does an entry keyed *key* have a counterpart among *others*? The same key; or, for a version
+    string, a regex among *others* that matches it whole (appup_search_for_version would select it); or,
+    for a regex, a version string it matches or the same regex."""
+    text = string_of(key)
+    for o in others:
+        if o == key or (text is not None and string_of(o) == text):
+            return True
+        try:
+            if text is not None and isinstance(o, Binary) and version_matches(o, text):
+                return True
+            if isinstance(key, Binary) and string_of(o) is not None and version_matches(key, string_of(o) or ""):
+                return True
+        except (re.error, UnicodeDecodeError):
+            continue
+    return False
+
+
 def _symmetry(appup: Appup) -> list[Finding]:
-    """Up without down and the reverse, for keys written identically in both lists."""
+    """Up without down and the reverse, pairing keys as make_relup would select them (regexes count)."""
     out = []
     def keys(entries: list[AppupEntry]) -> list[Any]:
         return [e.key for e in entries if e.instructions is not None]
     up, down = keys(appup.up), keys(appup.down)
     for e in appup.up:
-        if e.instructions is not None and e.key not in down and not (
-                string_of(e.key) is not None and any(string_of(d) == string_of(e.key) for d in down)):
+        if e.instructions is not None and not _pairs(e.key, down):
             out.append(finding("OTP021", appup.file, e.line, f"upgrade from {e.key_text} has no downgrade "
-                               "entry with the same key: make_relup refuses the downgrade (no_relup)"))
+                               "entry that matches it: make_relup refuses the downgrade (no_relup)"))
     for e in appup.down:
-        if e.instructions is not None and e.key not in up and not (
-                string_of(e.key) is not None and any(string_of(u) == string_of(e.key) for u in up)):
+        if e.instructions is not None and not _pairs(e.key, up):
             out.append(finding("OTP021", appup.file, e.line, f"downgrade to {e.key_text} has no upgrade "
-                               "entry with the same key"))
+                               "entry that matches it"))
     return out
 
 
@@ -147,6 +178,14 @@ def _lint_script(f: str, app: str, direction: str, e: AppupEntry,
     for r in refusals(e.instructions, app_modules):
         tag = str(r.reason if isinstance(r.reason, Atom) else r.reason[0])
         rule = _RULE_OF.get(tag, "OTP010")
+        if tag == "undef_module" and (app_modules is None or str(r.reason[1]) not in app_modules):
+            # make_relup checks DepMods over the script it merged from every changed application: a
+            # module of another application is legal, so one appup alone can only warn (a module of this
+            # application that this appup does not update stays an error: no other appup can update it)
+            out.append(finding(rule, f, r.line or e.line, f"{where}: depends on {format_term(r.reason[1])}, "
+                               "which this appup does not update: legal if another changed application's "
+                               "appup does, else make_relup refuses it", reason=r.reason, severity="warning"))
+            continue
         out.append(finding(rule, f, r.line or e.line, f"{where}: make_relup refuses: "
                            f"{format_term(r.reason)[:200]}", reason=r.reason))
     out += _emulator_rules(f, app, where, e)
@@ -237,7 +276,8 @@ def _lint_context(appup: Appup, ctx: AppupContext) -> list[Finding]:
         elif d == "down" and ctx.old_app is not None:
             mods = ctx.old_app.modules
         if mods is not None and isinstance(e.instructions, List):
-            out += [x for x in _lint_script(f, app, direction, e, mods) if x.rule == "OTP015"]
+            out += [x for x in _lint_script(f, app, direction, e, mods)
+                    if x.rule == "OTP015" or (x.rule == "OTP014" and x.severity == "error")]
         if ctx.old_app is not None and ctx.new_app is not None and isinstance(e.instructions, List):
             out += _module_changes(f, d, e, ctx.old_app, ctx.new_app)
     return out

@@ -32,6 +32,12 @@ def lint_relup(relup: Relup, from_vsn: str | None = None, to_vsn: str | None = N
     if to_vsn is not None and relup.vsn != to_vsn:
         out.append(finding("OTP050", f, relup.line, f"relup is for release \"{relup.vsn}\" but lives with "
                            f"\"{to_vsn}\": release_handler rejects it", reason=T(A("bad_relup_file"), f)))
+    if from_vsn is None:
+        for direction, entries in (("up", relup.up), ("down", relup.down)):
+            if not entries:
+                out.append(finding("OTP056", f, relup.line, f"relup has no {direction} entries: release_handler "
+                                   f"finds no script to {'upgrade' if direction == 'up' else 'downgrade'} "
+                                   "by with this file (no_matching_relup)"))
     if from_vsn is not None:
         for direction, entries in (("up", relup.up), ("down", relup.down)):
             if not any(e.vsn == from_vsn for e in entries):
@@ -71,8 +77,14 @@ def _lint_script(f: str, direction: str, e: RelupEntry) -> list[Finding]:
     lead = 1 if instrs and is_atom(instrs[0], "restart_new_emulator") else 0
     before, after, refused = split_checks(script[lead:])
     for r in refused:
-        rule = "OTP011" if isinstance(r.reason, Atom) else "OTP012"
-        out.append(finding(rule, f, r.line or e.line, f"{where}: {format_term(r.reason)[:200]}",
+        if isinstance(r.reason, Atom):  # too_many_point_of_no_return: a make_relup rule, not release_handler's
+            # release_handler_1 splits at the first point_of_no_return and evaluates a later one again
+            # (code paths replaced once more): accepted, but make_relup never writes it
+            out.append(finding("OTP011", f, r.line or e.line, f"{where}: a second point_of_no_return; "
+                               "release_handler accepts it (make_relup would refuse it in an appup)",
+                               reason=r.reason, severity="warning"))
+            continue
+        out.append(finding("OTP012", f, r.line or e.line, f"{where}: {format_term(r.reason)[:200]}",
                            reason=r.reason))
     out += _after_ponr(f, where, e, instrs)
     for r in pairing_checks(before, after):

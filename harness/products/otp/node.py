@@ -51,14 +51,16 @@ Info = fun() ->
      [{A, V} || {A, _, V} <- application:which_applications()],
      element(1, erlang:statistics(wall_clock))}
 end,
+%% a release_handler that crashes under a call (it does on static_emulator) exits the caller: {exit, Reason}
+Rh = fun(F, A) -> try apply(release_handler, F, A) catch exit:E -> {exit, E} end end,
 R = case Req of
     {info} -> Info();
-    {unpack, Name} -> release_handler:unpack_release(Name);
-    {check, Vsn} -> release_handler:check_install_release(Vsn);
-    {install, Vsn} -> timer:tc(release_handler, install_release, [Vsn]);
-    {install, Vsn, Opts} -> timer:tc(release_handler, install_release, [Vsn, Opts]);
-    {permanent, Vsn} -> release_handler:make_permanent(Vsn);
-    {remove, Vsn} -> release_handler:remove_release(Vsn);
+    {unpack, Name} -> Rh(unpack_release, [Name]);
+    {check, Vsn} -> Rh(check_install_release, [Vsn]);
+    {install, Vsn} -> timer:tc(fun() -> Rh(install_release, [Vsn]) end);
+    {install, Vsn, Opts} -> timer:tc(fun() -> Rh(install_release, [Vsn, Opts]) end);
+    {permanent, Vsn} -> Rh(make_permanent, [Vsn]);
+    {remove, Vsn} -> Rh(remove_release, [Vsn]);
     {restart} -> init:restart();
     {stop} -> init:stop();
     {apply, M, F, A} -> catch apply(M, F, A)

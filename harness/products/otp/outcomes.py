@@ -75,8 +75,37 @@ OUTCOMES: dict[str, tuple[Status, NodeEffect, str, str]] = {
                    "the node restarted after install_release and runs its permanent release again"),
                    "the new release's process state is gone; install it again (re-run the plan)"),
     "permanent": ("failed", "unchanged", "release {a} is permanent and cannot be removed", ""),
-    "static_emulator": ("failed", "unchanged", ("the relup needs a new emulator but sasl static_emulator is "
-                        "set; nothing changed"), ""),
+    # release_handler throws static_emulator inside its own handle_call, which has no clause for it: the
+    # caller gets an exit {{case_clause,static_emulator},_}, release_handler dies, sasl_sup (intensity 0)
+    # gives up and, sasl being permanent, the node stops; heart (if any) boots the permanent release.
+    "static_emulator": ("failed", "unknown", ("the relup needs an emulator restart (restart_new_emulator or "
+                        "restart_emulator) but sasl static_emulator is true: release_handler crashed on it"),
+                        "upgrade such a node by a full restart into the new release, or unset static_emulator"),
+    "release_handler_crashed": ("failed", "unknown", "release_handler crashed while answering: {a}",
+                                "read the node's log (sasl crash report)"),
+    "bad_rel_file": ("failed", "unchanged", "the package's {a} cannot be read as one term; nothing was unpacked",
+                     "build the package with systools:make_tar (releases/NAME.rel holds one {{release,...}} term)"),
+    "bad_rel_data": ("failed", "unchanged", ("the package's .rel holds {a}, not {{release,{{Name,Vsn}},"
+                     "{{erts,EVsn}},Libs}}; nothing was unpacked"), "fix the .rel and rebuild the package"),
+    "rel_missing": ("failed", "unchanged", ("the package has no {a}: unpack_release looks for releases/NAME.rel "
+                    "inside the tar, NAME being the package's name; nothing was unpacked"),
+                    "name the package like its .rel (NAME.tar.gz holds releases/NAME.rel), as systools:make_tar does"),
+    "cannot_extract_file": ("failed", "changed", ("unpack stopped at {a} ({b}): RELEASES is unchanged, but the files "
+                            "extracted before it stay under the release root"),
+                            ("copy the package again if it is truncated (eof), make the path writable (a file "
+                             "where a directory belongs: enotdir), then unpack again")),
+    "no_such_directory": ("failed", "unchanged", "library directory {a} does not exist; nothing changed",
+                          "check the lib dirs given to set_unpacked/create_RELEASES"),
+    "not_a_directory": ("failed", "unchanged", "{a} is not a directory; nothing changed", ""),
+    "could_not_create_hybrid_boot": (
+        "failed", "unchanged", ("restart_new_emulator: release_handler could not build the hybrid boot script "
+        "({a}); nothing ran"), "the new release's start.boot must load stdlib and sasl (systools:make_script)"),
+    "heart:set_cmd() error": (
+        "failed", "changed", ("heart refused the restart command ({a}): the node was NOT restarted; with "
+        "restart_emulator the script had already run up to it, so new code may be loaded while the release is "
+        "not current"), "check sasl start_prg (heart commands must stay under 2047 bytes) and restart the node"),
+    "file_error": ("failed", "unchanged", "release_handler cannot read {a}: {b}; nothing changed",
+                   "check the file's type and permissions on the node"),
     "EXIT": ("failed", "unknown", "the upgrade script crashed: {a}", "read the node's log; fix the appup/relup"),
     "code_change_failed": ("failed", "unknown", "code_change of {b} failed in process {a}",
                            "fix code_change/3 of the module for this version"),
@@ -99,6 +128,36 @@ def _arg(term: Any, k: int) -> str:
     return ""
 
 
+# posix atoms release_handler passes on as {error,{Posix,File}} (file:consult/read_file of a .rel or relup)
+POSIX = frozenset(("eacces", "eagain", "ebadf", "ebusy", "edquot", "eexist", "efault", "efbig", "eintr", "einval",
+                   "eio", "eisdir", "eloop", "emfile", "emlink", "enametoolong", "enfile", "enodev", "enoent",
+                   "enomem", "enospc", "enotblk", "enotdir", "enotsup", "enxio", "eperm", "epipe", "erofs",
+                   "espipe", "esrch", "estale", "exdev"))
+
+
+def _file_error(code: str, tag: Any, detail: Any) -> tuple[str, Any]:
+    """``{Posix, File}``: a missing relup keeps its own code ("enoent"); a missing ``.rel`` is a packaging
+    error (unpack_release looked inside the tar); any other posix error is a file error."""
+    if not (isinstance(tag, Atom) and str(tag) in POSIX and isinstance(detail, Tuple) and len(detail) == 2):
+        return code, detail
+    path = string_of(detail[1]) or ""
+    if str(tag) == "enoent" and path.endswith(".rel"):
+        return "rel_missing", detail
+    if str(tag) == "enoent" and path.endswith("/relup"):
+        return "enoent", detail
+    return "file_error", Tuple((Atom("file_error"), detail[1], tag))
+
+
+def _extract_crash(detail: Any) -> Any:
+    """OTP 25's erl_tar returns ``{error,Reason}`` where release_handler's extract_tar expects
+    ``{error,{Name,Reason}}`` (R3A): the unpack crashes with ``{{case_clause,{error,Reason}},Stack}``.
+    Read it as the ``cannot_extract_file`` it stands for (file name unknown)."""
+    clause = detail[0] if isinstance(detail, Tuple) and detail else None
+    err = clause[1] if isinstance(clause, Tuple) and len(clause) == 2 else None
+    reason = err[1] if isinstance(err, Tuple) and len(err) == 2 else err
+    return Tuple((Atom("cannot_extract_file"), "a file of the package", reason))
+
+
 def classify(reply: Any, vsn: str, *, restarted: bool | None = None, permanent: str | None = None) -> Outcome:
     """Map a release_handler reply to an :class:`Outcome`.
 
@@ -113,10 +172,17 @@ def classify(reply: Any, vsn: str, *, restarted: bool | None = None, permanent: 
         detail: Any = reply
     elif isinstance(reply, Tuple) and reply and reply[0] == Atom("continue_after_restart"):
         code, detail = "continue_after_restart", reply
+    elif isinstance(reply, Tuple) and len(reply) == 2 and reply[0] == Atom("exit"):
+        # the control script's catch: the call itself exited (release_handler crashed under it)
+        code = "static_emulator" if "{case_clause,static_emulator}" in term else "release_handler_crashed"
+        detail = Tuple((Atom(code), reply[1]))
     elif isinstance(reply, Tuple) and len(reply) == 2 and reply[0] == Atom("error"):
         detail = reply[1]
         tag = detail[0] if isinstance(detail, Tuple) and detail else detail
         code = str(tag) if isinstance(tag, Atom) and str(tag) in OUTCOMES else "error"
+        code, detail = _file_error(code, tag, detail)
+        if code == "error" and "{release_handler,extract_tar," in term:
+            code, detail = "cannot_extract_file", _extract_crash(detail)
         if code == "error" and isinstance(detail, Tuple) and detail and detail[0] == Atom("badarg") \
                 and "heart" in term:
             code = "restart_emulator_without_heart"

@@ -262,11 +262,18 @@ class _Lexer:
 
 # --- parser ---------------------------------------------------------------------------------------
 
+#: How deep lists, tuples and maps may nest. The parser (and every walker of the terms after it) is
+#: recursive: past this, a located error instead of Python's RecursionError. No .app, .appup, .rel or
+#: relup comes near it (an appup's instructions nest 5 or 6 deep).
+MAX_DEPTH = 100
+
+
 class _Parser:
     def __init__(self, text: str, file: str) -> None:
         self.lexer = _Lexer(text, file)
         self.toks = list(self.lexer.tokens())
         self.i = 0
+        self.depth = 0
 
     def peek(self) -> _Tok:
         return self.toks[self.i]
@@ -297,7 +304,16 @@ class _Parser:
         return out
 
     def term(self) -> Any:
+        self.depth += 1
+        try:
+            return self._term()
+        finally:
+            self.depth -= 1
+
+    def _term(self) -> Any:
         tok = self.take()
+        if self.depth > MAX_DEPTH and tok.kind == "punct" and tok.value in ("{", "[", "#{"):
+            raise self.lexer.error(f"terms nested more than {MAX_DEPTH} levels deep at '{tok.value}'", tok.line)
         if tok.kind == "atom":
             return _with_line(Atom(tok.value), tok.line)
         if tok.kind == "str":

@@ -29,8 +29,10 @@ PRODUCT = Product(
         "zato.start": "harness.products.zato.actions:ZatoStart",
         "zato.hot_deploy": "harness.products.zato.deploy:HotDeploy",
         "zato.invoke": "harness.products.zato.deploy:Invoke",
+        "zato.cannot_undo": "harness.products.zato.deploy:NotUndone",
         "zato.put_files": "harness.products.zato.deploy:PutFiles",
         "zato.restore_files": "harness.products.zato.deploy:RestoreFiles",
+        "zato.verify": "harness.products.zato.serving:Verify",
     },
     gates={
         "zato.ready": "harness.products.zato.actions:component_ready",
@@ -38,6 +40,7 @@ PRODUCT = Product(
     },
     standin="harness.products.zato.standin:STANDIN",
     fixtures="harness.products.zato.fixtures",
+    timeline="harness.products.zato.timeline:TIMELINE",
 )
 
 __all__ = ["KINDS", "PRODUCT", "UPLOADED_PACKAGE_RE", "LogEvent", "parse_line", "parse_log"]

@@ -3,8 +3,20 @@
 Skip rules (what makes the update idempotent and a resumed run safe):
 - ``zato.git_pull``: the checkout is already at the target commit;
 - ``zato.install`` (``./update.sh``): the installed revision equals the checked-out one;
-- ``zato.stop``/``zato.start``: the component already runs the installed version (unless ``force``);
+- ``zato.stop``/``zato.start``: the component already runs the installed version (its log says so and
+  its process is alive: a SIGKILLed component is restarted), unless ``force``;
   ``zato stop`` on a component with no pidfile reports it as not running.
+
+``zato stop`` returns as soon as it has sent SIGTERM (Zato 3.2 ``stop.py``): the old process may still
+hold its port and its pid. The stop step therefore waits, by the product's own signals, until the
+process its pidfile named is gone; only then does the start run (whose ``check_config`` would refuse a
+busy port or a live pidfile with exit 16).
+
+A start that an earlier executor began and never ended (``ctx.interrupted``) is re-checked against the
+node first: when the component's pidfile names a live process that logged its start (the stop before
+it waited for the old process to be gone, so this is the one the dead executor started), ``zato start``
+is not run again (it would answer "already running": exit 16
+on Zato 3.2, 9 on older ones), only the readiness gate.
 """
 
 from __future__ import annotations
@@ -18,8 +30,9 @@ from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, Environment, HostHandle
 from harness.errors import StepFailed
-from harness.products.zato import state
-from harness.products.zato.logs import parse_log
+from harness.products.zato import serving, state
+from harness.products.zato.logs import parse_line, parse_log
+from harness.transports.base import CommandResult
 from harness.wait import wait_until
 
 # ----- hosts: git and update.sh -------------------------------------------------------------------
@@ -34,7 +47,10 @@ class GitPull:
         host = _host(ctx)
         head = state.head(host)
         target = state.remote_commit(host, ctx.step.args.get("revision"))
+        # the node's revision before this run changed it: kept from the first attempt (an executor killed
+        # after the pull moved the checkout resumes with it), journaled before anything changes
         ctx.observation.setdefault("before", head)
+        ctx.observation["target"] = target
         ctx.persist()  # before anything changes, for the rollback
         if head == target:
             return f"already at {head[:10]} ({ctx.step.args.get('revision') or 'upstream'}): nothing to pull"
@@ -94,10 +110,36 @@ def _installed_version(ctx: StepContext, host: HostHandle) -> str:
 
 def _current_if_running(ctx: StepContext) -> str | None:
     comp = _component(ctx)
-    running = state.running_version(comp)
-    if running and running == _installed_version(ctx, comp.host):
+    running = state.running_version(comp)  # what its log says it started as ...
+    if running and running == _installed_version(ctx, comp.host) and serving.alive(comp):  # ... and still runs
         return f"{comp.name} already runs the installed version {running}"
     return None
+
+
+# exit codes of zato.cli.SYS_ERROR the steps tell apart
+FILE_MISSING, COMPONENT_ALREADY_RUNNING, EXCEPTION_CAUGHT, FAILED_TO_START, FOUND_PIDFILE = 2, 9, 16, 18, 19
+
+
+def wait_process_gone(comp: ComponentHandle, pid: int, timeout: float) -> float:
+    """Wait until process ``pid`` of ``comp`` has exited (its pidfile is already gone: ``zato stop``
+    deletes it at once); the seconds it took."""
+    t0 = time.monotonic()
+    wait_until(lambda: not state.pid_alive(comp.host, pid), timeout=timeout, interval=0.05,
+               what=f"the old process of {comp.name} (pid {pid}) to exit after SIGTERM",
+               details=lambda: "--- log tail ---\n" + "\n".join(state.read_log(comp).splitlines()[-10:]),
+               hint=f"`zato stop` returns before the process is gone; check {state.log_path(comp)} on "
+                    f"{comp.host.name} for what keeps it from stopping")
+    return round(time.monotonic() - t0, 4)
+
+
+def stop_and_wait(comp: ComponentHandle, timeout: float = 60.0) -> CommandResult:
+    """``zato stop PATH``, then wait until the process its pidfile named has exited: what anyone who
+    starts the component again right after must do (suites and tools too, not only the restart step)."""
+    pid = state.pidfile_pid(comp)
+    res = comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
+    if pid is not None:
+        wait_process_gone(comp, pid, timeout)
+    return res
 
 
 class ZatoStop:
@@ -106,21 +148,60 @@ class ZatoStop:
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
+        pid = ctx.observation.get("pid")  # persisted by an interrupted earlier attempt: its pidfile is gone
+        if pid is None:
+            pid = state.pidfile_pid(comp)
+            ctx.observation["pid"] = pid
+            ctx.persist()  # before the signal: a resumed step still knows which process to wait for
         t0 = time.monotonic()
         res = comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
-        if res.exit_code == 2:  # FILE_MISSING: no pidfile, the component is not running
+        if res.exit_code == FILE_MISSING:  # no pidfile: not running, or an earlier attempt already stopped it
             ctx.observation["was_running"] = False
-            return
-        res.check()
+        elif res.exit_code == EXCEPTION_CAUGHT and pid is not None and not state.pid_alive(comp.host, int(pid)):
+            # a stale pidfile: SIGTERM found no process (ProcessLookupError) and Zato kept the pidfile;
+            # `zato start` deletes a stale pidfile itself (check_config)
+            ctx.observation.update(was_running=False, stale_pidfile=True)
+        else:
+            res.check()
+        if pid is not None:
+            timeout = float(ctx.step.args.get("stop_timeout") or ctx.plan.ready_timeout)
+            ctx.observation["stopped_after"] = wait_process_gone(comp, int(pid), timeout)
+
+
+def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
+    """``(pid, offset in the log text of its Starting line)`` when the component's pidfile names a live process that
+    logged its start and neither its stop nor a boot failure since; None otherwise."""
+    pid = state.pidfile_pid(comp)
+    if pid is None or not state.pid_alive(comp.host, pid):
+        return None
+    text, offset, found = state.read_log(comp), 0, None
+    for line in text.splitlines(keepends=True):
+        e = parse_line(line.rstrip("\n"))
+        if e is not None and e.pid == pid:
+            if e.kind == "starting":
+                found = offset
+            elif e.kind in ("stopping", "stopped", "boot_failed"):
+                found = None
+        offset += len(line)  # characters: read_log's text is what the gate slices
+    return (pid, found) if found is not None else None
 
 
 class ZatoStart:
     def skip(self, ctx: StepContext) -> str | None:
-        return None if ctx.step.args.get("force") else _current_if_running(ctx)
+        # an interrupted start is never skipped for "already runs the installed version": the earlier
+        # executor may have started it without seeing it ready, and the gate must still hold
+        return None if ctx.step.args.get("force") or ctx.interrupted else _current_if_running(ctx)
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
+        if ctx.interrupted:
+            # the stop before this step waited until the old process was gone: a live component now is
+            # the one the earlier executor's `zato start` started. Only the gate is left, from its start line.
+            live = _live_start(comp)
+            if live is not None:
+                ctx.observation.update(already_started=live[0], log_offset=live[1])
+                return
         ctx.observation["log_offset"] = len(state.read_log(comp))
         argv = [state.zato_bin(comp.host), "start", comp.path]
         if ctx.step.args.get("sync_internal"):
@@ -128,6 +209,14 @@ class ZatoStart:
         t0 = time.monotonic()
         res = comp.host.transport.run(argv, timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
+        said = (res.stdout + res.stderr).strip()
+        if res.exit_code in (EXCEPTION_CAUGHT, COMPONENT_ALREADY_RUNNING, FOUND_PIDFILE) and "pidfile" in said:
+            raise StepFailed(ctx.step.id, f"{comp.name} is already running (`zato start` exit {res.exit_code}: "
+                             f"{said[-300:]})\nHint: something else started it; stop it, or check "
+                             f"{comp.path}/pidfile on {comp.host.name}")
+        if res.exit_code == FAILED_TO_START:
+            raise StepFailed(ctx.step.id, f"{comp.name} failed to start: `zato start` exit 18, its stderr: "
+                             f"{said[-800:]}\nHint: see {state.log_path(comp)} on {comp.host.name}")
         res.check()
         if "OK" not in res.stdout.split():
             raise StepFailed(ctx.step.id, f"`zato start` exited 0 without printing OK: {res.stdout!r}")

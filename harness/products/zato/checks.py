@@ -8,6 +8,7 @@ the executor believed it did the right thing.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +98,53 @@ def check_order(h: ZatoHistory) -> Verdict:
                             f"({_ts(prev.ready)})")
     timeline = [(r.component, _ts(r.stopping), _ts(r.ready)) for r in seq]
     return Verdict(not problems, {"problems": problems, "timeline": timeline})
+
+
+#: HAProxy's record of a health-check verdict changing: ``Server BACKEND/http_plain--NAME is UP|DOWN``,
+#: on a syslog line that starts with the RFC 3339 time it was received
+_HAPROXY_STATE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT\S+) .*?Server (?P<backend>[^/\s]+)/(?:http_plain--)?"
+                            r"(?P<server>\S+) is (?P<state>UP|DOWN)")
+
+
+def haproxy_states(env: Environment, since: float, until: float | None = None) -> list[tuple[datetime, str, str]]:
+    """(time, server, UP|DOWN) from every load balancer's HAProxy log inside the window."""
+    t0 = datetime.fromtimestamp(since, UTC)
+    t1 = datetime.fromtimestamp(until, UTC) if until else None
+    out = []
+    for comp in env.components.values():
+        if comp.role != "load-balancer":
+            continue
+        for line in state.haproxy_log(comp).splitlines():
+            m = _HAPROXY_STATE.match(line)
+            if not m:
+                continue
+            ts = datetime.fromisoformat(m["ts"])
+            if ts >= t0 and (t1 is None or ts <= t1):
+                out.append((ts, m["server"], m["state"]))
+    return sorted(out)
+
+
+@checker("lb-rotation")
+def check_back_in_rotation(h: ZatoHistory, lb: list[tuple[datetime, str, str]]) -> Verdict:
+    """Each server is back in the load balancer's rotation — HAProxy itself logged it UP after its restart —
+    before the next server stops: the window with fewer servers than the cluster minus one never opens."""
+    servers = [r for n, role in h.roles.items() if role == "server" for r in h.restarts(n)]
+    if len(servers) < 2:
+        return Verdict(True, {"servers": len(servers), "why": "one server: no next server to wait for"})
+    if not lb:
+        return Verdict("unknown", {"why": "HAProxy logged no server state change in the window (is its `log` "
+                                          "directive sending to this host's syslog?)"})
+    problems, seen = [], []
+    for prev, nxt in itertools.pairwise(servers):
+        after = prev.starting or prev.stopping
+        deadline = nxt.stopping or nxt.starting
+        up = [ts for ts, name, st in lb if name == prev.component and st == "UP" and after and ts > after]
+        first_up = min(up) if up else None
+        seen.append((prev.component, _ts(first_up), nxt.component, _ts(deadline)))
+        if first_up is None or deadline is None or deadline < first_up:
+            problems.append(f"{nxt.component} began stopping ({_ts(deadline)}) before HAProxy had "
+                            f"{prev.component} UP again ({_ts(first_up) or 'never'})")
+    return Verdict(not problems, {"problems": problems, "up_then_next": seen})
 
 
 @checker("sync-internal")

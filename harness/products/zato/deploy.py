@@ -8,6 +8,9 @@
   id:[N], payload_name:[x.py]``) and in the ODB (``deployment_status`` = ``deployed``). A server that
   logs ``Could not load source``/``No services were deployed`` for the module fails it at once.
 - ``zato.invoke``: call services through the load balancer (``/zato/api/invoke/<service>``).
+- ``zato.cannot_undo`` (rollback only): a module that had no previous version cannot be removed by a
+  hot-deploy; if the node still has it deployed, the step says so and ends indeterminate, so the run
+  never reports "rolled back" with the module in place.
 - ``zato.put_files``/``zato.restore_files``: write modules, packages and ``service-sources.txt`` entries
   on a node (static installs; the old contents are recorded first) and put them back.
 """
@@ -24,7 +27,7 @@ import requests
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, HostHandle
-from harness.errors import StepFailed
+from harness.errors import HarnessError, StepFailed
 from harness.products.zato import odb, state
 from harness.products.zato.hotdeploy import Payload, with_entries
 from harness.products.zato.logs import parse_log
@@ -182,6 +185,35 @@ def deployed(ctx: StepContext, gate: Gate) -> None:
     wait_until(all_confirmed, timeout=gate.timeout, interval=0.02, what="the confirmation of every server",
                details=lambda: "; ".join(missing),
                hint="a server that is down deploys the package when it starts; check its log")
+
+
+# ----- what a rollback cannot undo ----------------------------------------------------------------
+
+
+class CannotUndo(HarnessError):
+    """The rollback cannot put the node back: its state is not the one before the run."""
+
+
+class NotUndone:
+    """A rollback step for hot-deployed modules that had no previous version: asked of the ODB, they are
+    either deployed nowhere (nothing to undo) or still deployed, which hot-deploy cannot remove."""
+
+    def skip(self, ctx: StepContext) -> str | None:
+        names = list(ctx.step.args["modules"])
+        rows = odb.deployed_services(ctx.env)
+        left = {n: sorted({r.server for r in _hot(rows, n)}) for n in names}
+        ctx.observation["still_deployed"] = {n: s for n, s in left.items() if s}
+        if not ctx.observation["still_deployed"]:
+            return f"{', '.join(names)} deployed on no server: nothing to undo"
+        return None
+
+    def run(self, ctx: StepContext) -> None:
+        left = ctx.observation["still_deployed"]
+        where = "; ".join(f"{n} on {', '.join(s)}" for n, s in left.items())
+        raise CannotUndo(f"cannot undo: {where} had no previous version, and hot-deploy cannot remove a module "
+                         f"(it stays deployed and is loaded again at every start)\n"
+                         f"Hint: delete it from work/hot-deploy/current/ on every server, remove its "
+                         f"deployed_service rows from the ODB, and restart the servers")
 
 
 # ----- invoke through the load balancer ------------------------------------------------------------

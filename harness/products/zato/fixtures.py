@@ -16,7 +16,7 @@ from harness.environment import Environment
 from harness.plan.models import Inventory, Plan, StandinsSpec
 from harness.probes import HttpProbe, ProbeResult
 from harness.products.zato.checks import ZatoHistory
-from harness.pytest_plugin.backends import backend_params, skip_unless_backend_runs
+from harness.pytest_plugin.backends import backend_params, environment, release, skip_unless_backend_runs
 
 
 @dataclass
@@ -41,7 +41,8 @@ class RecordedRun:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "env_param" in metafunc.fixturenames:
         sizes = getattr(metafunc.module, "SIZES", (1, 3))
-        metafunc.parametrize("env_param", backend_params(metafunc.config, sizes), scope="module")
+        ssh = getattr(metafunc.module, "SSH_BACKEND", False)  # also through SSH-only stand-ins
+        metafunc.parametrize("env_param", backend_params(metafunc.config, sizes, ssh=ssh), scope="module")
 
 
 def start_zato(backend: str, servers: int, base: Path, version: str = "3.2.0") -> ZatoStandin:
@@ -53,13 +54,16 @@ def start_zato(backend: str, servers: int, base: Path, version: str = "3.2.0") -
 
 
 @pytest.fixture(scope="module")
-def zato(env_param: tuple[str, int], tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZatoStandin]:
+def zato(env_param: tuple[str, int], request: pytest.FixtureRequest,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZatoStandin]:
     """A Zato environment of stand-ins for the test module (web-admin, servers behind a real HAProxy load
-    balancer, scheduler), once per backend and size of the module's ``SIZES`` (default 1 and 3 servers)."""
+    balancer, scheduler), once per backend and size of the module's ``SIZES`` (default 1 and 3 servers);
+    with ``--harness-target``, that environment as it is."""
     backend, servers = env_param
-    z = start_zato(backend, servers, tmp_path_factory.mktemp("zato"))
-    yield z
-    standins.down(z.inventory)
+    base = tmp_path_factory.mktemp("zato")
+    inv = environment(request.config, "zato", backend, base, servers=servers, version="3.2.0")
+    yield ZatoStandin(inv, Path(inv.state_dir) if inv.state_dir else base)
+    release(inv)
 
 
 def record_run(z: ZatoStandin, plan: Plan, runs_dir: Path) -> RecordedRun:

@@ -7,7 +7,7 @@ Nothing here talks to a node, so every rule is unit-tested (``tests/products/tes
   a name that escapes the pickup directory, a syntax error, a relative import, no service in it), as
   a :class:`~harness.errors.PlanError` naming the file, the line, the plan field and the fix;
 - :func:`service_names`: the services a module defines, read with :mod:`ast` (never executed), named
-  as Zato names them: the ``name`` attribute, else ``module-name.class-name``;
+  as Zato names them: the ``name`` attribute, else :func:`service_name` (Zato's ``uncamelify``);
 - :func:`with_entries`: ``service-sources.txt`` with entries added before its last line
   (``./work/hot-deploy/current``, "always the last line").
 """
@@ -25,9 +25,10 @@ from typing import Any
 
 from harness.errors import PlanError
 
-__all__ = ["HOT_DEPLOY_LINE", "MAX_PAYLOAD", "Payload", "load_payloads", "refusal", "service_names",
-           "with_entries"]
+__all__ = ["HOT_DEPLOY_LINE", "MAX_PAYLOAD", "Payload", "load_payloads", "refusal", "service_name", "service_names",
+           "uncamelify", "with_entries"]
 
+RESERVED_PREFIX = "zato."  # Zato's own services (zato.ping, zato.service.*): a user service must not take one
 MAX_PAYLOAD = 5_000_000  # bytes: deployment_package.payload is LargeBinary(5000000)
 HOT_DEPLOY_LINE = "./work/hot-deploy/current"
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".whl", ".egg", ".gz", ".bz2")
@@ -83,7 +84,8 @@ def load_payloads(params: dict[str, Any], resolve: Callable[[str], Path] = Path)
 
 
 def _error(p: Payload, message: str, hint: str, line: int | None = None) -> PlanError:
-    return PlanError(f"{p.name}: {message}", file=p.origin if p.origin != "<inline>" else None, line=line,
+    shown = p.name if p.name.isprintable() else repr(p.name)  # a name with a newline stays on one line
+    return PlanError(f"{shown}: {message}", file=p.origin if p.origin != "<inline>" else None, line=line,
                      field=p.field, hint=hint)
 
 
@@ -99,6 +101,13 @@ def refusal(p: Payload) -> PlanError | None:
     if not name.endswith(".py"):
         return _error(p, "not a Python module: Zato ignores files that do not match *.py",
                       "rename it to .py if it is a flat Python module")
+    if not name[:-3].isidentifier():
+        # Zato names the module after the file (get_module_name_by_path) and services after the module:
+        # a name that is no identifier (`a\nb.py`, `my-mod.py`) gives a module nothing can import and log
+        # lines no one can read back
+        return _error(p, f"{name[:-3]!r} is not a Python module name (a Python identifier followed by .py)",
+                      "rename the file, e.g. `my_module.py`: letters, digits and underscores, not starting "
+                      "with a digit")
     if name == "__init__.py":
         return _error(p, "a package marker: Zato hot-deploys flat modules only, not packages",
                       "install packages with zato-extra-paths")
@@ -119,14 +128,38 @@ def refusal(p: Payload) -> PlanError | None:
         if isinstance(node, ast.ImportFrom) and node.level:
             return _error(p, "relative import: hot-deployed modules are flat, they have no package",
                           "import absolutely, or install the package with zato-extra-paths", line=node.lineno)
-    if not service_names(p.data, name):
+    services = _services(tree, name)
+    if not services:
         return _error(p, "defines no Service subclass: Zato would log `No services were deployed from module`",
                       "add `class MyService(Service)` (from zato.server.service import Service)")
+    for service, line in services:
+        if service.startswith(RESERVED_PREFIX):
+            return _error(p, f"service {service!r} is in the {RESERVED_PREFIX}* namespace reserved for Zato's own "
+                          "services (zato.ping answers the load balancer's health check)",
+                          f"rename the service (`name = 'myproject.{service.removeprefix(RESERVED_PREFIX)}'`)"
+                          + (", or the module: services are named MODULE.CLASS" if service.startswith("zato.")
+                             and name == "zato.py" else ""), line=line)
     return None
 
 
-def _dashed(text: str) -> str:
-    return re.sub(r"(?<!^)(?=[A-Z])", "-", text).lower()
+# Zato 3.2 zato.common.util.api: a capital after a lower-case letter, or a capital (not the first
+# character) followed by a lower-case letter, starts a new word.
+_UNCAMELIFY_RE = re.compile(r"((?<=[a-z])[A-Z]|(?<!\A)[A-Z](?=[a-z]))")
+
+
+def uncamelify(text: str, separator: str = "-") -> str:
+    """Zato's ``uncamelify``: ``ServiceCSV`` -> ``service-csv``, ``WSDLDocs`` -> ``wsdl-docs``."""
+    return separator.join(word.lower() for word in _UNCAMELIFY_RE.sub(r" \1", text).split())
+
+
+def service_name(module: str, class_name: str) -> str:
+    """The name Zato 3.2 gives service ``class_name`` of module ``module`` with no ``name`` attribute
+    (``Service.convert_impl_name``): uncamelify ``module.Class``, dashes for underscores in the module
+    path, and in the class part a dash after an underscore dropped (``My_Service`` -> ``my_service``)."""
+    *path, cls = uncamelify(f"{module}.{class_name}").split(".")
+    cls = cls[1:] if cls.startswith("-") else cls
+    cls = cls.replace(".-", ".").replace("_-", "_")
+    return ".".join([elem.replace("_", "-") for elem in path] + [cls])
 
 
 def _is_service_base(base: ast.expr, aliases: set[str]) -> bool:
@@ -142,11 +175,16 @@ def service_names(source: bytes, file_name: str) -> list[str]:
         tree = ast.parse(source, filename=file_name)
     except (SyntaxError, ValueError):
         return []
+    return [name for name, _line in _services(tree, file_name)]
+
+
+def _services(tree: ast.Module, file_name: str) -> list[tuple[str, int]]:
+    """``(service name, line of its class)`` for each service of a parsed module."""
     aliases = {"Service"}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.module == "zato.server.service":
             aliases |= {a.asname or a.name for a in node.names if a.name == "Service"}
-    module = Path(file_name).stem.replace("_", "-")
+    module = Path(file_name).stem
     names = []
     for node in tree.body:
         if isinstance(node, ast.ClassDef) and any(_is_service_base(b, aliases) for b in node.bases):
@@ -154,7 +192,7 @@ def service_names(source: bytes, file_name: str) -> list[str]:
             explicit = next((s.value.value for s in node.body if isinstance(s, ast.Assign)
                              and any(isinstance(t, ast.Name) and t.id == "name" for t in s.targets)
                              and isinstance(s.value, ast.Constant) and isinstance(s.value.value, str)), None)
-            names.append(explicit or f"{module}.{_dashed(node.name)}")
+            names.append((explicit or service_name(module, node.name), node.lineno))
     return names
 
 

@@ -29,6 +29,32 @@ def read_log(comp: ComponentHandle) -> str:
         return ""
 
 
+def pidfile_pid(comp: ComponentHandle) -> int | None:
+    """The pid in the component's pidfile (``PATH/pidfile``), None when there is none or it is no number."""
+    try:
+        text = comp.host.transport.get(f"{comp.path}/pidfile").decode(errors="replace").strip()
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def pid_alive(host: HostHandle, pid: int) -> bool:
+    """True while process ``pid`` exists on ``host`` and is not a zombie (asked on the host: ``kill -0``
+    and its state in ``ps``, the same through every transport)."""
+    res = host.transport.run(["sh", "-c", 'kill -0 "$1" 2>/dev/null && ps -o stat= -p "$1"', "alive", str(pid)],
+                             timeout=30)
+    return res.ok and not res.stdout.strip().startswith("Z")
+
+
+def haproxy_log(comp: ComponentHandle) -> str:
+    """What HAProxy of the load balancer ``comp`` sent to syslog (its ``log`` directive), as the LB's host
+    keeps it: ``logs/haproxy.log`` under the component (the stand-in's syslog; on a VM, point rsyslog there)."""
+    try:
+        return comp.host.transport.get(f"{comp.path}/logs/haproxy.log").decode(errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
 def head(host: HostHandle) -> str:
     """The checkout's commit. What a rollback reverts to is read here, so an answer that is not a commit id
     (seen: an empty stdout from a command that exited 0 through docker exec) is asked again, then refused."""

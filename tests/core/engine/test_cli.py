@@ -157,7 +157,7 @@ def test_status_of_an_unfinished_run_says_so(do: FakeAction, plan_file: Path, is
 
     run = Run.create(load_plan(plan_file), fake_inventory(), isolated_dirs / "runs")
     result = invoke("status", run.run_dir)
-    assert result.exit_code == 0
+    assert result.exit_code == EXIT_CODES[Outcome.INDETERMINATE] == 6  # not finished: resume or roll back
     assert "pending" in result.stdout and "not finished (resume it)" in result.stdout
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from harness.engine.lock import LeaseLock, state_dir
 from harness.errors import LeaseLost, LockHeld, RefusedError
+from harness.wait import wait_until
 
 
 def _write_lease(holder: str, pid: int, expires: float, env: str = "dev") -> Path:
@@ -50,8 +51,13 @@ def test_a_second_holder_is_refused_with_a_message_naming_the_first() -> None:
 
 
 def test_other_environments_are_independent() -> None:
-    with LeaseLock("dev", "run-a", ttl=5), LeaseLock("staging", "run-b", ttl=5):
-        pass
+    with LeaseLock("dev", "run-a", ttl=5) as dev, LeaseLock("staging", "run-b", ttl=5) as staging:
+        assert dev.path != staging.path
+        assert (dev.current().holder, staging.current().holder) == ("run-a", "run-b")  # type: ignore[union-attr]
+        assert dev.held() and staging.held()
+        with pytest.raises(LockHeld, match="run-b"):
+            LeaseLock("staging", "run-c", ttl=5).acquire()  # each is still exclusive
+    assert not dev.path.exists() and not staging.path.exists()
 
 
 def test_an_expired_lease_of_a_dead_holder_is_taken_over() -> None:
@@ -75,19 +81,27 @@ def test_a_garbled_lease_file_does_not_block() -> None:
         assert lock.current().holder == "run-b"  # type: ignore[union-attr]
 
 
+def _past(moment: float) -> bool:
+    return time.time() > moment
+
+
 def test_renewal_keeps_a_live_holders_lease_past_its_ttl() -> None:
-    with LeaseLock("dev", "run-a", ttl=0.5) as lock:
-        time.sleep(0.8)
+    with LeaseLock("dev", "run-a", ttl=3) as lock:
+        first = lock.current().expires  # type: ignore[union-attr]
+        wait_until(lambda: _past(first), timeout=30, what="the first lease's expiry")
+        assert lock.held()
+        assert lock.current().expires > first  # type: ignore[union-attr]  # renewed, by the holder's thread
         with pytest.raises(LockHeld):
-            LeaseLock("dev", "run-b", ttl=0.5).acquire()
-        assert lock.current().expires > time.time()  # type: ignore[union-attr]
+            LeaseLock("dev", "run-b", ttl=3).acquire()
 
 
 def test_renewal_stops_after_release() -> None:
     lock = LeaseLock("dev", "run-a", ttl=0.3)
     lock.acquire()
+    renewer = lock._thread
+    assert renewer is not None and renewer.is_alive()
     lock.release()
-    time.sleep(0.2)
+    assert not renewer.is_alive()  # joined: nothing can write the lease again
     assert not lock.path.exists()
 
 
@@ -115,7 +129,7 @@ _HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     from harness.engine.lock import LeaseLock
-    LeaseLock("dev", "run-killed", ttl=0.5, directory=Path(sys.argv[1])).acquire()
+    LeaseLock("dev", "run-killed", ttl=3, directory=Path(sys.argv[1])).acquire()
     print("held", flush=True)
     time.sleep(60)
 """)
@@ -124,29 +138,32 @@ _HOLDER = textwrap.dedent("""
 def test_a_sigkilled_holder_is_taken_over_after_its_ttl() -> None:
     child = subprocess.Popen([sys.executable, "-c", _HOLDER, str(state_dir())], stdout=subprocess.PIPE,
                              text=True)
+    lock = LeaseLock("dev", "run-b", ttl=3)
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "held"
         with pytest.raises(LockHeld, match="run-killed"):
-            LeaseLock("dev", "run-b", ttl=0.5).acquire()
-        time.sleep(0.6)  # longer than the TTL: only renewal keeps it
-        with pytest.raises(LockHeld, match="run-killed"):
-            LeaseLock("dev", "run-b", ttl=0.5).acquire()
+            lock.acquire()
+        first = json.loads(lock.path.read_text())["expires"]
+        wait_until(lambda: _past(first), timeout=30, what="the child's first lease to expire")
+        with pytest.raises(LockHeld, match="run-killed"):  # only its renewal keeps it now
+            lock.acquire()
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
         child.stdout.close()  # type: ignore[union-attr]
-    killed = time.monotonic()
-    lock = LeaseLock("dev", "run-b", ttl=0.5)
-    while True:
+    last = json.loads(lock.path.read_text())["expires"]  # the dead holder's last renewal
+
+    def taken() -> bool:
         try:
             lock.acquire()
-            break
         except LockHeld:
-            assert time.monotonic() - killed < 5, "the dead holder's lease was never taken over"
-            time.sleep(0.05)
+            return False
+        return True
+
+    wait_until(taken, timeout=60, what="the dead holder's lease to be taken over")
     try:
         assert lock.current().holder == "run-b"  # type: ignore[union-attr]
-        assert time.monotonic() - killed <= 0.5 + 1.5  # within the TTL (plus scheduling slack)
+        assert time.time() >= last  # taken over once its TTL had passed, not before
     finally:
         lock.release()
 

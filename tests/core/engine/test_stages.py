@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from harness.engine.step import Step, stages
 from harness.errors import StepFailed
 from harness.plan.models import Plan
 from harness.testing import FakeAction, fake_actions, fake_inventory, fake_procedure
+from harness.wait import wait_until
 
 NODES = ("server1", "server2", "server3")
 STAGE = [Step(f"{verb}@{n}", n, "fake.do", parallel="code") for n in NODES for verb in ("pull", "install")]
@@ -49,13 +49,18 @@ def active() -> Iterator[dict[str, int]]:
     yield {"now": 0, "max": 0}
 
 
-def counting(active: dict[str, int], lock: threading.Lock, hold: float = 0.05) -> FakeAction:
+def counting(active: dict[str, int], overlap: int) -> FakeAction:
+    """Each step holds until ``overlap`` steps have been running at once (or 10 s pass: then the fan-out
+    never reached it and the test's ``max`` says so), so a loaded machine cannot hide or fake the overlap."""
+    cond = threading.Condition()
+
     def raises(ctx: StepContext) -> None:
-        with lock:
+        with cond:
             active["now"] += 1
             active["max"] = max(active["max"], active["now"])
-        time.sleep(hold)
-        with lock:
+            cond.notify_all()
+            if ctx.step.parallel:  # first@/last@ are stages of one: nothing to overlap with
+                cond.wait_for(lambda: active["max"] >= overlap, timeout=10)
             active["now"] -= 1
         return None
 
@@ -80,15 +85,23 @@ def test_lanes_run_concurrently_and_keep_their_order(tmp_path: Path) -> None:
 
 
 def test_parallel_1_runs_one_node_at_a_time(tmp_path: Path, active: dict[str, int]) -> None:
-    run = run_with(counting(active, threading.Lock()), tmp_path, parallel=1)
+    run = run_with(counting(active, overlap=1), tmp_path, parallel=1)
     assert run.outcome == Outcome.SUCCESS  # type: ignore[attr-defined]
     assert active["max"] == 1
+    # steps of one node after the other, the whole stage in file order: one lane after the other
+    done = [r["step"] for r in run.journal_records() if r["event"] == "step" and r["status"] == "ok"]
+    assert done == [s.id for s in STEPS]
 
 
 def test_parallel_limit_bounds_the_fan_out(tmp_path: Path, active: dict[str, int]) -> None:
-    run = run_with(counting(active, threading.Lock(), hold=0.2), tmp_path, parallel=2)
+    run = run_with(counting(active, overlap=2), tmp_path, parallel=2)
     assert run.outcome == Outcome.SUCCESS  # type: ignore[attr-defined]
     assert active["max"] == 2
+
+
+def failed_record(tmp: Path) -> bool:
+    return any('"step": "pull@server1"' in line and '"failed"' in line
+               for journal in (tmp / "runs").glob("*/journal.jsonl") for line in journal.read_text().splitlines())
 
 
 def test_a_failed_lane_stops_the_others_before_their_next_step(tmp_path: Path) -> None:
@@ -103,7 +116,8 @@ def test_a_failed_lane_stops_the_others_before_their_next_step(tmp_path: Path) -
             return StepFailed(ctx.step.id, "pull refused")
         if ctx.step.id.startswith("pull@"):
             failed.wait(10)
-            time.sleep(0.2)  # let the failing lane journal its record and raise the stop flag
+            # the failing lane's record is journaled just before it raises the stop flag
+            wait_until(lambda: failed_record(tmp_path), timeout=30, what="pull@server1's failed record")
         return None
 
     do = FakeAction(raises=raises)

@@ -26,7 +26,8 @@ def isolated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyte
 def test_a_plan_file_collects_one_item_per_step(isolated: pytest.Pytester) -> None:
     isolated.makefile(".yaml", plan=PLAN % 3)
     res = isolated.runpytest_subprocess("--collect-only", "-q", "plan.yaml")
-    res.stdout.fnmatch_lines(["plan.yaml::pull@vm-web-admin", "plan.yaml::start@server3", "24 tests collected*"])
+    res.stdout.fnmatch_lines(["plan.yaml::pull@vm-web-admin", "plan.yaml::start@server3",
+                              "plan.yaml::verify@load-balancer", "25 tests collected*"])
     assert not list((isolated.path / "standins").glob("*")), "collecting starts nothing"
 
 
@@ -37,11 +38,22 @@ def test_a_bad_plan_is_a_collection_error_naming_file_and_line(isolated: pytest.
     assert res.ret != 0
 
 
+def test_a_plans_steps_keep_their_order_under_random_order(isolated: pytest.Pytester) -> None:
+    pytest.importorskip("pytest_randomly")
+    isolated.makefile(".yaml", plan=PLAN % 3)
+    plain = isolated.runpytest_subprocess("--collect-only", "-q", "-p", "no:randomly", "plan.yaml")
+    shuffled = isolated.runpytest_subprocess("--collect-only", "-q", "-p", "randomly", "--randomly-seed=7",
+                                             "plan.yaml")
+    steps = [ln for ln in plain.stdout.lines if ln.startswith("plan.yaml::")]
+    assert len(steps) == 25 and steps[0] == "plan.yaml::pull@vm-web-admin"
+    assert [ln for ln in shuffled.stdout.lines if ln.startswith("plan.yaml::")] == steps
+
+
 def test_yaml_that_is_not_a_plan_is_not_collected(isolated: pytest.Pytester) -> None:
     isolated.makefile(".yaml", inventory="environment: x\nhosts: []\ncomponents: []\n")
     isolated.makefile(".yml", plan=PLAN % 1)
     res = isolated.runpytest_subprocess("--collect-only", "-q", ".")
-    res.stdout.fnmatch_lines(["16 tests collected*"])
+    res.stdout.fnmatch_lines(["17 tests collected*"])
     assert "inventory" not in res.stdout.str()
 
 
@@ -50,10 +62,10 @@ def test_running_a_plan_reports_each_step_to_junit_and_allure(isolated: pytest.P
     isolated.makefile(".yaml", plan=PLAN % 1)
     res = isolated.runpytest_subprocess("plan.yaml", "--junitxml=junit.xml", "--alluredir=allure",
                                         "-p", "allure_pytest")
-    res.assert_outcomes(passed=16)
+    res.assert_outcomes(passed=17)
     cases = ET.parse(isolated.path / "junit.xml").getroot().iter("testcase")
     names = [c.get("name") for c in cases]
-    assert names[0] == "pull@vm-web-admin" and names[-1] == "start@scheduler" and len(names) == 16
+    assert names[0] == "pull@vm-web-admin" and names[-1] == "verify@load-balancer" and len(names) == 17
     results = [json.loads(p.read_text()) for p in Path(isolated.path / "allure").glob("*-result.json")]
     assert sorted(r["name"] for r in results) == sorted(names)
     assert all(r["status"] == "passed" and r.get("attachments") for r in results), "each step attaches its journal"
@@ -96,7 +108,7 @@ def test_harness_run_and_pytest_run_the_same_steps_in_the_same_stages(isolated: 
     assert cli.returncode == 0, cli.stdout + cli.stderr
     monkeypatch.setenv("HARNESS_RUNS_DIR", str(isolated.path / "runs-pytest"))
     res = isolated.runpytest_subprocess("plan.yaml")
-    res.assert_outcomes(passed=16)
+    res.assert_outcomes(passed=17)
 
     by_cli, by_pytest = _journal(isolated.path / "runs-cli"), _journal(isolated.path / "runs-pytest")
     (run_dir,) = list((isolated.path / "runs-cli").iterdir())
@@ -131,4 +143,4 @@ def test_a_partial_selection_runs_what_it_depends_on_and_stops_resumably(isolate
     resumed = subprocess.run([sys.executable, "-m", "harness.cli", "resume", str(run_dir)], capture_output=True,
                              text=True, timeout=300, check=False, cwd=isolated.path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert "12 of 16 steps already done" in resumed.stdout
+    assert "12 of 17 steps already done" in resumed.stdout

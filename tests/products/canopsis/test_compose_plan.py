@@ -6,11 +6,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.engine.runner import plan_steps
 from harness.errors import ConfigError, PlanError
 from harness.plan.models import Inventory, Plan, StandinsSpec
 from harness.products.canopsis.standin import SOURCE
+from harness.products.canopsis.standin.compose import override
 from harness.standins import planned_inventory
 
 
@@ -21,7 +23,8 @@ def _inv(tmp_path: Path, **options: str) -> Inventory:
 
 
 def test_compose_plan_replaces_the_compose_file_then_runs_up(tmp_path: Path) -> None:
-    steps = plan_steps(Plan(procedure="canopsis-update", params={"to": "4.6.1"}), _inv(tmp_path))
+    steps = plan_steps(Plan(procedure="canopsis-update", params={
+        "to": "4.6.1", "guides_followed": ["migration-4.5.0", "migration-4.6.0"]}), _inv(tmp_path))
     ids = [s.id.split("@")[0] for s in steps]
     assert ids == ["broadcast", "release-note-4.4.1", "release-note-4.5.0", "release-note-4.5.1",
                    "release-note-4.5.2", "release-note-4.6.0", "release-note-4.6.1", "compose-files", "compose-up",
@@ -30,23 +33,46 @@ def test_compose_plan_replaces_the_compose_file_then_runs_up(tmp_path: Path) -> 
     assert up.args["flags"] == ["-migrate-postgres=true"] and up.gate is not None
 
 
-def test_every_reference_compose_file_names_its_own_version() -> None:
-    files = sorted((SOURCE / "compose").glob("*/docker-compose.yml"))
-    assert [f.parent.name for f in files] == ["4.4.0", "4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
-    for f in files:
-        text = f.read_text()
-        assert f'CANOPSIS_VERSION: "{f.parent.name}"' in text and "upgrade-harness.run: ${CPS_RUN}" in text
-        assert "127.0.0.1:${CPS_API_PORT}:8082" in text, "published on loopback only"
+def test_reference_files_are_upstreams_set_with_the_version_in_env() -> None:
+    """As upstream (community/docker-compose/ in 4.5.0-4.6.1): one docker-compose.yml for every version, the
+    version pinned by CANOPSIS_IMAGE_TAG in .env, the broker cpsrabbit on vhost canopsis in compose.env, no
+    `condition:` ordering in a 4.x file, nothing published beyond what the installation's override says."""
+    dirs = sorted((SOURCE / "compose").iterdir(), key=lambda p: tuple(int(x) for x in p.name.split(".")))
+    assert [d.name for d in dirs] == ["4.4.0", "4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
+    composes = {(d / "docker-compose.yml").read_text() for d in dirs}
+    assert len(composes) == 1, "the compose file does not change between 4.x versions"
+    text = composes.pop()
+    doc = yaml.safe_load(text)
+    assert set(doc["services"]) == {"rabbitmq", "reconfigure", "fifo", "che", "axe", "api"}
+    assert all(isinstance(svc.get("depends_on", []), list) for svc in doc["services"].values())  # no condition:
+    assert not any("ports" in svc for svc in doc["services"].values())
+    assert doc["services"]["axe"]["image"] == "canopsis/engine-axe:${CANOPSIS_IMAGE_TAG}"
+    assert {"RABBITMQ_DEFAULT_USER=cpsrabbit", "RABBITMQ_DEFAULT_VHOST=canopsis"} <= set(
+        doc["services"]["rabbitmq"]["environment"])
+    for d in dirs:
+        assert f"CANOPSIS_IMAGE_TAG={d.name}\n" in (d / ".env").read_text()
+        assert "CPS_AMQP_URL=amqp://cpsrabbit:canopsis@rabbitmq/canopsis\n" in (d / "compose.env").read_text()
+
+
+def test_the_installations_override_keeps_ports_on_loopback_and_takes_the_version_from_env() -> None:
+    text = override("cps-t", ("img/c:1", "img/r:1"), "/repo", 41001, 41002)
+    doc = yaml.safe_load(text)
+    assert doc["services"]["api"]["ports"] == ["127.0.0.1:41002:8082"]
+    assert doc["services"]["rabbitmq"]["ports"] == ["127.0.0.1:41001:5672"]
+    assert all(s["environment"]["CANOPSIS_VERSION"] == "${CANOPSIS_IMAGE_TAG}"
+               for name, s in doc["services"].items() if name != "rabbitmq")
+    assert all(s["labels"]["upgrade-harness.run"] == "cps-t" for s in doc["services"].values())
 
 
 def test_target_without_a_reference_compose_file_is_refused(tmp_path: Path) -> None:
     inv = _inv(tmp_path)
     ref = tmp_path / "reference"
     shutil.copytree(SOURCE / "compose", ref)
-    shutil.rmtree(ref / "4.6.1")
+    (ref / "4.6.1" / ".env").unlink()  # a partial file set is as good as none: the update resyncs all of it
     inv = inv.model_copy(update={"facts": {**inv.facts, "compose_reference": str(ref)}})
-    with pytest.raises(PlanError, match=r"no reference compose file for Canopsis 4\.6\.1"):
-        plan_steps(Plan(procedure="canopsis-update", params={"to": "4.6.1"}), inv)
+    with pytest.raises(PlanError, match=r"no reference compose file for Canopsis 4\.6\.1 .*\.env missing"):
+        plan_steps(Plan(procedure="canopsis-update", params={
+            "to": "4.6.1", "guides_followed": ["migration-4.5.0", "migration-4.6.0"]}), inv)
 
 
 def test_compose_is_community_only(tmp_path: Path) -> None:

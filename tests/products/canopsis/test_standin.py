@@ -41,7 +41,7 @@ def test_broker_starts_detached_with_its_own_name_ports_and_dirs() -> None:
                 ports={5672: 40001, 25672: 40002}, published={5672: 40001, 25672: 40002}, _transport=t)
     b = Broker.on(host, "cps-1")
     assert (b.dir, b.nodename, b.url) == (f"/s/hosts/rabbitmq{DIR}", "cps-cps-1@localhost",
-                                          "amqp://guest:guest@127.0.0.1:40001/%2F")
+                                          "amqp://cpsrabbit:canopsis@127.0.0.1:40001/canopsis")  # upstream's
     b.start()
     start = t.calls[-1]
     assert start.argv[:2] == ("sh", "-c") and start.argv[3:] == (

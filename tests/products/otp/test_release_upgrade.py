@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from harness.engine.runner import plan_steps
 from harness.engine.step import Step, StepStatus
-from harness.errors import PlanError
+from harness.errors import ConfigError, PlanError
 from harness.plan.models import Component, Host, Inventory, Plan
 from harness.plan.params import validate_params
 from harness.products.otp import procedure as proc
@@ -119,6 +120,24 @@ REPLIES = {
     '{error,{code_change_failed,"<0.9.0>",m,{down,"1.1"},{\'EXIT\',x}}}': ("code_change_failed", "failed", "unknown"),
     "{error,{badarg,[{erlang,send,[heart,x],[]}]}}": ("restart_emulator_without_heart", "failed", "unknown"),
     "{error,strange}": ("error", "failed", "unknown"),
+    # release_handler throws static_emulator where its handle_call has no clause: the caller exits
+    "{exit,{{{case_clause,static_emulator},[]},{gen_server,call,[release_handler,x,infinity]}}}":
+        ("static_emulator", "failed", "unknown"),
+    "{exit,{noproc,{gen_server,call,[release_handler,x,infinity]}}}": ("release_handler_crashed", "failed", "unknown"),
+    '{error,{bad_rel_file,"/r/releases/x.rel"}}': ("bad_rel_file", "failed", "unchanged"),
+    '{error,{bad_rel_data,{release,"x","1.1"}}}': ("bad_rel_data", "failed", "unchanged"),
+    '{error,{enoent,"/r/releases/x.rel"}}': ("rel_missing", "failed", "unchanged"),  # packaging, not relup
+    '{error,{eisdir,"/r/releases/x.rel"}}': ("file_error", "failed", "unchanged"),
+    '{error,{eacces,"/r/releases/1.1/relup"}}': ("file_error", "failed", "unchanged"),
+    '{error,{cannot_extract_file,"lib/x-1.1/ebin/x.beam",eacces}}': ("cannot_extract_file", "failed", "changed"),
+    "{error,{{case_clause,{error,eof}},[{release_handler,extract_tar,2,[]}]}}":
+        ("cannot_extract_file", "failed", "changed"),  # OTP 25's erl_tar answer extract_tar has no clause for
+    '{error,{no_such_directory,"/x/counter-1.1"}}': ("no_such_directory", "failed", "unchanged"),
+    '{error,{not_a_directory,"/x/counter-1.1"}}': ("not_a_directory", "failed", "unchanged"),
+    "{error,{could_not_create_hybrid_boot,{app_not_found,stdlib}}}":
+        ("could_not_create_hybrid_boot", "failed", "unchanged"),
+    "{error,{'heart:set_cmd() error',{error,{bad_cmd,\"x\"}}}}": ("heart:set_cmd() error", "failed", "changed"),
+    "{error,{{badmatch,x},[{release_handler,do_install_release,3,[]}]}}": ("error", "failed", "unknown"),
     "what": ("unexpected", "failed", "unknown"),
 }
 
@@ -138,8 +157,36 @@ def test_after_the_point_of_no_return_the_restart_is_named() -> None:
     assert "nothing changed" in classify(t, "1.1", restarted=False).message
 
 
+def test_file_errors_name_the_file_and_the_posix_reason() -> None:
+    out = classify(parse_terms('{error,{eisdir,"/r/releases/x.rel"}}.')[0], "1.1")
+    assert "/r/releases/x.rel" in out.message and "eisdir" in out.message
+    out = classify(parse_terms('{error,{enoent,"/r/releases/x.rel"}}.')[0], "1.1")
+    assert "/r/releases/x.rel" in out.message and "packag" in out.hint
+    out = classify(parse_terms("{error,{{case_clause,{error,eof}},[{release_handler,extract_tar,2,[]}]}}.")[0], "1.1")
+    assert "eof" in out.message and "truncated" in out.hint
+
+
 def test_erl_call_arguments_are_literals_only() -> None:
     assert _erl_arg((Atom("install"), "1.1", [Atom("a")])) == '{install, "1.1", [a]}'
     for bad in ('1.1"]]', "1.1 x", "", "a" * 80):
-        with pytest.raises(Exception):  # noqa: B017 - ConfigError
+        with pytest.raises(ConfigError, match="not a release version") as excinfo:
             check_vsn(bad)
+        assert excinfo.value.field == "params.release" and repr(bad) in str(excinfo.value)
+    assert check_vsn("1.1") == "1.1"
+
+
+@pytest.mark.parametrize("written", ["1.10", "1.1", "2", "1.0e+1"])
+def test_an_unquoted_release_is_refused_with_a_hint_that_quotes_what_was_written(tmp_path, written: str) -> None:  # type: ignore[no-untyped-def]
+    from harness.engine.runner import plan_steps
+    from harness.plan.loader import load_plan
+
+    f = tmp_path / "plan.yaml"
+    f.write_text(f"procedure: otp-release-upgrade\nparams:\n  mode: rolling\n  release: {written}\n")
+    with pytest.raises(PlanError) as excinfo:
+        plan_steps(load_plan(f), inv(), plan_file=str(f))
+    exc = excinfo.value
+    assert (exc.file, exc.line, exc.field) == (str(f), 4, "params.release")
+    assert exc.hint is not None and exc.hint.startswith(f'quote it: "{written}"'), exc.hint
+    number = yaml.safe_load(written)
+    if str(number) != written:  # the number YAML made of it is not what was written: say so
+        assert f"the number {number}" in exc.hint, exc.hint

@@ -89,3 +89,23 @@ def _norm(t: object) -> object:
 def test_print_parse_round_trip(t: object) -> None:
     (back,) = parse_terms(format_term(t) + ".")
     assert _norm(back) == _norm(t)
+
+
+@pytest.mark.parametrize("opener", ["[", "{", "#{"], ids=["lists", "tuples", "maps"])
+def test_a_term_nested_200000_deep_is_a_located_error_not_a_recursion_error(tmp_path, opener: str) -> None:  # type: ignore[no-untyped-def]
+    closer = {"[": "]", "{": "}", "#{": "}"}[opener]
+    inner = "1" if opener != "#{" else "a => 1"
+    nested = (opener if opener != "#{" else "#{a => ") * 200_000 + inner + closer * 200_000
+    appup = tmp_path / "demo.appup"
+    appup.write_text(f'{{"1.1",\n [{{"1.0",\n  {nested}}}],\n []}}.\n')
+    with pytest.raises(ConfigError, match=r"nested more than 100 levels deep") as excinfo:
+        consult(appup)
+    assert (excinfo.value.file, excinfo.value.line) == (str(appup), 3)
+
+
+def test_terms_nested_100_deep_still_parse() -> None:
+    (term,) = parse_terms("[" * 99 + "]" * 99 + ".")
+    depth = 0
+    while isinstance(term, list) and term:
+        term, depth = term[0], depth + 1
+    assert depth == 98 and term == []

@@ -17,6 +17,7 @@ from harness.products.zato.hotdeploy import (
     load_payloads,
     refusal,
     service_names,
+    uncamelify,
     with_entries,
 )
 
@@ -98,3 +99,66 @@ def test_load_payloads_reports_missing_files_and_duplicates(tmp_path: Path) -> N
         load_payloads({"files": [str(tmp_path / "a.py")], "sources": {"a.py": "x"}})
     with pytest.raises(PlanError, match="nothing to deploy"):
         load_payloads({})
+
+
+@pytest.mark.parametrize(("name", "data", "service", "line"), [
+    ("mine.py", SERVICE.replace(b"    def handle", b"    name = 'zato.ping'\n    def handle"), "zato.ping", 3),
+    ("mine.py", b"from zato.server.service import Service as S\n\n\nclass P(S):\n    name = \"zato.server.x\"\n",
+     "zato.server.x", 4),
+    ("zato.py", SERVICE, "zato.my-service", 3),  # named from the module: zato.py makes zato.*
+], ids=["zato.ping", "aliased-base", "module-zato"])
+def test_a_service_in_zatos_reserved_namespace_is_refused(name: str, data: bytes, service: str, line: int) -> None:
+    err = refusal(Payload(name, data, "params.files[0]", f"svc/{name}"))
+    assert isinstance(err, PlanError), "a user service must not take a name of Zato's own (zato.*)"
+    text = str(err)
+    assert f"service {service!r}" in text and "reserved" in text and "zato." in text
+    assert (err.file, err.line, err.field) == (f"svc/{name}", line, "params.files[0]")
+    assert err.hint and "rename the service" in err.hint
+
+
+def test_names_that_only_start_like_zato_are_accepted() -> None:
+    for data in (SERVICE.replace(b"    def handle", b"    name = 'zatoish.ping'\n    def handle"),
+                 SERVICE.replace(b"    def handle", b"    name = 'my.zato.ping'\n    def handle")):
+        assert refusal(p("x.py", data)) is None
+
+
+# ---- upstream material: zato.common.util.api.uncamelify and Service.convert_impl_name (3.2) -----------
+
+UPSTREAM_NAMES = [  # (module, class, name on Zato 3.2)
+    ("my_module", "ServiceCSV", "my-module.service-csv"),
+    ("my_module", "WSDLDocs", "my-module.wsdl-docs"),
+    ("my_module", "My_Service", "my-module.my_service"),
+    ("sio_example", "MyService", "sio-example.my-service"),
+    ("MyModule", "GetUser", "my-module.get-user"),
+    ("api", "ILikeToReadWSDLDocsNotReallyNOPENotMeQ", "api.i-like-to-read-wsdl-docs-not-really-nope-not-me-q"),
+]
+
+
+def test_uncamelify_is_upstreams() -> None:
+    # the example of uncamelify's own docstring
+    assert uncamelify("ILikeToReadWSDLDocsNotReallyNOPENotMeQ") == "i-like-to-read-wsdl-docs-not-really-nope-not-me-q"
+    assert uncamelify("ServiceCSV") == "service-csv" and uncamelify("WSDLDocs") == "wsdl-docs"
+    assert uncamelify("My_Service") == "my_-service"  # convert_impl_name then drops the dash after `_`
+    mod = _standin_name_rule()
+    example = "ILikeToReadWSDLDocsNotReallyNOPENotMeQ"
+    assert mod.uncamelify(example) == uncamelify(example)
+
+
+@pytest.mark.parametrize(("module", "cls_name", "expected"), UPSTREAM_NAMES)
+def test_the_planner_and_the_standin_name_services_as_zato_does(module: str, cls_name: str, expected: str) -> None:
+    source = f"from zato.server.service import Service\nclass {cls_name}(Service):\n    pass\n".encode()
+    assert service_names(source, f"{module}.py") == [expected]
+    mod = _standin_name_rule()
+    cls = type(cls_name, (mod.Service,), {"__module__": module})
+    assert mod.service_name(cls) == expected
+
+
+@pytest.mark.parametrize("name", ["a\nb.py", "my-module.py", "1st.py", "two words.py", "a.b.py", ".py"])
+def test_a_module_name_that_is_no_python_identifier_is_refused_up_front(name: str) -> None:
+    err = refusal(p(name))
+    assert err is not None
+    text = str(err)
+    assert "is not a Python module name (a Python identifier followed by .py)" in text
+    shown = name if name.isprintable() else repr(name)
+    assert text.startswith(f"{shown}: "), "the bad name is shown on one line, as it is"
+    assert refusal(p("my_module.py")) is None and refusal(p("Ünïcode_ok.py")) is None

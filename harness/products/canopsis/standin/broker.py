@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from harness.backends import Host
 from harness.errors import SetupFailed
 from harness.products.canopsis.amqp import reachable
-from harness.products.canopsis.standin.common import AMQP_PORT, harness_amqp_url
+from harness.products.canopsis.standin.common import AMQP_PASS, AMQP_PORT, AMQP_USER, AMQP_VHOST, harness_amqp_url
 from harness.standins import kill_pidfiles
 from harness.transports.base import Transport
 from harness.wait import Condition, wait_until
@@ -77,7 +77,8 @@ class Broker:
         t.run(["mkdir", "-p", f"{self.dir}/mnesia", f"{self.dir}/log"], timeout=30).check()
         t.put(f"{self.dir}/rabbitmq.conf", (
             f"listeners.tcp.1 = {self.bind}:{self.port}\nloopback_users = none\nlog.console = false\n"
-            "log.file.level = info\ndisk_free_limit.absolute = 10MB\n").encode())
+            "log.file.level = info\ndisk_free_limit.absolute = 10MB\n"
+            f"default_user = {AMQP_USER}\ndefault_pass = {AMQP_PASS}\ndefault_vhost = {AMQP_VHOST}\n").encode())
         t.put(f"{self.dir}/enabled_plugins", b"[].\n")
         started = time.monotonic()
         t.run(["sh", "-c", _START, "start", pidfiles(self.dir)[0], f"{self.dir}/log/stdout.log", SERVER],

@@ -24,9 +24,13 @@ REPO_MOUNT = "/srv/canopsis-repo"
 READY_TIMEOUT = 60.0
 
 
+#: upstream's broker account and vhost (compose.env: CPS_AMQP_URL=amqp://cpsrabbit:canopsis@rabbitmq/canopsis)
+AMQP_USER, AMQP_PASS, AMQP_VHOST = "cpsrabbit", "canopsis", "canopsis"
+
+
 def amqp_url(address: str) -> str:
-    """The broker's URL for ``address`` (``host:port``), with the stand-in's credentials and vhost ``/``."""
-    return f"amqp://guest:guest@{address}/%2F"
+    """The broker's URL for ``address`` (``host:port``), with upstream's credentials and vhost ``canopsis``."""
+    return f"amqp://{AMQP_USER}:{AMQP_PASS}@{address}/{AMQP_VHOST}"
 
 
 def harness_amqp_url(url: str) -> str:

@@ -2,14 +2,17 @@
 
 The host ``node`` is where an operator of a Compose installation works: it holds the project directory
 (:mod:`harness.products.canopsis.compose`) and runs ``docker-compose`` against the Docker engine it
-reaches. The project is made from the reference compose file of the version
-(``containers/canopsis/compose/<version>/docker-compose.yml``): services ``rabbitmq`` (real RabbitMQ),
-``reconfigure`` (one-shot provisioning), ``engine-fifo``/``-che``/``-axe`` and ``api``, on the
-``upgrade-harness/canopsis*`` images, the stand-in's programs (``bin/``, ``lib/``, put into the project)
-mounted into each, every container and the network labelled with the run. As the 4.4/4.5 runbook brings
-the provisioning up before the application, the broker is started and awaited first, then ``up -d``.
-The ports published on 127.0.0.1 are the host's for 8082 and 5672, fixed in ``.env``, so the API keeps
-its address when an update recreates its container.
+reaches. The project is made from the reference files of the version, as upstream ships them
+(``containers/canopsis/compose/<version>/``: ``docker-compose.yml``, the same for every 4.x version;
+``.env`` with ``CANOPSIS_IMAGE_TAG``; ``compose.env`` with the broker ``cpsrabbit`` on vhost ``canopsis``):
+upstream's services ``rabbitmq`` (real RabbitMQ), ``reconfigure`` (one-shot), ``fifo``, ``che``, ``axe`` and
+``api``, the ones it cannot run left out. Everything specific to the installation is in its own
+``docker-compose.override.yml`` (an operator's file, kept by updates): the ``upgrade-harness/canopsis*``
+images, the stand-in's programs (``bin/``, ``lib/``, put into the project) and state mounted into each,
+the version taken from ``CANOPSIS_IMAGE_TAG``, every container and the network labelled with the run, and
+the ports published on 127.0.0.1 (the host's for 8082 and 5672, fixed, so the API keeps its address when an
+update recreates its container). The broker is started and awaited first, then reconfigure is run to its
+end, then ``up -d``.
 
 The services' bind mounts name the project's paths as the host sees them, so the engine must see the
 host's filesystem: a host of the process backend (this machine's engine). A host without a Docker CLI
@@ -75,26 +78,62 @@ def install(ctx: InstallContext) -> Inventory:
                           "has neither docker-compose nor `docker compose`", field="standins.backend",
                           hint="use `backend: process` with `install: compose` (the project runs against this "
                                "machine's Docker engine; scripts/bootstrap installs docker-compose)")
-    ref = compose.reference(ctx.state_dir / "compose", ctx.version)
-    if not ref.is_file():
+    ref = compose.reference(ctx.state_dir / "compose", ctx.version).parent
+    missing = [n for n in compose.FILES if not (ref / n).is_file()]
+    if missing:
         known = ", ".join(sorted(p.name for p in (SOURCE / "compose").iterdir()))
-        raise SetupFailed(f"no reference compose file for Canopsis {ctx.version} ({ref})\n"
-                          f"Hint: versions with one: {known}")
+        raise SetupFailed(f"no reference compose files for Canopsis {ctx.version} ({ref}: {', '.join(missing)})\n"
+                          f"Hint: versions with them: {known}")
     images = ensure_image("canopsis"), ensure_image("canopsis-rabbitmq")  # on the engine the host's CLI uses
     inv = planned(ctx)
-    inv = inv.model_copy(update={"facts": {**inv.facts, "compose_command": command}})
-    project = compose.Project(host.transport, host.path(PROJECT), tuple(command))
+    inv = inv.model_copy(update={"facts": {**inv.facts, "compose_command": command,
+                                           "compose_project": ctx.environment}})
+    project = compose.Project(host.transport, host.path(PROJECT), tuple(command), ctx.environment)
     put_tree(host.transport, SOURCE / "node", project.dir)  # the services' programs, run by the image's python3
-    project.write(compose.FILE, ref.read_text())
-    project.write(".env", f"COMPOSE_PROJECT_NAME={ctx.environment}\nCPS_RUN={ctx.environment}\n"
-                          f"CPS_IMAGE={images[0]}\nCPS_BROKER_IMAGE={images[1]}\nCPS_REPO={host.path(REPO_MOUNT)}\n"
-                          f"CPS_AMQP_PORT={host.listen(AMQP_PORT)}\nCPS_API_PORT={host.listen(API_PORT)}\n")
+    for name in compose.FILES:  # upstream's file set of the version, as an operator downloads it
+        project.write(name, (ref / name).read_text())
+    project.write(compose.OVERRIDE, override(ctx.environment, images, host.path(REPO_MOUNT),
+                                             host.listen(AMQP_PORT), host.listen(API_PORT)))
     host.transport.run(["mkdir", "-p", f"{project.dir}/var"], timeout=30).check()
     _up(project, "rabbitmq", what="starting RabbitMQ")
     broker_started_in = _wait_broker(project, inv.facts["amqp_url"])
-    _up(project, what="docker-compose up")
+    res = project.run_once("reconfigure")
+    if not res.ok:
+        raise SetupFailed(f"the reconfigure service exited {res.exit_code}\n{(res.stdout + res.stderr)[-2000:]}")
+    _up(project, *compose.SERVICES, what="docker-compose up")
     wait_up(CanopsisNode(host.transport, project.dir, project.exec_prefix("api"), compose.SERVICE_ROOT), inv)
     return inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
+
+
+def override(run: str, images: tuple[str, str], repo: str, amqp_port: int, api_port: int) -> str:
+    """The installation's own ``docker-compose.override.yml`` (the operator's file: an update keeps it): the
+    stand-in images for upstream's, the stand-in's programs and state mounted, the version from .env's
+    CANOPSIS_IMAGE_TAG, labels for cleanup, and the ports on 127.0.0.1 only."""
+    labels = f"      upgrade-harness: standin\n      upgrade-harness.run: {run}\n"
+    service = "\n".join([
+        "    image: {image}", "    init: true", '    command: ["/opt/canopsis/bin/cps-service", "{prog}"]',
+        "    environment:", "      CANOPSIS_VERSION: ${{CANOPSIS_IMAGE_TAG}}", "      CANOPSIS_EDITION: core{extra}",
+        "    volumes:", "      - ./bin:/opt/canopsis/bin:ro",
+        "      - ./lib/cps_standin:/opt/canopsis/lib/cps_standin:ro",
+        "      - ./etc:/opt/canopsis/etc", "      - ./var:/opt/canopsis/var", "      - {repo}:/srv/canopsis-repo:ro",
+        "    labels:", labels.rstrip("\n")])
+    out = ["# docker-compose.override.yml of this installation (kept by updates): the Canopsis stand-in's images,",
+           "# programs and state for upstream's, ports on 127.0.0.1 only.", "version: '2.4'", "services:",
+           "  rabbitmq:", f"    image: {images[1]}", '    command: ["/usr/sbin/rabbitmq-server"]',
+           f"    container_name: {run}-rabbitmq", "    init: true", "    labels:", labels.rstrip("\n"),
+           f'    ports: ["127.0.0.1:{amqp_port}:5672"]']
+    progs = {"reconfigure": "reconfigure", "fifo": "engine-fifo", "che": "engine-che", "axe": "engine-axe",
+             "api": "api"}
+    extras = {"reconfigure": "\n      CPS_RECONFIGURE_FLAGS: ${{CPS_RECONFIGURE_FLAGS:-}}",
+              "api": "\n      CPS_API_LISTEN: 0.0.0.0:8082"}
+    for svc, prog in progs.items():
+        out.append(f"  {svc}:")
+        out.append(service.format(image=images[0], prog=prog, extra=extras.get(svc, "").format(), repo=repo))
+        if svc == "api":
+            out += [f"    container_name: {run}-api", f'    ports: ["127.0.0.1:{api_port}:8082"]']
+    out += ["networks:", "  default:", "    labels:", "      upgrade-harness: network",
+            f"      upgrade-harness.run: {run}", ""]
+    return "\n".join(out)
 
 
 def _up(project: compose.Project, *services: str, what: str) -> None:

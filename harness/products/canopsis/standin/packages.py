@@ -37,7 +37,8 @@ UNIT_PIDFILES = [f"var/run/canopsis-engine-go@{e}.service.pid" for e in ENGINE_L
 
 
 def hosts(ctx: InstallContext) -> list[HostSpec]:
-    return [HostSpec("node", "canopsis", ports=(API_PORT,), mounts=(Mount(ctx.state_dir / "repo", REPO_MOUNT),)),
+    return [HostSpec("node", "canopsis", ports=(API_PORT,), mounts=(Mount(ctx.state_dir / "repo", REPO_MOUNT),),
+                     account="canopsis"),
             HostSpec("rabbitmq", "canopsis-rabbitmq", ports=(common.AMQP_PORT, rabbitmq.DIST_PORT))]
 
 

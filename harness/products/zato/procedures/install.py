@@ -18,7 +18,8 @@ module names to add to service-sources.txt]``, ``invoke``): the packages go to `
 on every server host, the module names into each server's ``service-sources.txt``; rolling restart.
 
 Rollback: hot-deploy redeploys the source each module had before the run (kept in the journal); a
-module that did not exist before cannot be removed by hot-deploy and stays. Static installs put the
+module that did not exist before cannot be removed by hot-deploy: when it is deployed, the rollback
+ends indeterminate naming it (``zato.cannot_undo``), never "rolled back". Static installs put the
 previous files back and restart the servers again.
 """
 
@@ -38,7 +39,7 @@ from harness.plan.models import Component, Inventory, Plan
 from harness.products.zato import odb
 from harness.products.zato.deploy import HOT_DEPLOY_DIR, payload_arg
 from harness.products.zato.hotdeploy import Payload, load_payloads, refusal, service_names
-from harness.products.zato.procedures.update import restart_steps  # the update's rolling restart: one definition
+from harness.products.zato.procedures.update import restart_steps, verify_step  # one definition of each
 
 _FILES: list[str] = Field(default_factory=list, description="flat modules to install, relative to the plan file")
 _SOURCES: dict[str, str] = Field(default_factory=dict, description="inline modules: {name.py: source text}")
@@ -127,7 +128,7 @@ def _hot_deploy(plan: Plan, params: HotDeployParams, inv: Inventory) -> list[Ste
         s = _servers(inv)[0]
         step = Step(f"deploy@{s.name}", s.name, "zato.hot_deploy", args, gate=gate, compensation="zato.hot_deploy",
                     description=f"drop {names} into {s.name}'s pickup/incoming/services")
-    return [step, *_invoke_step(params, inv, payloads)]
+    return [step, *_invoke_step(params, inv, payloads), verify_step(inv)]
 
 
 def _b64(data: bytes) -> str:
@@ -197,7 +198,7 @@ def _static(plan: Plan, params: ServiceSourcesParams | ExtraPathsParams, inv: In
                                 compensation="zato.restore_files",
                                 description=f"add {', '.join(modules)} to service-sources.txt"))
     out += restart_steps(servers, sync_servers=False, force=True, timeout=plan.ready_timeout)
-    return out + _invoke_step(params, inv, payloads)
+    return [*out, *_invoke_step(params, inv, payloads), verify_step(inv)]
 
 
 def steps(plan: Plan, params: InstallParams, inv: Inventory) -> list[Step]:
@@ -247,14 +248,18 @@ def rollback_steps(plan: Plan, params: InstallParams, inv: Inventory, done: Done
             if back:
                 out.append(Step(f"rb-{step.id}", step.node, "zato.hot_deploy",
                                 {**step.args, "payloads": back}, gate=Gate("zato.deployed", plan.ready_timeout),
-                                description=f"redeploy the previous {', '.join(b['name'] for b in back)}"
-                                + (f"; {', '.join(new)} had no previous version and stays" if new else "")))
+                                description=f"redeploy the previous {', '.join(b['name'] for b in back)}"))
+            if new:  # nothing can remove them: if they landed, the rollback is not complete, and says so
+                out.append(Step(f"rb-new-{step.id}", step.node, "zato.cannot_undo", {"modules": new},
+                                description=f"{', '.join(new)} had no previous version: hot-deploy cannot "
+                                            f"remove it"))
         elif step.action == "zato.put_files" and obs.get("previous"):
             out.append(Step(f"rb-{step.id}", step.node, "zato.restore_files", {"previous": obs["previous"]},
                             description="put the previous files back"))
             restarted = True
     if restarted:
-        out += restart_steps(_servers(inv), sync_servers=False, force=True, timeout=plan.ready_timeout, prefix="rb-")
+        out += [*restart_steps(_servers(inv), sync_servers=False, force=True, timeout=plan.ready_timeout,
+                               prefix="rb-"), verify_step(inv, "rb-")]
     return out
 
 

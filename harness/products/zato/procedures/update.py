@@ -2,8 +2,9 @@
 
 ``zato-update``: on every host ``git pull`` + ``./update.sh`` (hosts concurrently: one stage); then web-admin
 stop/start; then each server in turn: stop → ``zato start PATH --sync-internal`` → wait until ready → next;
-then the load balancer; then the scheduler. ``zato-restart``: the same stop/start order with no code update and
-no ``--sync-internal`` (the docs: only after a code update).
+then the load balancer; then the scheduler; then verify that the environment serves (every component's
+process alive and answering, the front door answering). ``zato-restart``: the same stop/start order with no
+code update and no ``--sync-internal`` (the docs: only after a code update).
 
 Rollback after a failed step: put every host whose checkout moved back on its previous commit and
 reinstall it, then restart, in the documented order, every component that does not run the
@@ -59,6 +60,16 @@ def restart_steps(comps: Iterable[Component], *, sync_servers: bool, force: bool
     return out
 
 
+def verify_step(inv: Inventory, prefix: str = "") -> Step:
+    """The last step of every Zato procedure: every component's process alive and its endpoint answering,
+    and the front door answering (:mod:`harness.products.zato.serving`). Run on the load balancer's node
+    (the front door's), else on the first component."""
+    lb = inv.by_role("load-balancer")
+    node = (lb[0] if lb else inv.components[0]).name
+    return Step(f"{prefix}verify@{node}", node, "zato.verify",
+                description="every component alive and answering, the front door answering /zato/ping")
+
+
 def steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory) -> list[Step]:
     comps = _components(plan, inv)
     update = isinstance(params, UpdateParams)
@@ -73,7 +84,8 @@ def steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory) -> list[S
                             parallel="code-update"))
             out.append(Step(f"install@{h}", h, "zato.install", description=f"cd {install} && ./update.sh",
                             parallel="code-update"))
-    return out + restart_steps(comps, sync_servers=update, force=not update, timeout=plan.ready_timeout)
+    return [*out, *restart_steps(comps, sync_servers=update, force=not update, timeout=plan.ready_timeout),
+            verify_step(inv)]
 
 
 def precheck(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> None:
@@ -95,10 +107,21 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> N
                                f"Hint: fix `path` of component {c.name!r} in the inventory")
 
 
+def _moved(obs: dict[str, object], status: StepStatus) -> bool:
+    """Whether this run moved a host's checkout. Known from the node, not from which executor pulled: the
+    revision before the pull is journaled before the pull runs, and kept by a resumed attempt. A pull
+    skipped after a resume ("nothing to pull": the killed executor had pulled) moved it all the same."""
+    before = obs.get("before")
+    if not before:
+        return False
+    if status != StepStatus.SKIPPED:
+        return True
+    return bool(obs.get("target")) and before != obs.get("target")
+
+
 def rollback_steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory, done: Done) -> list[Step]:
     out: list[Step] = []
-    moved = [(s, obs) for s, obs, status in done
-             if s.action == "zato.git_pull" and status != StepStatus.SKIPPED and obs.get("before")]
+    moved = [(s, obs) for s, obs, status in done if s.action == "zato.git_pull" and _moved(obs, status)]
     for s, obs in reversed(moved):
         out.append(Step(f"revert@{s.node}", s.node, "zato.git_reset", {"to": obs["before"]},
                         description=f"git reset --hard {obs['before'][:10]}", parallel="code-revert"))
@@ -106,7 +129,8 @@ def rollback_steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory, 
                         parallel="code-revert"))
     comps = _components(plan, inv)
     # not forced: a component still running the installed (old) code is skipped
-    return out + restart_steps(comps, sync_servers=bool(moved), force=False, timeout=plan.ready_timeout, prefix="rb-")
+    return [*out, *restart_steps(comps, sync_servers=bool(moved), force=False, timeout=plan.ready_timeout,
+                                 prefix="rb-"), verify_step(inv, "rb-")]
 
 
 UPDATE = Procedure("zato-update", UpdateParams, steps, precheck, rollback_steps,

@@ -104,7 +104,7 @@ class ZatoStandin(Standin):
         odb = Mount(ctx.state_dir / "odb", ODB_DIR, writable=True)
         return [HostSpec(lay.host, "zato",
                          ports=(PORTS[lay.role], AGENT_PORT) if lay.role == "load-balancer" else (PORTS[lay.role],),
-                         mounts=(upstream, odb) if lay.role == "server" else (upstream,))
+                         mounts=(upstream, odb) if lay.role == "server" else (upstream,), account="zato")
                 for lay in topology(ctx.options.servers)]
 
     def prepare(self, ctx: InstallContext) -> None:
@@ -155,12 +155,16 @@ class ZatoStandin(Standin):
                                          "components": [c.model_dump() for c in comps], "front_door": front})
 
     def stop(self, inventory: Inventory) -> None:
-        """``zato stop`` every component, then anything its pidfiles still name (HAProxy too)."""
+        """``zato stop`` every component, then anything its pidfiles named (HAProxy too): ``zato stop``
+        deletes the pidfile and returns before the process is gone, so the pid is kept aside first."""
         env = Environment.from_inventory(inventory)
         try:
             for comp in env.components.values():
-                comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
-                kill_pidfiles(comp.host.transport, [f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"])
+                t, kept = comp.host.transport, f"{comp.path}/pidfile.stopping"
+                t.run(["sh", "-c", 'cp "$1/pidfile" "$2" 2>/dev/null; exit 0', "keep", comp.path, kept], timeout=30)
+                t.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
+                kill_pidfiles(t, [kept, f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"])
+                t.run(["rm", "-f", kept], timeout=30)
         finally:
             env.close()
 

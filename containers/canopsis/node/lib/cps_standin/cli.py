@@ -44,6 +44,10 @@ def main() -> int:
         from cps_standin.service import main as service
 
         return service(argv)
+    if prog in ("mongosh", "mongo"):
+        from cps_standin.mongo import main as mongosh
+
+        return mongosh(argv)
     if prog == "cps-stats":
         from cps_standin.store import main_stats
 

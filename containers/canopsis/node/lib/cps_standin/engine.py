@@ -92,9 +92,13 @@ class Engine:
             out = [(eid, b) for (eid, _e), (_m, _p, b) in zip(evs, batch)]
         elif self.name == "correlation":
             assert self.db is not None
+            ids = [event_id(p, b) for _m, p, b in batch]
             self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT OR IGNORE INTO correlated(event_id) VALUES (?)",
-                                [(event_id(p, b),) for _m, p, b in batch])
+            applied = []
+            for eid in ids:
+                cur = self.db.execute("INSERT OR IGNORE INTO correlated(event_id) VALUES (?)", (eid,))
+                applied.append((eid, cur.rowcount == 1))
+            store.record(self.db, "engine-correlation", applied, now)
             self.db.execute("COMMIT")
         if self.publish_queue:
             for eid, body in out:

@@ -1,7 +1,7 @@
 """``canopsis-reconfigure`` (reference §2.5): flags parsed like Go's ``flag`` package, log lines and
 exit codes of the real tool (0, or 1 after a zerolog ``Fatal`` ``failed to …``; 2 for a bad flag).
 
-Reads ``-conf`` (default ``etc/canopsis.toml``) merged with ``etc/conf.d/canopsis-override.toml``, and
+Reads ``-conf`` (default ``etc/canopsis.toml``) merged, from 4.6.0 on, with ``etc/conf.d/canopsis-override.toml``, and
 the environment of ``go-engines-vars.conf`` (``CPS_AMQP_URL``, ``CPS_MAX_RETRY``, ``CPS_MAX_DELAY``).
 """
 
@@ -69,11 +69,18 @@ def flags(argv: list[str], version: str) -> dict[str, str] | int:
     return out
 
 
-def load_config(path: str) -> dict[str, Any]:
+def reads_override(version: str) -> bool:
+    """``conf.d/canopsis-override.toml`` exists from 4.6.0 (``lib/canopsis/config/override.go``; absent in
+    4.5.2): before, the tool reads canopsis.toml alone and an override file is ignored."""
+    parts = [int(x) for x in version.split(".")[:2] if x.isdigit()]
+    return len(parts) == 2 and tuple(parts) >= (4, 6)
+
+
+def load_config(path: str, version: str = "") -> dict[str, Any]:
     with open(path, "rb") as f:
         conf = tomllib.load(f)
     override = ETC / "conf.d/canopsis-override.toml"
-    if override.exists():
+    if reads_override(version or installed_version()) and override.exists():
         try:
             with override.open("rb") as f:
                 extra = tomllib.load(f)

@@ -3,11 +3,16 @@
 The dedupe key is the event id (AMQP ``message_id``, set by the API or the producer; else a hash of the
 body). engine-axe commits a batch's effects and the ids in one transaction *before* acking the batch,
 so a redelivery after a crash or restart finds its id and changes nothing (counted as a duplicate).
+
+Every processing is recorded as well, deduplicated or not (``processings``: event id, engine, pid, time,
+whether it applied an effect), so a suite can tell an event handled twice from one never handled:
+the alarm counters alone cannot, as they rise with the dedupe table in one transaction.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -21,6 +26,10 @@ CREATE TABLE IF NOT EXISTS alarms (entity TEXT PRIMARY KEY, state INTEGER NOT NU
 CREATE TABLE IF NOT EXISTS rejected (event_id TEXT PRIMARY KEY, reason TEXT NOT NULL, ts REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS correlated (event_id TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS processings (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL,
+                                        engine TEXT NOT NULL, pid INTEGER NOT NULL, ts REAL NOT NULL,
+                                        applied INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS processings_event ON processings(event_id);
 """
 
 
@@ -41,15 +50,24 @@ def bump(con: sqlite3.Connection, name: str, n: int = 1) -> None:
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", (name, n))
 
 
-def apply_batch(con: sqlite3.Connection, events: list[tuple[str, dict[str, Any]]], now: float) -> tuple[int, int]:
+def record(con: sqlite3.Connection, engine: str, rows: list[tuple[str, bool]], now: float) -> None:
+    """One ``processings`` row per (event id, applied) that *engine* handled (inside the caller's transaction)."""
+    con.executemany("INSERT INTO processings(event_id, engine, pid, ts, applied) VALUES (?, ?, ?, ?, ?)",
+                    [(eid, engine, os.getpid(), now, int(applied)) for eid, applied in rows])
+
+
+def apply_batch(con: sqlite3.Connection, events: list[tuple[str, dict[str, Any]]], now: float,
+                engine: str = "engine-axe") -> tuple[int, int]:
     """Apply (event_id, event) pairs in one transaction; returns (applied, duplicates)."""
     applied = dup = 0
+    seen: list[tuple[str, bool]] = []
     con.execute("BEGIN IMMEDIATE")
     try:
         for eid, ev in events:
             entity = ev.get("entity_id") or "/".join(str(ev.get(k, "")) for k in ("resource", "component"))
             cur = con.execute("INSERT OR IGNORE INTO processed(event_id, entity, ts) VALUES (?, ?, ?)",
                               (eid, entity, now))
+            seen.append((eid, cur.rowcount == 1))
             if cur.rowcount != 1:
                 dup += 1
                 continue
@@ -60,6 +78,7 @@ def apply_batch(con: sqlite3.Connection, events: list[tuple[str, dict[str, Any]]
                         (entity, int(ev.get("state", 0)), str(ev.get("output", "")), eid))
         if dup:
             bump(con, "duplicates_ignored", dup)
+        record(con, engine, seen, now)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -93,9 +112,28 @@ def stats(prefix: str = "") -> dict[str, Any]:
         }
         out["rejected_reasons"] = sorted({r[0] for r in con.execute(
             "SELECT reason FROM rejected WHERE event_id LIKE ? LIMIT 50", (like,))})
+        out["engines"] = _processings(con, like)
         return out
     finally:
         con.close()
+
+
+def _processings(con: sqlite3.Connection, like: str) -> dict[str, dict[str, Any]]:
+    """Per engine, from every recorded processing: how many, of how many distinct events, how many events
+    were handled more than once (and applied more than once), and a few of them as examples."""
+    out: dict[str, dict[str, Any]] = {}
+    rows = con.execute("SELECT engine, count(*), count(DISTINCT event_id), sum(applied), min(ts), max(ts) "
+                       "FROM processings WHERE event_id LIKE ? GROUP BY engine", (like,)).fetchall()
+    for engine, n, distinct, applied, first, last in rows:
+        twice = con.execute("SELECT event_id, count(*), sum(applied), group_concat(pid) FROM processings "
+                            "WHERE engine = ? AND event_id LIKE ? GROUP BY event_id HAVING count(*) > 1",
+                            (engine, like)).fetchall()
+        out[engine] = {"processings": n, "events": distinct, "applied": applied or 0, "first": first,
+                       "last": last, "handled_more_than_once": len(twice),
+                       "applied_more_than_once": sum(1 for r in twice if r[2] > 1),
+                       "examples": [{"event_id": r[0], "times": r[1], "applied": r[2], "pids": r[3]}
+                                    for r in twice[:5]]}
+    return out
 
 
 def main_stats(argv: list[str]) -> int:

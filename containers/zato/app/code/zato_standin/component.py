@@ -27,6 +27,7 @@ KINDS = {
 # Exit codes of zato.cli.SYS_ERROR (reference §1.2).
 OK = 0
 FILE_MISSING = 2
+DIR_NOT_EMPTY = 5
 NOT_A_ZATO_COMPONENT = 3
 COMPONENT_ALREADY_RUNNING = 9
 NO_PID_FOUND = 10
@@ -140,6 +141,16 @@ def is_alive(pid: int) -> bool:
     except OSError:
         return True
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def is_component_process(pid: int, path: Path) -> bool:
+    """True when ``pid`` runs a component of directory ``path`` (what Zato decides from the component's
+    open log and lock files: an unrelated process that reuses the pid does not count)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # cannot tell (no /proc): on the safe side, as Zato on AccessDenied
+    return str(path).encode() in argv
 
 
 def wait_gone(pid: int, timeout: float) -> bool:

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,9 +64,13 @@ def ready_line(rt: Runtime) -> str:
     return f"{comp.ready_name} `{comp.name}` ready (pid: {rt.pid})"
 
 
-def run(comp: component.Component, sync_internal: bool) -> int:
+def run(comp: component.Component, sync_internal: bool, stop_after: float | None = None) -> int:
     log = logsetup.setup(comp.kind, comp.log_file)
     rt = Runtime(comp, log, sync_internal)
+    if stop_after is not None:  # `zato start --stop-after N`: the component stops itself after N seconds
+        timer = threading.Timer(stop_after, rt.stop_requested.set)
+        timer.daemon = True
+        timer.start()
 
     def on_signal(signum: int, _frame: object) -> None:
         rt.stop_requested.set()
@@ -87,6 +92,9 @@ def run(comp: component.Component, sync_internal: bool) -> int:
         while not rt.stop_requested.wait(0.5):
             pass
     log.info("Stopping Zato %s `%s` (pid: %d)", comp.kind, comp.name, rt.pid)
+    # A real server takes a while to shut down after SIGTERM (gunicorn's graceful stop) and holds its
+    # port meanwhile, while `zato stop` has already returned: the stand-in does the same.
+    time.sleep(comp.config.getfloat("stand_in", "stop_seconds", fallback=0.0))
     for httpd in servers:
         httpbase.stop(httpd)
     for hook in rt.on_stop:
@@ -103,12 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="zato_standin.runner")
     parser.add_argument("path")
     parser.add_argument("--sync-internal", action="store_true")
+    parser.add_argument("--stop-after", type=float, default=None)
     args = parser.parse_args(argv)
     comp = component.load(Path(args.path).resolve())
     if comp is None:
         sys.stderr.write(f"Not a Zato component: `{args.path}`\n")
         return component.NOT_A_ZATO_COMPONENT
-    return run(comp, args.sync_internal)
+    return run(comp, args.sync_internal, args.stop_after)
 
 
 # imported for their side effect: loaded at start like every other module

@@ -149,6 +149,9 @@ class ServiceStore:
                     for n, d in sorted(self.services.items()) if names is None or n in names]
 
     # ---- invoking -----------------------------------------------------------------------------
+    def has(self, name: str) -> bool:
+        return name in self.services
+
     def invoke(self, name: str, payload: Any, raw_request: Any = None) -> Response:
         deployed = self.services.get(name)
         if deployed is None:

@@ -1,0 +1,198 @@
+"""``harness preflight PLAN --target inventory.yaml [--json]``: read-only checks before a maintenance window.
+
+Every check goes through :class:`ReadOnlyTransport`, which refuses (before anything reaches the host)
+any command outside :data:`READ_ONLY` and every file write: read-only is enforced, not hoped for.
+Checks, per host: reachable with a known host key, the account (and ``become``) works, the commands the
+plan needs are present, free disk under the install directory; per environment: no lease held on it, the
+plan expands to steps. A procedure adds its own (versions, upgrade path, the load balancer) through an
+optional ``preflight(plan, params, env) -> [Check]`` hook on the procedure.
+
+Exit 0 when every check passes, 4 when one does not; each failing check is named with its fix.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from harness.errors import HarnessError, RefusedError
+from harness.transports.base import CommandResult, Transport
+
+#: commands preflight may run, with the subcommands allowed where a command can also write
+READ_ONLY: Mapping[str, frozenset[str] | None] = {
+    "true": None, "id": None, "df": None, "test": None, "cat": None, "ls": None, "stat": None,
+    "uname": None, "sha256sum": None, "whoami": None, "hostname": None,
+    "sh": frozenset({"-c"}),  # only the fixed `command -v` probe below (checked in full)
+    "git": frozenset({"rev-parse", "log", "status", "describe", "show"}),
+}
+_COMMAND_V = 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done'
+#: free space preflight wants under every install directory (MiB), unless the plan says otherwise
+DEFAULT_FREE_MIB = 200
+
+
+class NotReadOnly(RefusedError):
+    """Preflight was asked to run something that could change a node."""
+
+
+class ReadOnlyTransport(Transport):
+    """A transport that passes on only the commands of :data:`READ_ONLY` and refuses every write."""
+
+    NAME = "read-only"
+
+    def __init__(self, inner: Transport) -> None:
+        self.inner = inner
+
+    @property
+    def target(self) -> str:
+        return self.inner.target
+
+    def allowed(self, argv: Sequence[str]) -> bool:
+        if not argv or argv[0] not in READ_ONLY:
+            return False
+        sub = READ_ONLY[argv[0]]
+        if argv[0] == "sh":
+            return len(argv) >= 3 and argv[1] == "-c" and argv[2] == _COMMAND_V
+        if argv[0] == "git":
+            rest = [a for a in argv[1:] if not a.startswith("-")]
+            # `git -C DIR SUB ...`: the first word after the options that is not -C's directory
+            words = list(argv[1:])
+            while words and words[0].startswith("-"):
+                words = words[2:] if words[0] == "-C" else words[1:]
+            return bool(words) and sub is not None and words[0] in sub and bool(rest)
+        return True
+
+    def run(self, argv: Sequence[str], *, timeout: float = 60.0, cwd: str | None = None,
+            env: Mapping[str, str] | None = None) -> CommandResult:
+        if not self.allowed(argv):
+            raise NotReadOnly(f"{self.target}: preflight refused {' '.join(argv)!r}: not on the read-only allowlist")
+        return self.inner.run(argv, timeout=timeout, cwd=cwd, env=env)
+
+    def put(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
+        raise NotReadOnly(f"{self.target}: preflight refused writing {path}")
+
+    def get(self, path: str) -> bytes:
+        return self.inner.get(path)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class Check:
+    name: str
+    node: str
+    ok: bool
+    detail: str = ""
+    fix: str = ""
+
+
+def _host_checks(name: str, t: Transport, install_dir: str, commands: Sequence[str], free_mib: int,
+                 become: str | None, login: str | None) -> list[Check]:
+    out: list[Check] = []
+    try:
+        who = t.run(["id", "-un"], timeout=30).stdout.strip()
+    except HarnessError as exc:
+        text = str(exc)
+        msg, _, hint = text.partition("\nHint: ")
+        return [Check("reachable", name, False, msg, hint or "check the host, its port and the inventory")]
+    out.append(Check("reachable", name, True, t.target))
+    want = become or login
+    out.append(Check("account", name, not want or who == want, f"commands run as {who}",
+                     "" if not want or who == want else f"expected {want}: fix `become`/the login user"))
+    if commands:
+        r = t.run(["sh", "-c", _COMMAND_V, "preflight", *commands], timeout=30)
+        missing = r.stdout.split()
+        out.append(Check("commands", name, not missing, "present: " + ", ".join(commands) if not missing
+                         else "missing: " + ", ".join(missing),
+                         "" if not missing else f"install {', '.join(missing)} on {name} (or fix its PATH)"))
+    r = t.run(["df", "-Pk", install_dir], timeout=30)
+    if r.ok and len(r.stdout.splitlines()) >= 2:
+        avail = int(r.stdout.splitlines()[-1].split()[3]) // 1024
+        out.append(Check("disk", name, avail >= free_mib, f"{avail} MiB free under {install_dir}",
+                         "" if avail >= free_mib else f"free at least {free_mib} MiB under {install_dir}"))
+    else:
+        out.append(Check("disk", name, False, f"df {install_dir}: {r.stderr.strip() or r.stdout.strip()}",
+                         f"create {install_dir} or fix install_dir in the inventory"))
+    return out
+
+
+def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), free_mib: int = DEFAULT_FREE_MIB,
+              wrap: Callable[[Transport], Transport] = ReadOnlyTransport) -> list[Check]:
+    from harness.engine.lock import LeaseLock
+    from harness.engine.runner import plan_steps
+    from harness.environment import Environment
+    from harness.plan.loader import load_inventory, load_plan
+    from harness.plan.params import validate_params
+    from harness.registry import procedure
+
+    plan, inv = load_plan(plan_path), load_inventory(target)
+    checks: list[Check] = []
+    lease = LeaseLock.for_inventory(inv, "preflight").current()
+    held = lease is not None and lease.expires > time.time()
+    checks.append(Check("lease", inv.environment, not held,
+                        f"held by run {lease.holder} ({lease.executor})" if held and lease else "free",
+                        f"wait for it, or see `harness status {lease.holder}`" if held and lease else ""))
+    try:
+        steps = plan_steps(plan, inv, plan_file=str(plan_path))
+        checks.append(Check("plan", inv.environment, True, f"{len(steps)} steps"))
+    except HarnessError as exc:
+        checks.append(Check("plan", inv.environment, False, str(exc).split("\nHint: ")[0],
+                            "fix the plan or the inventory"))
+    proc = procedure(plan.procedure)
+    commands = [*commands, *getattr(proc, "preflight_commands", ())]
+    env = Environment.from_inventory(inv, wrap=wrap)
+    try:
+        for h in inv.hosts:
+            s = inv.ssh_settings(h)
+            login = h.transport.split("://", 1)[1].split("@", 1)[0] if h.transport.startswith("ssh://") else None
+            checks += _host_checks(h.name, env.hosts[h.name].transport, h.install_dir, commands, free_mib,
+                                   s.become.user if s.become else None, login)
+        hook = getattr(proc, "preflight", None)
+        if hook is not None and all(c.ok for c in checks if c.name == "reachable"):
+            for c in hook(plan, validate_params(proc, plan), env):
+                checks.append(c if isinstance(c, Check) else Check(**c))
+    finally:
+        env.close()
+    return checks
+
+
+def preflight_cmd(plan: Annotated[Path, typer.Argument(help="plan file (YAML)")],
+                  target: Annotated[Path, typer.Option("--target", "-t", help="inventory of the environment")],
+                  command: Annotated[list[str] | None, typer.Option(
+                      "--command", "-c", help="a command the runbook needs on every host (repeatable)")] = None,
+                  free_mib: Annotated[int, typer.Option(help="free MiB wanted under each install_dir")
+                                      ] = DEFAULT_FREE_MIB,
+                  as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """Read-only checks before a window. Exit 0 ready, 4 not ready (each failing check with its fix)."""
+    from harness.cli._render import console, err
+
+    try:
+        checks = preflight(plan, target, commands=command or (), free_mib=free_mib)
+    except HarnessError as exc:
+        err.print(f"[red bold]preflight could not run[/]: {exc}")
+        raise typer.Exit(4) from None
+    ready = all(c.ok for c in checks)
+    if as_json:
+        typer.echo(json.dumps({"ready": ready, "checks": [asdict(c) for c in checks]}, indent=2))
+    else:
+        from rich.table import Table
+
+        table = Table("check", "node", "", "detail", "fix")
+        for c in checks:
+            table.add_row(c.name, c.node, "[green]ok[/]" if c.ok else "[red]FAIL[/]", c.detail, c.fix)
+        console.print(table)
+        console.print("READY (exit 0)" if ready else "NOT READY (exit 4)")
+    raise typer.Exit(0 if ready else 4)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("preflight")(preflight_cmd)
+
+
+__all__: list[str] = ["Check", "NotReadOnly", "ReadOnlyTransport", "preflight", "register"]

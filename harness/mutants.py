@@ -1,0 +1,265 @@
+"""Rule catalogues and mutants: proof that a conformance suite can fail.
+
+A product's suites keep one catalogue per procedure (``suites/<product>/rules-<procedure>.yaml``): each
+rule quotes the runbook sentence it comes from, names the tests that guard it, and lists mutants that
+break exactly that rule. A mutant is
+
+* an **executor mutant**: procedures, actions or gates that replace the shipped ones of the same name
+  (a procedure variant that restarts two servers at once, a gate that returns at once), or
+* a **product mutant**: another stand-in (``standin: module:attr``), e.g. a version whose data written
+  during the rolling window breaks the nodes still on the old version.
+
+Mutants live beside the suites, never in the shipped procedures; they are applied for one process by
+naming them in ``HARNESS_MUTANT=CATALOGUE::NAME`` (the pytest plugin's ``--harness-mutant`` sets it),
+which :mod:`harness.registry` reads when it is first built, so in-process runs and ``harness`` commands
+started by a test see the same mutant.
+
+``harness mutants`` (:func:`run`) runs, for each mutant, only the tests that guard its rule, in a
+process of its own, and judges: *killed* (a guarding test failed), *survived* (they all passed), or
+*error* (the run did not get as far as a verdict). The unmutated guards must pass first (baseline).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.errors import ConfigError
+
+ENV = "HARNESS_MUTANT"
+SEPARATOR = "::"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Mutant(_Model):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="unique in the catalogue")
+    kind: Literal["executor", "product"]
+    breaks: str = Field(description="what the mutant does wrong, in one sentence")
+    procedures: dict[str, str] = Field(default_factory=dict, description="procedure name -> module:attr")
+    actions: dict[str, str] = Field(default_factory=dict, description="action name -> module:attr")
+    gates: dict[str, str] = Field(default_factory=dict, description="gate name -> module:attr")
+    standin: str | None = Field(None, description="module:attr of a Standin replacing the product's")
+
+    @model_validator(mode="after")
+    def _replaces_something(self) -> Mutant:
+        if not (self.procedures or self.actions or self.gates or self.standin):
+            raise ValueError("a mutant must replace a procedure, action, gate or the stand-in")
+        if self.kind == "product" and not self.standin:
+            raise ValueError("a product mutant replaces the stand-in (standin: module:attr)")
+        return self
+
+
+class Rule(_Model):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    quote: str = Field(min_length=1, description="the runbook sentence this rule comes from")
+    source: str = Field(description="where the quote is: seed file, reference section")
+    guarded_by: list[str] = Field(min_length=1, description="pytest node ids (relative to the catalogue's root)")
+    mutants: list[Mutant] = Field(min_length=1)
+
+
+class Catalogue(_Model):
+    product: str
+    procedure: str
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Catalogue:
+        for what, names in (("rule id", [r.id for r in self.rules]),
+                            ("mutant name", [m.name for r in self.rules for m in r.mutants])):
+            dup = sorted({n for n in names if names.count(n) > 1})
+            if dup:
+                raise ValueError(f"duplicate {what}(s): {', '.join(dup)}")
+        return self
+
+    def mutant(self, name: str) -> tuple[Rule, Mutant]:
+        for rule in self.rules:
+            for m in rule.mutants:
+                if m.name == name:
+                    return rule, m
+        known = ", ".join(m.name for r in self.rules for m in r.mutants)
+        raise ConfigError(f"no mutant {name!r} in the {self.procedure} catalogue", hint=f"known: {known}")
+
+
+def load_catalogue(path: str | Path) -> Catalogue:
+    from harness.plan.loader import load_model
+
+    return load_model(path, Catalogue)
+
+
+def find_catalogues(root: Path, product: str = "all") -> list[Path]:
+    found = sorted(root.glob("**/rules-*.yaml"))
+    if product != "all":
+        found = [p for p in found if load_catalogue(p).product == product]
+    if not found:
+        raise ConfigError(f"no rule catalogue (rules-*.yaml) for {product!r} under {root}",
+                          hint="run from the checkout's root or give --suites DIR")
+    return found
+
+
+# ----- applying a mutant ---------------------------------------------------------------------------------
+
+def overlay(path: str | Path, name: str, installed_product: Callable[[str], Any]) -> Any:
+    """The :class:`~harness.registry.Product` overlay that applies mutant ``name`` of catalogue ``path``:
+    the installed product (``installed_product(name)``, as its distribution declares it) with the mutant's
+    procedures, actions, gates and stand-in in place of its own."""
+    cat = load_catalogue(path)
+    _, m = cat.mutant(name)
+    installed = installed_product(cat.product)
+    return dataclasses.replace(
+        installed,
+        procedures={**installed.procedures, **m.procedures},
+        actions={**installed.actions, **m.actions},
+        gates={**installed.gates, **m.gates},
+        standin=m.standin or installed.standin,
+    )
+
+
+def from_env(installed_product: Callable[[str], Any]) -> Any | None:
+    """The overlay named by ``HARNESS_MUTANT`` (``CATALOGUE::NAME``), if set."""
+    value = os.environ.get(ENV)
+    if not value:
+        return None
+    path, sep, name = value.rpartition(SEPARATOR)
+    if not sep or not path or not name:
+        raise ConfigError(f"{ENV}={value!r} is not CATALOGUE{SEPARATOR}NAME",
+                          hint=f"e.g. {ENV}=suites/zato/rules-zato-update.yaml{SEPARATOR}servers-at-once")
+    return overlay(path, name, installed_product)
+
+
+# ----- judging mutants -------------------------------------------------------------------------------------
+
+Verdict = Literal["killed", "survived", "error"]
+
+
+@dataclass(frozen=True)
+class Result:
+    catalogue: str
+    rule: str
+    mutant: str
+    kind: str
+    verdict: Verdict
+    killed_by: tuple[str, ...]
+    seconds: float
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "killed_by": list(self.killed_by)}
+
+
+@dataclass(frozen=True)
+class Job:
+    catalogue: Path
+    rule: Rule
+    mutant: Mutant | None  # None: the baseline (the guards must pass unmutated)
+
+
+def _failed_tests(junit: Path) -> tuple[str, ...]:
+    try:
+        root = ET.parse(junit).getroot()
+    except (OSError, ET.ParseError):
+        return ()
+    out = []
+    for case in root.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            out.append(f"{case.get('classname', '')}::{case.get('name', '')}")
+    return tuple(out)
+
+
+def run_job(job: Job, root: Path, pytest_args: Sequence[str], timeout: float) -> Result:
+    """Run the rule's guarding tests in a fresh process, with the mutant applied (or none: baseline).
+    The guards stop at the first failure (``-x``): one failing test is enough to kill a mutant."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    env.pop(ENV, None)
+    if job.mutant is not None:
+        env[ENV] = f"{job.catalogue}{SEPARATOR}{job.mutant.name}"
+    name = job.mutant.name if job.mutant else "(baseline)"
+    with tempfile.TemporaryDirectory(prefix="harness-mutant-") as tmp:
+        junit = Path(tmp) / "junit.xml"
+        argv = [sys.executable, "-m", "pytest", *job.rule.guarded_by, "-x", "-q", "-p", "no:cacheprovider",
+                "-p", "no:randomly", f"--junitxml={junit}", f"--basetemp={Path(tmp) / 'base'}", *pytest_args]
+        t0 = time.monotonic()
+        try:
+            proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=timeout,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            return Result(str(job.catalogue), job.rule.id, name, job.mutant.kind if job.mutant else "-", "error",
+                          (), round(time.monotonic() - t0, 1), f"the guards ran past {timeout:.0f}s")
+        seconds = round(time.monotonic() - t0, 1)
+        failed = _failed_tests(junit)
+    kind = job.mutant.kind if job.mutant else "-"
+    tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+    if proc.returncode == 0:
+        verdict: Verdict = "survived"
+    elif proc.returncode == 1 and failed:
+        verdict = "killed"
+    else:  # 2 interrupted, 3 internal error, 4 usage, 5 nothing collected: no verdict
+        verdict = "error"
+    return Result(str(job.catalogue), job.rule.id, name, kind, verdict, failed, seconds,
+                  "" if verdict == "killed" else tail)
+
+
+def jobs(catalogues: Iterable[Path], only: Sequence[str] = ()) -> tuple[list[Job], list[Job]]:
+    """(baselines, mutants): one baseline per rule, one job per mutant (``only``: these mutant names)."""
+    baselines, mutants = [], []
+    for path in catalogues:
+        cat = load_catalogue(path)
+        for rule in cat.rules:
+            chosen = [m for m in rule.mutants if not only or m.name in only]
+            if chosen:
+                baselines.append(Job(path, rule, None))
+                mutants += [Job(path, rule, m) for m in chosen]
+    return baselines, mutants
+
+
+def run(catalogues: Iterable[Path], root: Path, *, only: Sequence[str] = (), pytest_args: Sequence[str] = (),
+        jobs_at_once: int = 2, timeout: float = 900,
+        progress: Callable[[Result], None] = lambda r: None) -> tuple[list[Result], list[Result]]:
+    """Baselines first (a guard that fails unmutated proves nothing), then every mutant."""
+    base_jobs, mutant_jobs = jobs(catalogues, only)
+
+    def go(batch: list[Job]) -> list[Result]:
+        with ThreadPoolExecutor(max_workers=max(1, jobs_at_once)) as pool:
+            futures = [pool.submit(run_job, j, root, pytest_args, timeout) for j in batch]
+            out = []
+            for f in futures:
+                out.append(f.result())
+                progress(out[-1])
+            return out
+
+    baselines = go(base_jobs)
+    broken = {(r.catalogue, r.rule) for r in baselines if r.verdict != "survived"}
+    runnable = [j for j in mutant_jobs if (str(j.catalogue), j.rule.id) not in broken]
+    results = go(runnable)
+    results += [Result(str(j.catalogue), j.rule.id, j.mutant.name, j.mutant.kind, "error", (), 0.0,
+                       "not run: the rule's guards fail without any mutant")
+                for j in mutant_jobs if (str(j.catalogue), j.rule.id) in broken and j.mutant]
+    return baselines, results
+
+
+def summary(results: Sequence[Result]) -> dict[str, Any]:
+    by: dict[str, int] = {"killed": 0, "survived": 0, "error": 0}
+    for r in results:
+        by[r.verdict] += 1
+    return {"mutants": len(results), **by, "rules": len({(r.catalogue, r.rule) for r in results}),
+            "seconds": round(sum(r.seconds for r in results), 1)}
+
+
+def to_json(baselines: Sequence[Result], results: Sequence[Result]) -> str:
+    return json.dumps({"summary": summary(results), "baselines": [b.as_dict() for b in baselines],
+                       "mutants": [r.as_dict() for r in results]}, indent=2)

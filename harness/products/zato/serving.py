@@ -1,0 +1,95 @@
+"""Is the Zato environment serving? Asked of the nodes, never of the journal or the log alone.
+
+A component serves when its process is alive (the pid in its ``pidfile`` exists and is no zombie) and its
+endpoint answers (``/zato/ping`` with ``ZATO_OK`` for servers); the environment serves when every
+component does and the front door answers ``/zato/ping``. Log lines say what a component started as,
+not that it still runs: a server SIGKILLed after its ready line leaves a log that says "Started".
+
+- :func:`alive`: the liveness half, used by the skip checks of ``zato stop``/``zato start`` too (a
+  dead component does not "already run the installed version").
+- :class:`Verify` (``zato.verify``): the last step of every Zato procedure and of its rollback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from harness.engine.actions import StepContext
+from harness.environment import ComponentHandle, Environment
+from harness.errors import GateTimeout, StepFailed, TransportError
+from harness.wait import wait_until
+
+__all__ = ["Verify", "alive", "problems"]
+
+# a live pid that is not a zombie (`kill -0` succeeds on a zombie too), in the POSIX shell of every host
+_ALIVE = 'kill -0 "$1" 2>/dev/null && ! grep -qs "^State:[[:space:]]*Z" "/proc/$1/status"'
+
+
+def pid_of(comp: ComponentHandle) -> int | None:
+    try:
+        text = comp.host.transport.get(f"{comp.path}/pidfile").decode(errors="replace").strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def alive(comp: ComponentHandle) -> bool:
+    """The component's process (its pidfile's pid) is alive on its host."""
+    pid = pid_of(comp)
+    if pid is None:
+        return False
+    return comp.host.transport.run(["sh", "-c", _ALIVE, "alive", str(pid)], timeout=30).ok
+
+
+def _answers(url: str, expect: str | None = None) -> bool:
+    try:
+        r = requests.get(url, timeout=3, headers={"Connection": "close"})
+    except requests.RequestException:
+        return False
+    return r.status_code == 200 and (expect is None or expect in r.text)
+
+
+def problems(env: Environment) -> tuple[list[str], list[str]]:
+    """``(dead, not_answering)``: components whose process is gone (that will not mend by waiting), and
+    components or the front door that do not answer (yet)."""
+    from harness.products.zato.actions import _http_ready  # the readiness probe of `zato start`'s gate
+
+    dead, silent = [], []
+    for comp in env.components.values():
+        if not alive(comp):
+            dead.append(f"{comp.name}: not running (no live process for {comp.path}/pidfile on {comp.host.name})")
+        elif not _http_ready(comp):
+            silent.append(f"{comp.name}: its process runs but {comp.url} does not answer")
+    door = env.inventory.front_door
+    if door and not _answers(door.rstrip("/") + "/zato/ping", "ZATO_OK"):
+        silent.append(f"the front door {door} does not answer /zato/ping with ZATO_OK")
+    return dead, silent
+
+
+class Verify:
+    """Every component alive and ready, the front door answering: else the step fails (and the run does
+    not end in success). Read-only, never skipped."""
+
+    def skip(self, ctx: StepContext) -> str | None:
+        return None
+
+    def run(self, ctx: StepContext) -> None:
+        seen: dict[str, Any] = {}
+
+        def serving() -> bool:
+            dead, silent = problems(ctx.env)
+            seen.update(dead=dead, not_answering=silent)
+            if dead:  # a dead process does not come back by waiting
+                raise StepFailed(ctx.step.id, "the environment is not serving: " + "; ".join(dead + silent))
+            return not silent
+
+        try:
+            wait_until(serving, timeout=ctx.plan.ready_timeout, interval=0.2, what="every component answering")
+        except (GateTimeout, TransportError) as exc:
+            raise StepFailed(ctx.step.id, "the environment is not serving: "
+                             + ("; ".join(seen.get("not_answering", [])) or str(exc))) from None
+        finally:
+            ctx.observation.update(seen)
+        ctx.observation["serving"] = sorted(ctx.env.components)

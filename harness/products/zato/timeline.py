@@ -1,0 +1,47 @@
+"""Zato's node timeline for the report: each component's state changes from its own log (:mod:`.logs`)."""
+
+from __future__ import annotations
+
+from harness.environment import Environment
+from harness.errors import TransportError
+from harness.plan.models import Inventory
+from harness.probes import HttpProbe
+from harness.products.zato.logs import parse_log
+from harness.products.zato.state import read_log
+from harness.report.timeline import StateChange
+
+#: log event kind -> swimlane state
+_STATE = {"starting": "starting", "started": "ready", "ready": "ready", "stopping": "stopping",
+          "stopped": "stopped", "boot_failed": "failed"}
+
+
+class ZatoTimeline:
+    def collect(self, env: Environment) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for name, comp in env.components.items():
+            try:
+                out[name] = read_log(comp)
+            except (TransportError, OSError):
+                continue  # a component whose host is gone: its lane is drawn from the journal alone
+        return out
+
+    def parse(self, node: str, text: str) -> list[StateChange]:
+        changes: list[StateChange] = []
+        version: str | None = None
+        for e in parse_log(text):
+            state = _STATE.get(e.kind)
+            if state is None:
+                continue
+            if e.kind == "starting":
+                version = e.fields.get("version") or version
+            changes.append(StateChange(e.ts.timestamp(), node, state, version, e.first_line[:200]))
+        return changes
+
+    def probe(self, inventory: Inventory) -> HttpProbe | None:
+        """GET /zato/ping through the load balancer (the servers answer ``X-Zato-Server``), every 50 ms."""
+        if not inventory.front_door:
+            return None
+        return HttpProbe(inventory.front_door.rstrip("/") + "/zato/ping", interval=0.05, max_seconds=1800)
+
+
+TIMELINE = ZatoTimeline()

@@ -1,0 +1,51 @@
+"""The node-timeline hook: what a product tells the report about its nodes, read from their own logs.
+
+A product that has one names it in ``Product.timeline`` (``module:attribute``). At the end of a run the
+harness asks it for each node's log (:meth:`NodeTimeline.collect`, read-only, through the nodes' transports)
+and keeps the text in ``RUN_DIR/nodes/<node>.log``; :meth:`NodeTimeline.parse` turns a log into state
+changes, kept in ``RUN_DIR/nodes/timeline.json``. The report draws the swimlanes from that file, so it never
+needs the product (or the nodes) again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from harness.environment import Environment
+from harness.plan.models import Inventory
+from harness.probes import HttpProbe
+
+#: the states a swimlane knows; a product maps its log events onto these
+STATES = ("stopped", "stopping", "starting", "ready", "failed", "unknown")
+
+
+@dataclass(frozen=True)
+class StateChange:
+    ts: float  # wall clock (time.time()), the timestamp of the node's own log line
+    node: str
+    state: str  # one of STATES
+    version: str | None = None  # the version the node runs from here on, when its log says
+    detail: str = ""  # the log line's message (first 200 characters)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StateChange:
+        return cls(**d)
+
+
+@runtime_checkable
+class NodeTimeline(Protocol):
+    def collect(self, env: Environment) -> dict[str, str]:
+        """Each node's log text, by node name (read-only; a node whose log cannot be read is left out)."""
+        ...
+
+    def parse(self, node: str, text: str) -> list[StateChange]:
+        """The node's state changes in its log, oldest first."""
+        ...
+
+    def probe(self, inventory: Inventory) -> HttpProbe | None:
+        """A probe of the environment's front door for the length of a run (bounded), or None."""
+        ...

@@ -1,0 +1,118 @@
+"""Mutants of the Zato environment update: each breaks exactly one rule of ``rules-zato-update.yaml``.
+
+They wrap the shipped procedure and gate (nothing here is shipped or registered unless a catalogue entry
+names it through ``HARNESS_MUTANT``), so a mutant stays one small transformation of what really runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+from harness.engine.actions import StepContext
+from harness.engine.procedure import Done, Procedure
+from harness.engine.step import Gate, Step
+from harness.plan.models import Inventory, Plan
+from harness.products.zato import actions
+from harness.products.zato.procedures.update import RESTART, UPDATE
+
+Transform = Callable[[list[Step], Inventory], list[Step]]
+
+
+def _role(inv: Inventory, node: str) -> str | None:
+    return next((c.role for c in inv.components if c.name == node), None)
+
+
+def _mutate(proc: Procedure, forward: Transform | None = None, back: Transform | None = None) -> Procedure:
+    def steps(plan: Plan, params: Any, inv: Inventory) -> list[Step]:
+        out = proc.steps(plan, params, inv)
+        return forward(out, inv) if forward else out
+
+    def rollback(plan: Plan, params: Any, inv: Inventory, done: Done) -> list[Step]:
+        out = proc.rollback(plan, params, inv, done)
+        return back(out, inv) if back else out
+
+    return dataclasses.replace(proc, steps=steps, rollback=rollback)
+
+
+def _restarts_of(steps: list[Step], inv: Inventory, role: str) -> list[Step]:
+    return [s for s in steps if s.action in ("zato.stop", "zato.start") and _role(inv, s.node) == role]
+
+
+def _move(steps: list[Step], inv: Inventory, role: str, *, to: str) -> list[Step]:
+    """Move one role's stop/start steps to the start or the end of the restarts."""
+    moving = _restarts_of(steps, inv, role)
+    rest = [s for s in steps if s not in moving]
+    if to == "end":
+        return rest + moving
+    first = next(i for i, s in enumerate(rest) if s.action in ("zato.stop", "zato.start"))
+    return rest[:first] + moving + rest[first:]
+
+
+# --- executor mutants ---------------------------------------------------------------------------------------
+
+def _restart_before_code_update(steps: list[Step], inv: Inventory) -> list[Step]:
+    code = [s for s in steps if s.parallel == "code-update"]
+    return [s for s in steps if s not in code] + code
+
+
+def _servers_at_once(steps: list[Step], inv: Inventory) -> list[Step]:
+    """Every server's stop + start in one concurrent stage (each server still stops before it starts)."""
+    return [dataclasses.replace(s, parallel="servers") if _role(inv, s.node) == "server" else s for s in steps]
+
+
+def _no_server_gate(steps: list[Step], inv: Inventory) -> list[Step]:
+    return [dataclasses.replace(s, gate=None) if s.action == "zato.start" and _role(inv, s.node) == "server" else s
+            for s in steps]
+
+
+def _no_sync_internal(steps: list[Step], inv: Inventory) -> list[Step]:
+    return [dataclasses.replace(s, args={**s.args, "sync_internal": False}, description=s.description.replace(
+        " --sync-internal", "")) if s.action == "zato.start" else s for s in steps]
+
+
+def _sync_internal_everywhere(steps: list[Step], inv: Inventory) -> list[Step]:
+    return [dataclasses.replace(s, args={**s.args, "sync_internal": True}) if s.action == "zato.start" else s
+            for s in steps]
+
+
+def _skip_scheduler(steps: list[Step], inv: Inventory) -> list[Step]:
+    return [s for s in steps if s not in _restarts_of(steps, inv, "scheduler")]
+
+
+def _always_restart(steps: list[Step], inv: Inventory) -> list[Step]:
+    """Force every restart, so a second run restarts components that already run the installed code."""
+    return [dataclasses.replace(s, args={**s.args, "force": True}) if s.action in ("zato.stop", "zato.start") else s
+            for s in steps]
+
+
+def _rollback_keeps_new_code(steps: list[Step], inv: Inventory) -> list[Step]:
+    return [s for s in steps if s.action != "zato.git_reset" and not s.id.startswith("reinstall@")]
+
+
+RESTART_BEFORE_CODE_UPDATE = _mutate(UPDATE, _restart_before_code_update)
+WEB_ADMIN_AFTER_SERVERS = _mutate(UPDATE, lambda s, inv: _move(s, inv, "web-admin", to="end"))
+SERVERS_AT_ONCE = _mutate(UPDATE, _servers_at_once)
+NO_SERVER_GATE = _mutate(UPDATE, _no_server_gate)
+LB_BEFORE_SERVERS = _mutate(UPDATE, lambda s, inv: _move(s, inv, "load-balancer", to="start"))
+SCHEDULER_FIRST = _mutate(UPDATE, lambda s, inv: _move(s, inv, "scheduler", to="start"))
+SKIP_SCHEDULER = _mutate(UPDATE, _skip_scheduler)
+NO_SYNC_INTERNAL = _mutate(UPDATE, _no_sync_internal)
+SYNC_INTERNAL_EVERYWHERE = _mutate(UPDATE, _sync_internal_everywhere)
+RESTART_WITH_SYNC_INTERNAL = _mutate(RESTART, _sync_internal_everywhere)
+ALWAYS_RESTART = _mutate(UPDATE, _always_restart)
+ROLLBACK_KEEPS_NEW_CODE = _mutate(UPDATE, back=_rollback_keeps_new_code)
+
+
+def ready_without_rotation(ctx: StepContext, gate: Gate) -> None:
+    """The start gate, but a server counts as ready as soon as it answers: no wait for the load balancer
+    to send it traffic again (the mutant a first probe found surviving every suite)."""
+    comp = ctx.env.components[ctx.step.node]
+    offset = int(ctx.observation.get("log_offset", 0))
+    original = actions._wait_in_rotation
+    actions._wait_in_rotation = lambda env, comp, timeout: {}  # type: ignore[assignment]
+    try:
+        ctx.observation.update(actions.wait_ready(ctx.env, comp, offset, gate.timeout, step=ctx.step.id))
+    finally:
+        actions._wait_in_rotation = original  # type: ignore[assignment]

@@ -1,0 +1,170 @@
+"""`harness report`: what the HTML and the PNG show, read from a run directory alone."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from harness.cli import app
+from harness.engine.step import Step
+from harness.errors import ExitCode, StepFailed
+from harness.report import keep_node_logs, redactor
+from harness.report.html import write_report
+from harness.report.model import ReportData, checks
+from harness.report.synthetic import synthetic_run
+from harness.testing import FakeAction, FakeGate, fake_actions, fake_inventory, fake_procedure
+
+STEPS = [Step("stop@server1", "server1", "fake.do", compensation="fake.do"),
+         Step("start@server1", "server1", "fake.do", compensation="fake.do"),
+         Step("stop@server2", "server2", "fake.do", compensation="fake.do"),
+         Step("start@server2", "server2", "fake.do", compensation="fake.do")]
+
+
+class _Text(HTMLParser):
+    """The text a reader sees (titles of SVG shapes included), and every attribute that could fetch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.text: list[str] = []
+        self.fetching: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.fetching += [f"{tag} {k}={v}" for k, v in attrs if k in ("src", "href", "srcset", "action")]
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(html: str) -> _Text:
+    p = _Text()
+    p.feed(html)
+    return p
+
+
+def invoke(*args: object) -> Result:
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def fake_run(tmp_path: Path, isolated_dirs: Path) -> Iterator[tuple[FakeAction, Path]]:
+    (tmp_path / "inv.yaml").write_text(yaml.safe_dump(fake_inventory().model_dump(mode="json")))
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("procedure: fake-proc\ntarget: inv.yaml\n")
+    action = FakeAction()
+    with fake_procedure("fake-proc", STEPS), fake_actions({"fake.do": action}, {"fake.ready": FakeGate()}):
+        yield action, plan
+
+
+def only_run_dir(isolated_dirs: Path) -> Path:
+    [run_dir] = sorted((isolated_dirs / "runs").iterdir())
+    return run_dir
+
+
+def test_a_run_writes_a_report_naming_every_node_and_step(fake_run: tuple[FakeAction, Path],
+                                                          isolated_dirs: Path) -> None:
+    _, plan = fake_run
+    result = invoke("run", plan)
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(isolated_dirs)
+    assert f"report: {run_dir / 'report.html'}" in result.stdout
+    assert "✓ steps in the documented order" in result.stdout
+    assert "? no request lost: no probe ran" in result.stdout  # unknown, not true: nothing was measured
+    page = parse((run_dir / "report.html").read_text())
+    text = " ".join(page.text)
+    for s in STEPS:
+        assert s.id in text
+    for node in ("server1", "server2"):
+        assert re.search(rf"\b{node}\b", text)
+    assert page.fetching == [] and "script" not in page.tags and "img" not in page.tags
+    assert (run_dir / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # harness report builds the same page again from the directory alone
+    (run_dir / "report.html").unlink()
+    again = invoke("report", run_dir, "--out", run_dir / "again.html")
+    assert again.exit_code == 0, again.output
+    assert all(s.id in (run_dir / "again.html").read_text() for s in STEPS)
+
+
+def test_a_rolled_back_run_is_marked_and_its_rollback_judged(fake_run: tuple[FakeAction, Path],
+                                                             isolated_dirs: Path) -> None:
+    action, plan = fake_run
+    action.raises = lambda ctx: StepFailed(ctx.step.id, "boom") if ctx.step.id == "stop@server2" else None
+    assert invoke("run", plan).exit_code == ExitCode.ROLLED_BACK
+    data = ReportData.load(only_run_dir(isolated_dirs))
+    verdicts = {c.name: c for c in checks(data)}
+    assert verdicts["outcome"].verdict is False and "rolled_back (exit 3)" in verdicts["outcome"].figures
+    assert verdicts["clean rollback"].verdict is True
+    html = (only_run_dir(isolated_dirs) / "report.html").read_text()
+    assert 'class="rollback"' in html and 'class="fault"' in html
+    assert "stop@server2 failed: step stop@server2: boom" in html
+
+
+def test_failed_requests_make_availability_false_with_figures(tmp_path: Path) -> None:
+    run_dir = synthetic_run(tmp_path / "r", nodes=3, steps_per_node=4, failures=2)
+    verdicts = {c.name: c for c in checks(ReportData.load(run_dir))}
+    avail = verdicts["no request lost"]
+    assert avail.verdict is False
+    sent = len((run_dir / "probe.jsonl").read_text().splitlines())
+    assert avail.figures.startswith(f"2 failed of {sent} sent; longest window without service 0.004s")
+    assert verdicts["versions before → after"].verdict is True
+    assert "node01 1.0→1.1" in verdicts["versions before → after"].figures
+    html = write_report(run_dir, png=False).read_text()
+    assert html.count('class="probe-fail"') == 2
+
+
+def test_versions_that_differ_after_an_update_are_false(tmp_path: Path) -> None:
+    run_dir = synthetic_run(tmp_path / "r", nodes=2, steps_per_node=2, failures=0)
+    tl = json.loads((run_dir / "nodes" / "timeline.json").read_text())
+    tl["node02"][-1]["version"] = "1.0"  # node02 came back on the old version
+    (run_dir / "nodes" / "timeline.json").write_text(json.dumps(tl))
+    versions = {c.name: c for c in checks(ReportData.load(run_dir))}["versions before → after"]
+    assert versions.verdict is False and "node02 1.0→1.0" in versions.figures
+
+
+def test_the_zato_timeline_reads_states_and_versions_from_its_log() -> None:
+    from harness.products.zato.timeline import TIMELINE
+
+    log = "\n".join([
+        "2026-12-02 10:00:00,100 - INFO - 11:MainThread - zato.server.base.parallel:0 - "
+        "Starting Zato `3.2.0` server `server1` (pid: 11)",
+        "2026-12-02 10:00:01,200 - INFO - 11:MainThread - zato.server.base.parallel:0 - "
+        "Started `server1@dev` (pid: 11)",
+        "2026-12-02 10:00:05,000 - INFO - 11:MainThread - zato.cli:0 - Stopping Zato server `server1` (pid: 11)",
+        "2026-12-02 10:00:05,500 - INFO - 11:MainThread - zato.cli:0 - Stopped Zato server `server1` (pid: 11)",
+        "2026-12-02 10:00:06,000 - INFO - 12:MainThread - zato.server.base.parallel:0 - "
+        "Starting Zato `3.2.1` server `server1` (pid: 12)",
+        "2026-12-02 10:00:07,000 - INFO - 12:MainThread - zato.server.base.parallel:0 - "
+        "Started `server1@dev` (pid: 12)",
+    ])
+    changes = TIMELINE.parse("server1", log)
+    assert [(c.state, c.version) for c in changes] == [
+        ("starting", "3.2.0"), ("ready", "3.2.0"), ("stopping", "3.2.0"), ("stopped", "3.2.0"),
+        ("starting", "3.2.1"), ("ready", "3.2.1")]
+    assert changes[0].ts == datetime(2026, 12, 2, 10, 0, 0, 100000, tzinfo=UTC).timestamp()
+
+
+def test_secrets_of_the_inventory_never_reach_the_kept_logs(tmp_path: Path) -> None:
+    from harness.products.zato.timeline import TIMELINE
+
+    inv = fake_inventory().model_dump(mode="json")
+    inv["facts"] = {"odb": {"password": "s3cr3t-odb-pw"}, "admin_token": "tok-123456"}
+    line = ("2026-12-02 10:00:00,100 - INFO - 11:MainThread - zato:0 - connecting with s3cr3t-odb-pw and "
+            "tok-123456\n")
+    keep_node_logs(tmp_path, TIMELINE, {"server1": line}, redactor(inv))
+    kept = (tmp_path / "nodes" / "server1.log").read_text()
+    assert "s3cr3t" not in kept and "tok-123456" not in kept and kept.count("********") == 2
+
+
+def test_a_directory_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
+    result = invoke("report", tmp_path)
+    assert result.exit_code == ExitCode.REFUSED and "not a run directory" in result.stderr
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,109 @@
+"""`harness preflight PLAN --target inv.yaml`: read-only checks over SSH against a real sshd, exit 0/4,
+read-only enforced by the transport, and every node's files identical before and after."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.cli.preflight import NotReadOnly, ReadOnlyTransport, preflight
+from harness.net import free_port
+from harness.sshd import LocalSshd
+from harness.transports import ssh
+
+from .conftest import transport
+
+PLAN = "procedure: zato-update\nparams:\n  revision: '3.2.1'\n"
+
+
+def _node(root: Path) -> Path:
+    """An install directory that is a git checkout, as on a Zato VM."""
+    root.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "update.sh").write_text("#!/bin/sh\n")
+    subprocess.run(["git", "-C", str(root), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "x"],
+                   check=True)
+    return root
+
+
+def _write(tmp: Path, s: LocalSshd, hosts: list[tuple[str, str, Path]]) -> tuple[Path, Path]:
+    lines = ["environment: staging", "product: zato", "ssh:", f"  known_hosts: {s.known_hosts}",
+             f"  identity: {s.client_key}", "hosts:"]
+    for name, spec, root in hosts:
+        lines += [f"  - name: {name}", f"    transport: {spec}", f"    install_dir: {root}"]
+    lines.append("components: []")
+    (tmp / "inv.yaml").write_text("\n".join(lines) + "\n")
+    (tmp / "plan.yaml").write_text(PLAN)
+    return tmp / "plan.yaml", tmp / "inv.yaml"
+
+
+def _state(*roots: Path) -> dict[str, tuple[str, int, float]]:
+    out = {}
+    for root in roots:
+        for p in sorted(root.rglob("*")):
+            if p.is_file():
+                st = p.stat()
+                out[str(p)] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mode, st.st_mtime)
+    return out
+
+
+def test_ready_environment_exits_0_and_changes_nothing(make_sshd: Callable[..., LocalSshd], tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    s = make_sshd()
+    a, b = _node(tmp_path / "vm1"), _node(tmp_path / "vm2")
+    plan, inv = _write(tmp_path, s, [("vm1", s.spec(), a), ("vm2", s.spec(), b)])
+    before = _state(a, b)
+    res = CliRunner().invoke(app, ["preflight", str(plan), "--target", str(inv), "--json", "-c", "git",
+                                   "-c", "sh", "--free-mib", "1"])
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.output)
+    assert doc["ready"] is True
+    names = {(c["name"], c["node"]) for c in doc["checks"]}
+    assert {("reachable", "vm1"), ("account", "vm2"), ("commands", "vm1"), ("disk", "vm2"),
+            ("lease", "staging"), ("plan", "staging")} <= names
+    assert _state(a, b) == before  # files, their hashes, modes and times: identical
+
+
+def test_not_ready_names_each_failing_check_with_its_fix(make_sshd: Callable[..., LocalSshd],
+                                                         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    s = make_sshd()
+    a = _node(tmp_path / "vm1")
+    plan, inv = _write(tmp_path, s, [("vm1", s.spec(), a), ("vm2", f"ssh://root@127.0.0.1:{free_port()}", a)])
+    checks = preflight(plan, inv, commands=["git", "zato-not-installed"], free_mib=1)
+    failed = {(c.name, c.node): c for c in checks if not c.ok}
+    assert set(failed) == {("reachable", "vm2"), ("commands", "vm1")}
+    assert "connection refused" in failed["reachable", "vm2"].detail
+    assert "is sshd running" in failed["reachable", "vm2"].fix
+    assert "zato-not-installed" in failed["commands", "vm1"].fix
+    res = CliRunner().invoke(app, ["preflight", str(plan), "--target", str(inv), "-c", "zato-not-installed"])
+    assert res.exit_code == 4 and "NOT READY" in res.output
+
+
+def test_read_only_transport_refuses_writes_before_they_reach_the_host(
+        make_sshd: Callable[..., LocalSshd], tmp_path: Path) -> None:
+    s = make_sshd()
+    victim = _node(tmp_path / "vm")
+    ro = ReadOnlyTransport(transport(s))
+    before = _state(victim)
+    for argv in (["rm", "-rf", str(victim)], ["git", "-C", str(victim), "pull"], ["git", "-C", str(victim), "commit"],
+                 ["sh", "-c", f"rm -rf {victim}"], ["touch", str(victim / "x")], []):
+        with pytest.raises(NotReadOnly):
+            ro.run(argv)
+    with pytest.raises(NotReadOnly):
+        ro.put(str(victim / "update.sh"), b"changed")
+    assert ro.run(["git", "-C", str(victim), "rev-parse", "HEAD"]).ok
+    assert ro.get(str(victim / "update.sh")) == b"#!/bin/sh\n"
+    assert _state(victim) == before
+    # the refused commands never reached the host: the sshd logged no session for them
+    assert s.log.read_text().count("Starting session") <= 2
+    ssh.close_all()
