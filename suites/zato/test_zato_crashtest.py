@@ -19,10 +19,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.requires_haproxy, pytest.mark.xdist_
 PLAN = "procedure: zato-restart\nready_timeout: 30\nstandins: {product: zato, servers: 1, backend: process}\n"
 SAMPLE = ["step:stop@server1:after-start", "step:start@server1:cmd-1", "step:start@server1:after-action",
           "step:start@load-balancer:after-done"]
-#: found by this suite, not fixed yet (harness/products/zato/actions.py, ZatoStart): a forced start (zato-restart)
-#: interrupted after `zato start` returned is run again on resume although the server runs — `zato start`
-#: exits 9 (pidfile of a live process) and the run rolls back instead of awaiting the server's readiness
-KNOWN = {"step:start@server1:after-action": "an interrupted forced `zato start` is redone on resume (exit 9)"}
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +44,7 @@ def test_every_step_boundary_and_command_is_a_kill_point(ref: Reference) -> None
     assert set(SAMPLE) <= set(ref.points)
 
 
-@pytest.mark.parametrize("point", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p]))
-                                   if p in KNOWN else p for p in SAMPLE])
+@pytest.mark.parametrize("point", SAMPLE)
 def test_killed_executor_resumes_to_the_same_end(point: str, plan_file: Path, ref: Reference) -> None:
     res = exercise(plan_file, point, ref, plan_file.parent / "work")
     assert res.reached, f"the executor did not die at {point}"
