@@ -92,9 +92,9 @@ class Actor:
         flat = self._tree([p for ps in pids.values() for p in ps])
         self._signal("KILL", flat)
         wait_until(lambda: not self.alive(flat), timeout=30, what=f"{', '.join(self.components)} to die")
-        return self._restart(pids)
+        return self._restart()
 
-    def _restart(self, pids: dict[str, list[str]]) -> Undo:
+    def _restart(self) -> Undo:
         def undo() -> None:
             for comp in self.components:
                 if not self.alive(self.pids(comp)):  # the run (or its rollback) may have started it already
@@ -122,7 +122,7 @@ class Actor:
     def stop(self) -> Undo:
         for comp in self.components:
             self.hooks.stop_component(self.inventory, comp)
-        return self._restart({})
+        return self._restart()
 
     # --- links -----------------------------------------------------------------------------------
     def _proxy(self) -> int:

@@ -56,7 +56,7 @@ def cps(tmp_path: Path) -> Iterator[CanopsisStandin]:
 @pytest.mark.parametrize("case", list(CASES))
 def test_update_under_fault(case: str, cps: CanopsisStandin, tmp_path: Path) -> None:
     c = CASES[case]
-    plan = cps.plan(TARGET).model_copy(update={"faults": [c.fault]})
+    plan = cps.plan(TARGET, guides_followed=["migration-4.6.0"]).model_copy(update={"faults": [c.fault]})
     rec = record_update(cps, plan, tmp_path / "runs", amqp_events=EVENTS, prefix=f"{case}-")
     faults = [(r["status"], r["kind"], r["node"]) for r in rec.records("fault")]
     assert faults[:1] == [("injected", c.fault.kind, "rabbitmq")], faults

@@ -23,6 +23,6 @@ def cps(tmp_path: Path) -> Iterator[CanopsisStandin]:
 
 
 def test_update_rollback_update(cps: CanopsisStandin, tmp_path: Path) -> None:
-    rt = round_trip(cps.plan("4.6.1"), cps.inventory, tmp_path / "runs")
+    rt = round_trip(cps.plan("4.6.1", guides_followed=["migration-4.6.0"]), cps.inventory, tmp_path / "runs")
     assert rt.verdict.valid is True, rt.verdict.explain()
     assert rt.snapshots["B"]["installed"] == "4.6.1" and rt.snapshots["C"]["installed"] == "4.5.2"

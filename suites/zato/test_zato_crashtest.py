@@ -19,9 +19,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.requires_haproxy, pytest.mark.xdist_
 PLAN = "procedure: zato-restart\nready_timeout: 30\nstandins: {product: zato, servers: 1, backend: process}\n"
 SAMPLE = ["step:stop@server1:after-start", "step:start@server1:cmd-1", "step:start@server1:after-action",
           "step:start@load-balancer:after-done"]
-#: kill points found by this suite and not fixed yet (none: the forced start interrupted after `zato start`
-#: returned is now re-checked on the node, issue 18 item 5)
-KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +34,11 @@ def ref(plan_file: Path) -> Reference:
     return reference(plan_file, plan_file.parent / "work")
 
 
-def test_every_step_boundary_and_command_is_a_kill_point(ref: Reference) -> None:
+def test_every_step_boundary_and_command_is_a_kill_point(ref: Reference, plan_file: Path) -> None:
+    from harness.engine.session import PlanSession
+
     per_step = {p.rsplit(":", 1)[0] for p in ref.points}
-    assert len(per_step) == 8, "stop and start of web-admin, server1, load balancer, scheduler"
+    assert per_step == {f"step:{s.id}" for s in PlanSession(plan_file).planned_steps()}, "every step, no other"
     for step in per_step:
         marks = [p.rsplit(":", 1)[1] for p in ref.points if p.rsplit(":", 1)[0] == step]
         assert marks[:2] == ["before-start", "after-start"] and marks[-2:] == ["after-action", "after-done"]
@@ -47,8 +46,7 @@ def test_every_step_boundary_and_command_is_a_kill_point(ref: Reference) -> None
     assert set(SAMPLE) <= set(ref.points)
 
 
-@pytest.mark.parametrize("point", [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason=KNOWN[p]))
-                                   if p in KNOWN else p for p in SAMPLE])
+@pytest.mark.parametrize("point", SAMPLE)
 def test_killed_executor_resumes_to_the_same_end(point: str, plan_file: Path, ref: Reference) -> None:
     res = exercise(plan_file, point, ref, plan_file.parent / "work")
     assert res.reached, f"the executor did not die at {point}"

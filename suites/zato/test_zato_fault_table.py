@@ -103,16 +103,22 @@ def test_update_under_fault(case: str, zato3: ZatoStandin, fault, tmp_path: Path
 HELLO = Path(__file__).resolve().parents[2] / "examples" / "services" / "hello.py"
 
 DEPLOY_CASES = {
-    # a server cut off from the network while the module propagates: propagation goes through the
-    # cluster's ODB (a shared database, not the cut links) so every server confirms; the invocation
-    # through the load balancer is served by the servers it still reaches
-    "server-cut-off-during-propagation": (FaultSpec(kind="cut", step="deploy@server1", node="server3", at="during"),
+    # a server cut off from the network while the module propagates, back once the deploy step ended:
+    # propagation goes through the cluster's ODB (a shared database, not the cut links), so every server
+    # confirms, and the verification through the load balancer finds every server serving again
+    "server-cut-off-during-propagation": (FaultSpec(kind="cut", step="deploy@server1", node="server3", at="during",
+                                                    undo="step-end"),
                                           Outcome.SUCCESS, None),
-    # a server paused while the module propagates: it cannot confirm, the gate fails naming it, and the
-    # rollback takes the module back (the server deploys what it missed once it runs again)
+    # a server paused while the module propagates (continued once the deploy step ended): it cannot
+    # confirm, the gate fails naming it, and the rollback takes the module back on every server
     "server-paused-during-propagation": (FaultSpec(kind="pause", step="deploy@server1", node="server3",
-                                                   at="during"),
+                                                   at="during", undo="step-end"),
                                          Outcome.ROLLED_BACK, "server3"),
+    # the same server still paused during the rollback: nothing can confirm the module is gone from it,
+    # so the run ends indeterminate (never rolled_back on a guess)
+    "server-paused-through-the-rollback": (FaultSpec(kind="pause", step="deploy@server1", node="server3",
+                                                     at="during"),
+                                           Outcome.INDETERMINATE, "server3"),
 }
 
 
