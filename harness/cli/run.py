@@ -44,11 +44,10 @@ def _fail(exc: HarnessError, as_json: bool = False) -> typer.Exit:
 
 def _probe(run: Run) -> HttpProbe | None:
     """The product's probe of the front door, started for the length of the run (None without one)."""
-    from harness.report import timeline_of
+    from harness.report import start_probe
 
-    hook = timeline_of(run.inventory.product)
-    probe = hook.probe(run.inventory) if hook is not None else None
-    return probe.start() if probe is not None else None
+    probe: HttpProbe | None = start_probe(run.inventory)
+    return probe
 
 
 def _finish(run: Run, outcome: Outcome, as_json: bool, probe: HttpProbe | None = None) -> typer.Exit:

@@ -20,7 +20,7 @@ from harness.report.model import NODES_DIR, PROBE_FILE, TIMELINE_FILE, ReportDat
 from harness.report.timeline import NodeTimeline, StateChange
 
 __all__ = ["NodeTimeline", "ReportData", "StateChange", "checks", "finish_run", "keep_node_logs", "redactor",
-           "write_report"]
+           "start_probe", "timeline_of", "write_report"]
 
 _SECRET_KEY = re.compile(r"pass|secret|token|credential|api_?key|private", re.I)
 
@@ -51,6 +51,13 @@ def timeline_of(product: str) -> NodeTimeline | None:
     except Exception:
         return None
     return registry.load(ref) if ref else None
+
+
+def start_probe(inventory: Any) -> Any:
+    """The product's probe of the front door (its timeline hook's), started; None when it has none."""
+    hook = timeline_of(inventory.product)
+    probe = hook.probe(inventory) if hook is not None else None
+    return probe.start() if probe is not None else None
 
 
 def keep_node_logs(run_dir: Path, timeline: NodeTimeline, logs: dict[str, str],

@@ -44,14 +44,16 @@ def _run(url: str, *extra: str, timeout: float = 120) -> subprocess.CompletedPro
     return res
 
 
-def dump_dom(url: str, *, timeout: float = 120) -> str:
-    """The page's DOM as Chromium serialises it once loaded."""
-    return _run(url, "--dump-dom", timeout=timeout).stdout
+def dump_dom(url: str, *, extra: tuple[str, ...] = (), timeout: float = 120) -> str:
+    """The page's DOM as Chromium serialises it once loaded (``--virtual-time-budget=MS`` in ``extra`` lets
+    a page that renders with script finish first)."""
+    return _run(url, *extra, "--dump-dom", timeout=timeout).stdout
 
 
-def screenshot(url: str, out: Path, *, width: int = 1400, height: int = 1000, timeout: float = 120) -> Path:
+def screenshot(url: str, out: Path, *, width: int = 1400, height: int = 1000, extra: tuple[str, ...] = (),
+               timeout: float = 120) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
-    _run(url, f"--screenshot={out.resolve()}", f"--window-size={width},{height}", timeout=timeout)
+    _run(url, *extra, f"--screenshot={out.resolve()}", f"--window-size={width},{height}", timeout=timeout)
     if not out.exists() or out.stat().st_size == 0:
         raise RuntimeError(f"chromium wrote no screenshot to {out}")
     return out

@@ -46,6 +46,11 @@ class NodeTimeline(Protocol):
         """The node's state changes in its log, oldest first."""
         ...
 
+    def window(self, text: str, start: float, end: float) -> str:
+        """The lines of the log ``text`` logged from ``start`` to ``end`` (wall clock), continuation lines
+        (tracebacks) with the line they continue: what Allure attaches to a step."""
+        ...
+
     def probe(self, inventory: Inventory) -> HttpProbe | None:
         """A probe of the environment's front door for the length of a run (bounded), or None."""
         ...

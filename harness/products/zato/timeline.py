@@ -6,7 +6,7 @@ from harness.environment import Environment
 from harness.errors import TransportError
 from harness.plan.models import Inventory
 from harness.probes import HttpProbe
-from harness.products.zato.logs import parse_log
+from harness.products.zato.logs import parse_line, parse_log
 from harness.products.zato.state import read_log
 from harness.report.timeline import StateChange
 
@@ -36,6 +36,16 @@ class ZatoTimeline:
                 version = e.fields.get("version") or version
             changes.append(StateChange(e.ts.timestamp(), node, state, version, e.first_line[:200]))
         return changes
+
+    def window(self, text: str, start: float, end: float) -> str:
+        keep, out = False, []
+        for line in text.splitlines():
+            event = parse_line(line)
+            if event is not None:
+                keep = start <= event.ts.timestamp() <= end
+            if keep:
+                out.append(line)
+        return "\n".join(out)
 
     def probe(self, inventory: Inventory) -> HttpProbe | None:
         """GET /zato/ping through the load balancer (the servers answer ``X-Zato-Server``), every 50 ms."""
