@@ -61,6 +61,8 @@ class InstallContext:
     hosts: dict[str, Host] = field(default_factory=dict)
     #: the backend's hosts vanish at teardown (containers): the product need not stop its programs
     ephemeral: bool = False
+    #: only the inventory ``up`` would write is wanted (``harness plan``, a refused run): create nothing
+    planned: bool = False
 
 
 class Standin(abc.ABC):
@@ -165,8 +167,9 @@ class Standin(abc.ABC):
             shutil.rmtree(inventory.state_dir, ignore_errors=True)
 
     def planned_inventory(self, spec: StandinsSpec, opts: Any, state_dir: Path, *, name: str) -> Inventory:
-        be = backend(spec.backend, ssh=spec.ssh)
-        ctx = InstallContext(name, state_dir, opts, spec.version or self.base_version, ephemeral=be.EPHEMERAL)
+        be = backend(spec.backend, proxies=spec.proxies, ssh=spec.ssh)
+        ctx = InstallContext(name, state_dir, opts, spec.version or self.base_version, ephemeral=be.EPHEMERAL,
+                             planned=True)
         ctx.hosts = {h.name: h for h in be.planned(name, state_dir, self.hosts(ctx))}
         return self.inventory(ctx).model_copy(update={"backend": be.NAME, "state_dir": str(state_dir)})
 

@@ -71,8 +71,10 @@ SECRET_FACTS = ("amqp_url", "node_amqp_url")
 def _secret_file(ctx: InstallContext, name: str, value: str) -> dict[str, str]:
     """``value`` kept in ``STATE/secrets/NAME`` (0600); the inventory holds ``{file: PATH}`` (harness.secrets)."""
     d = ctx.state_dir / "secrets"
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
     path = d / name
+    if ctx.planned:  # a planned inventory only names the file: nothing is written before the stand-ins start
+        return {"file": str(path)}
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(value + "\n")
