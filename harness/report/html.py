@@ -15,13 +15,9 @@ from pathlib import Path
 
 import jinja2
 
-from harness.report.model import Check, ReportData, checks
+from harness.report.model import STATE_COLOUR, STATUS_COLOUR, Check, ReportData, checks
 
 LANE_H, LABEL_W, TOP = 18, 150, 46
-STATE_COLOUR = {"ready": "#4caf50", "starting": "#ffc107", "stopping": "#ff9800", "stopped": "#9e9e9e",
-                "failed": "#e53935", "unknown": "#cfd8dc"}
-STATUS_COLOUR = {"ok": "#1565c0", "skipped": "#80deea", "failed": "#c62828", "indeterminate": "#f9a825",
-                 "rolled_back": "#8e24aa", "started": "#90a4ae"}
 SERVER_COLOURS = ("#26a69a", "#5c6bc0", "#8d6e63", "#ab47bc", "#78909c", "#d4e157", "#29b6f6", "#ec407a")
 PROBE_BINS_MAX = 800
 

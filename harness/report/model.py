@@ -16,6 +16,12 @@ from harness.engine.step import Step, stages
 from harness.probes import ProbeResult
 from harness.report.timeline import StateChange
 
+#: lane colours of the HTML page and the PNG timeline (one palette for both)
+STATE_COLOUR = {"ready": "#4caf50", "starting": "#ffc107", "stopping": "#ff9800", "stopped": "#9e9e9e",
+                "failed": "#e53935", "unknown": "#cfd8dc"}
+STATUS_COLOUR = {"ok": "#1565c0", "skipped": "#80deea", "failed": "#c62828", "indeterminate": "#f9a825",
+                 "rolled_back": "#8e24aa", "started": "#90a4ae"}
+
 PROBE_FILE = "probe.jsonl"
 NODES_DIR = "nodes"
 TIMELINE_FILE = "timeline.json"

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.report.html import STATE_COLOUR, STATUS_COLOUR
-from harness.report.model import ReportData
+from harness.report.model import STATE_COLOUR, STATUS_COLOUR, ReportData
 
 
 def write_png(data: ReportData, path: Path) -> Path:

@@ -224,17 +224,6 @@ class ZatoStart:
 
 # ----- readiness gate ------------------------------------------------------------------------------
 
-_PROBE_PATH = {"server": "/zato/ping", "web-admin": "/", "scheduler": "/", "load-balancer": "/zato-lb-alive"}
-
-
-def _http_ready(comp: ComponentHandle) -> bool:
-    try:
-        r = requests.get(comp.url.rstrip("/") + _PROBE_PATH[comp.role], timeout=1)
-    except requests.RequestException:
-        return False
-    return r.status_code == 200 and (comp.role != "server" or "ZATO_OK" in r.text)
-
-
 def component_ready(ctx: StepContext, gate: Gate) -> None:
     """The gate of ``zato start``: :func:`wait_ready` from the log offset the start recorded."""
     comp = _component(ctx)
@@ -254,7 +243,7 @@ def wait_ready(env: Environment, comp: ComponentHandle, offset: int, timeout: fl
         failed = [e for e in events if e.kind == "boot_failed"]
         if failed:
             raise StepFailed(step or f"start@{comp.name}", f"{comp.name} failed to start: {failed[0].message}")
-        return any(e.kind in ("started", "ready") for e in events) and _http_ready(comp)
+        return any(e.kind in ("started", "ready") for e in events) and serving.http_ready(comp)
 
     wait_until(booted, timeout=timeout, interval=0.025,
                what=f"{comp.name} (no ready line and/or endpoint not answering)",

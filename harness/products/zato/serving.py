@@ -21,6 +21,17 @@ from harness.environment import ComponentHandle, Environment
 from harness.errors import GateTimeout, StepFailed, TransportError
 from harness.wait import wait_until
 
+#: what each component answers when it is up (the readiness probe of `zato start`'s gate, and of verify)
+PROBE_PATH = {"server": "/zato/ping", "web-admin": "/", "scheduler": "/", "load-balancer": "/zato-lb-alive"}
+
+
+def http_ready(comp: ComponentHandle) -> bool:
+    try:
+        r = requests.get(comp.url.rstrip("/") + PROBE_PATH[comp.role], timeout=1)
+    except requests.RequestException:
+        return False
+    return r.status_code == 200 and (comp.role != "server" or "ZATO_OK" in r.text)
+
 __all__ = ["Verify", "alive", "problems"]
 
 # a live pid that is not a zombie (`kill -0` succeeds on a zombie too), in the POSIX shell of every host
@@ -54,13 +65,12 @@ def _answers(url: str, expect: str | None = None) -> bool:
 def problems(env: Environment) -> tuple[list[str], list[str]]:
     """``(dead, not_answering)``: components whose process is gone (that will not mend by waiting), and
     components or the front door that do not answer (yet)."""
-    from harness.products.zato.actions import _http_ready  # the readiness probe of `zato start`'s gate
 
     dead, silent = [], []
     for comp in env.components.values():
         if not alive(comp):
             dead.append(f"{comp.name}: not running (no live process for {comp.path}/pidfile on {comp.host.name})")
-        elif not _http_ready(comp):
+        elif not http_ready(comp):
             silent.append(f"{comp.name}: its process runs but {comp.url} does not answer")
     door = env.inventory.front_door
     if door and not _answers(door.rstrip("/") + "/zato/ping", "ZATO_OK"):
