@@ -75,7 +75,8 @@ class Rule(_Model):
 
 class Catalogue(_Model):
     product: str
-    procedure: str
+    #: not ``procedure:`` — a YAML file with a top-level ``procedure`` is a plan to the pytest plugin
+    for_procedure: str = Field(description="the procedure whose rules these are")
     rules: list[Rule] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -93,7 +94,7 @@ class Catalogue(_Model):
                 if m.name == name:
                     return rule, m
         known = ", ".join(m.name for r in self.rules for m in r.mutants)
-        raise ConfigError(f"no mutant {name!r} in the {self.procedure} catalogue", hint=f"known: {known}")
+        raise ConfigError(f"no mutant {name!r} in the {self.for_procedure} catalogue", hint=f"known: {known}")
 
 
 def load_catalogue(path: str | Path) -> Catalogue:

@@ -13,7 +13,7 @@ from harness.registry import Product
 
 CATALOGUE = """\
 product: acme
-procedure: acme-update
+for_procedure: acme-update
 rules:
   - id: one-at-a-time
     source: seeds/x
