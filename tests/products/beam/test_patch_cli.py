@@ -74,7 +74,7 @@ def test_rollback_of_a_bad_anti_patch_is_refused_with_exit_4_and_reaches_no_node
                                  "http://127.0.0.1:notaport", "http://127.0.0.1:99999", "http://exa mple:80"])
 @pytest.mark.parametrize("command", ["check", "delete"])
 def test_a_malformed_master_url_is_a_usage_error_exit_2(url: str, command: str) -> None:
-    res = patch(command, "--master", url, "--password", "x")
+    res = CliRunner().invoke(app, ["patch", command, "--master", url], env={"HARNESS_PATCH_PASSWORD": "x"})
     out = said(res)
     assert res.exit_code == 2, out
     assert "--master" in out and "http://HOST:PORT" in out and "Traceback" not in out
