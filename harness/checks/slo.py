@@ -49,10 +49,13 @@ class SloWatch:
         self.probe.start()
 
     def verdict(self, *, final: bool = False) -> Verdict:
-        if final:  # a run quicker than one request: wait for one, bounded, before judging
-            with contextlib.suppress(GateTimeout):  # still none: judged unknown, which never passes
-                wait_until(lambda: self.probe.result.sent > 0, timeout=self.probe.timeout + 5,
-                           what="the SLO probe's first request")
+        # judge what the node looked like when the stage ended: wait (bounded) for two more requests, the second of
+        # which surely started after this moment; a probe that sends nothing more is judged on what it has (an
+        # empty record is unknown, which never passes)
+        seen = self.probe.result.sent
+        with contextlib.suppress(GateTimeout):
+            wait_until(lambda: self.probe.result.sent >= seen + 2, timeout=self.probe.timeout + 5,
+                       what="the SLO probe's requests after the stage")
         return judge(self.probe.result, self.spec)
 
     def close(self) -> None:
