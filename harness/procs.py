@@ -1,14 +1,20 @@
-"""Local processes the harness started (stand-ins, brokers, nodes): is one alive, stop one for good."""
+"""Processes the harness started (stand-ins, brokers, nodes): is one alive, stop one for good (local), and
+which processes the pidfiles on any host still name (through the host's transport)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import GateTimeout
 from harness.wait import wait_until
+
+if TYPE_CHECKING:
+    from harness.transports import Transport
 
 
 def alive(pid: int) -> bool:
@@ -34,3 +40,27 @@ def terminate(pid: int, *, group: bool = False, grace: float = 2.5) -> None:
             return
         with contextlib.suppress(GateTimeout):  # still there after the TERM: the KILL comes next
             wait_until(lambda: not alive(pid), timeout=wait, interval=0.05, what=f"pid {pid} to end")
+
+
+#: For each pidfile "$@": the pid it names, when that process runs and started no later than the pidfile was
+#: last written (2 s of slack for whole-second clocks). A pid left in a stale pidfile is reused by the kernel
+#: (pid_max is 32768 here: a test session wraps it), and a signal sent to it would hit an unrelated process —
+#: a later process than the pidfile is never the one that wrote it. Written by hand: no tool prints a
+#: process's start time next to a file's mtime, and it must run in sh on containers and SSH hosts alike.
+_PIDFILE_PIDS = (
+    'hz=$(getconf CLK_TCK 2>/dev/null) || hz=100; [ -n "$hz" ] || hz=100; bt=0; '
+    'while read -r k v; do [ "$k" = btime ] && bt=$v; done </proc/stat; '
+    'for f; do [ -f "$f" ] || continue; pid=; read -r pid <"$f" 2>/dev/null; '
+    'case $pid in ""|*[!0-9]*) continue;; esac; [ "$pid" -gt 1 ] || continue; '
+    'read -r st </proc/"$pid"/stat 2>/dev/null || continue; rest=${st##*) }; set -- $rest; '
+    '[ "$1" = Z ] && continue; m=$(stat -c %Y "$f" 2>/dev/null) || continue; '
+    '[ $((bt + ${20} / hz)) -le $((m + 2)) ] && echo "$pid"; done; exit 0')
+
+
+def pidfile_pids(transport: Transport, pidfiles: Sequence[str]) -> list[str]:
+    """The running processes the ``pidfiles`` on a host name, in one command through its transport; a missing
+    or unreadable pidfile, a dead process, or a pid reused since the pidfile was written gives nothing."""
+    if not pidfiles:
+        return []
+    out = transport.run(["sh", "-c", _PIDFILE_PIDS, "pidfile-pids", *pidfiles], timeout=30).check().stdout
+    return list(dict.fromkeys(out.split()))

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, HarnessError
 from harness.plan.models import Inventory
+from harness.procs import pidfile_pids
 from harness.wait import wait_until
 
 if TYPE_CHECKING:
@@ -51,15 +52,7 @@ class Actor:
 
     # --- processes -------------------------------------------------------------------------------
     def pids(self, component: str) -> list[str]:
-        out = []
-        for path in self.hooks.pidfiles(self.inventory, component):
-            try:
-                text = self.transport.get(path).decode(errors="replace").strip()
-            except (FileNotFoundError, IsADirectoryError):
-                continue
-            if text.isdigit() and int(text) > 1:
-                out.append(text)
-        return out
+        return pidfile_pids(self.transport, self.hooks.pidfiles(self.inventory, component))
 
     def alive(self, pids: list[str]) -> bool:
         return bool(pids) and self.transport.run(["sh", "-c", _ANY_ALIVE, "alive", *pids], timeout=30).ok

@@ -36,6 +36,7 @@ from harness.backends import Backend, Host, HostSpec, backend
 from harness.errors import ConfigError, SetupFailed
 from harness.plan.errors import validation_error
 from harness.plan.models import Inventory, StandinsSpec
+from harness.procs import pidfile_pids
 from harness.transports import Transport
 
 log = logging.getLogger("harness.standins")
@@ -201,15 +202,9 @@ _UNTAR = 'set -e; mkdir -p "$2"; tar -x -f "$1" -C "$2" --no-same-owner; rm -f "
 
 def kill_pidfiles(transport: Transport, pidfiles: list[str]) -> None:
     """Stop for good the processes the pidfiles on a host name: TERM, up to 2.5 s, then KILL (through the
-    transport: the same on every backend). Missing or unreadable pidfiles are skipped."""
-    pids = []
-    for path in pidfiles:
-        try:
-            text = transport.get(path).decode(errors="replace").strip()
-        except (FileNotFoundError, IsADirectoryError):
-            continue
-        if text.isdigit() and int(text) > 1:
-            pids.append(text)
+    transport: the same on every backend). Missing pidfiles and pids reused since are skipped
+    (:func:`harness.procs.pidfile_pids`)."""
+    pids = pidfile_pids(transport, pidfiles)
     if pids:
         transport.run(["sh", "-c", _KILL, "kill", *pids], timeout=30)
 

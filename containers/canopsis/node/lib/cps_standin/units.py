@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from cps_standin.common import LOADED, LOGS, ROOT, RUN, UNITS, edition, pid_alive, read_vars
+from cps_standin.common import LOADED, LOGS, ROOT, RUN, UNITS, edition, pid_alive, read_vars, started_at
 
 ENGINES = ["engine-fifo", "engine-che", "engine-axe"]
 PRO_ENGINES = ["engine-correlation"]
@@ -50,11 +50,14 @@ def _pidfile(name: str) -> Path:
 
 
 def _pid(name: str) -> int | None:
+    """The unit's main process, or None. systemd follows a unit's processes by cgroup, never by a number
+    left in a file: a pid in a stale pidfile that the kernel gave to a later process is not the unit's."""
     try:
-        pid = int(_pidfile(name).read_text().strip())
+        path = _pidfile(name)
+        pid, written = int(path.read_text().strip()), path.stat().st_mtime
     except (FileNotFoundError, ValueError):
         return None
-    return pid if pid_alive(pid) else None
+    return pid if pid_alive(pid) and started_at(pid) <= written + 2 else None
 
 
 def start(name: str) -> int:
