@@ -211,6 +211,9 @@ class Inventory(BaseModel):
                                   "operator records (e.g. a broker URL, the system version)")
     ssh: SshSettings | None = Field(None, description="SSH settings of every ssh:// host (known_hosts, identity, "
                                     "become); a host's own `ssh` overrides them field by field")
+    ssh_by_role: dict[str, SshSettings] = Field(
+        default_factory=dict, description="SSH settings of the hosts whose components have this role (e.g. "
+        "`load-balancer: {become: {user: root, method: sudo}}`): over the inventory's `ssh`, under a host's own")
 
     @field_validator("environment")
     @classmethod
@@ -237,15 +240,32 @@ class Inventory(BaseModel):
             if c.host not in hosts:
                 raise invalid("Inventory", ("components", i, "host"),
                               f"component {c.name!r} names host {c.host!r}, which is not in `hosts`", c.host)
+        roles = {c.role for c in self.components}
+        for role in self.ssh_by_role:
+            if role not in roles:
+                raise invalid("Inventory", ("ssh_by_role", role), f"no component has the role {role!r}: use one "
+                              f"of {', '.join(sorted(roles)) or '(none: the inventory has no components)'}", role)
+        for h in self.hosts:  # a host has one transport: the roles on it must not ask for different settings
+            settings = {c.role: self.ssh_by_role[c.role] for c in self.components
+                        if c.host == h.name and c.role in self.ssh_by_role}
+            if len({s.model_dump_json() for s in settings.values()}) > 1:
+                raise invalid("Inventory", ("ssh_by_role",), f"host {h.name!r} holds components of the roles "
+                              f"{', '.join(sorted(settings))}, whose `ssh_by_role` settings differ: a host is "
+                              f"reached one way (give host {h.name!r} its own `ssh`, or the roles the same)",
+                              sorted(settings))
         return self
 
     def host(self, name: str) -> Host:
         return next(h for h in self.hosts if h.name == name)
 
     def ssh_settings(self, host: Host) -> SshSettings:
-        """The inventory's SSH settings with ``host``'s own over them."""
-        merged = {**(self.ssh.model_dump(exclude_none=True) if self.ssh else {}),
-                  **(host.ssh.model_dump(exclude_none=True) if host.ssh else {})}
+        """The inventory's SSH settings, those of the roles of ``host``'s components over them, and the
+        host's own over both (field by field)."""
+        by_role = next((self.ssh_by_role[c.role] for c in self.components
+                        if c.host == host.name and c.role in self.ssh_by_role), None)
+        merged: dict[str, Any] = {}
+        for layer in (self.ssh, by_role, host.ssh):
+            merged.update(layer.model_dump(exclude_none=True) if layer else {})
         return SshSettings.model_validate(merged)
 
     def transport_options(self, host: Host) -> dict[str, Any]:
@@ -271,6 +291,7 @@ class Inventory(BaseModel):
             return s.model_copy(update=upd) if upd else s
 
         return self.model_copy(update={"ssh": fix(self.ssh),
+                                       "ssh_by_role": {r: fix(s) for r, s in self.ssh_by_role.items()},
                                        "hosts": [h.model_copy(update={"ssh": fix(h.ssh)}) for h in self.hosts]})
 
     def by_role(self, role: str) -> list[Component]:

@@ -253,6 +253,58 @@ components: []
     assert str(t2.known_hosts) == str((inv_dir / "kh").resolve())
 
 
+def _role_inventory(path: Path, sshd: LocalSshd, by_role: str, *, lb_host: str = "vm-lb",
+                    lb_ssh: str = "") -> Path:
+    path.write_text(f"""\
+environment: staging
+product: zato
+ssh:
+  known_hosts: {sshd.known_hosts}
+  identity: {sshd.client_key}
+ssh_by_role:
+{by_role}
+hosts:
+  - name: vm-lb
+    transport: {sshd.spec()}
+    install_dir: /opt/zato/current
+{lb_ssh}
+  - name: vm-server
+    transport: {sshd.spec()}
+    install_dir: /opt/zato/current
+components:
+  - {{name: load-balancer, role: load-balancer, host: {lb_host}, path: /opt/zato/env/lb, url: "http://127.0.0.1:1"}}
+  - {{name: server1, role: server, host: vm-server, path: /opt/zato/env/server1, url: "http://127.0.0.1:2"}}
+""")
+    return path
+
+
+def test_become_declared_per_role_reaches_the_hosts_of_that_role(sshd: LocalSshd, tmp_path: Path) -> None:
+    inv = load_inventory(_role_inventory(tmp_path / "inv.yaml", sshd,
+                                         "  load-balancer: {become: {user: nobody, method: sudo}}"))
+    env = Environment.from_inventory(inv)
+    lb, server = env.hosts["vm-lb"].transport, env.hosts["vm-server"].transport
+    assert isinstance(lb, ssh.SshTransport) and isinstance(server, ssh.SshTransport)
+    assert lb.become is not None and (lb.become.user, lb.become.method) == ("nobody", "sudo")
+    assert server.become is None and server.run(["id", "-un"]).stdout.strip() == "root"
+    assert str(lb.known_hosts) == str(sshd.known_hosts), "the inventory's settings stay under the role's"
+    # a host's own `ssh` is over its roles'
+    inv = load_inventory(_role_inventory(tmp_path / "inv2.yaml", sshd,
+                                         "  load-balancer: {become: {user: nobody, method: sudo}}",
+                                         lb_ssh="    ssh: {become: {user: daemon}}"))
+    become = inv.ssh_settings(inv.host("vm-lb")).become
+    assert become is not None and (become.user, become.method) == ("daemon", "su")
+
+
+def test_become_per_role_refuses_an_unknown_role_and_a_host_with_two_ways(sshd: LocalSshd,
+                                                                          tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match=r"no component has the role 'load-balancr'.*load-balancer, server") as exc:
+        load_inventory(_role_inventory(tmp_path / "a.yaml", sshd, "  load-balancr: {become: {user: nobody}}"))
+    assert "a.yaml" in str(exc.value) and "ssh_by_role" in str(exc.value)
+    with pytest.raises(PlanError, match="host 'vm-server' holds components of the roles load-balancer, server"):
+        load_inventory(_role_inventory(tmp_path / "b.yaml", sshd, "  load-balancer: {become: {user: nobody}}\n"
+                                       "  server: {become: {user: zato}}", lb_host="vm-server"))
+
+
 def test_inventory_refuses_a_password_in_an_ssh_url(tmp_path: Path) -> None:
     f = tmp_path / "inv.yaml"
     f.write_text("environment: e\nproduct: zato\nhosts:\n  - name: a\n    transport: ssh://u:pw@127.0.0.1:22\n"
