@@ -6,15 +6,22 @@ For a plan with ``standins:``, :func:`crashtest`:
    points it reaches (:mod:`harness.engine.crashpoints`) are the ones to exercise, and the product's
    ``Standin.digest`` (end state: versions, files, deployed services …) and ``Standin.applied``
    (what the nodes themselves recorded doing: ``Started`` lines, uploads, applies …) are the reference;
-2. for each kill point, on fresh stand-ins: ``harness run`` with ``HARNESS_CRASH_AT=POINT`` (the
-   executor SIGKILLs itself there), then ``harness resume RUN``, and checks
+2. exercises the kill points, in one of two modes, and for each checks
    - the executor did die at the point (else the point is *not reached*: reported, not a pass),
    - the resumed run ends as the reference did and the digest equals the reference's,
    - no step was applied twice: every counter of ``applied`` equals the reference's,
    - a step the crash interrupted is journaled ``indeterminate`` (and re-checked) on resume.
 
-Each point runs in its own stand-ins, started from nothing: slow (a point costs an environment start)
-but independent. ``harness crashtest PLAN --point ID`` replays one point.
+``chain`` (the default): one environment holds many points. ``harness run`` dies at the first point,
+``harness resume`` is told the points still to do and dies at the first of them it reaches, and so on
+until a resume reaches none and ends; the end is then judged once, against the reference. An executor
+killed again while it recovers from a kill is what an operator's second power cut does, so a chain
+proves more than its points one by one, at the cost of one environment and one run for all of them
+(plus an executor start per point). A chain that does not end as the reference did is split in halves,
+each on a fresh environment, down to the point that fails alone — or, when every part survives, the
+failure is reported as the chain's (a crash during recovery), with its replay command.
+``isolated``: each point on stand-ins started from nothing (an environment start per point).
+``harness crashtest PLAN --point ID`` replays one point.
 """
 
 from __future__ import annotations
@@ -37,7 +44,10 @@ from harness.errors import ConfigError
 from harness.plan.loader import load_plan
 from harness.plan.models import Inventory, Plan
 
-__all__ = ["PointResult", "Reference", "crashtest", "in_step", "reference"]
+__all__ = ["PointResult", "Reference", "chain", "crashtest", "in_step", "reference"]
+
+#: how the points are exercised: many in one environment, or each in its own (the module's doc)
+MODES = ("chain", "isolated")
 
 #: kill points inside a step (its outcome is unknown to the executor that dies there)
 _INSIDE = ("after-start", "after-action")
@@ -64,6 +74,8 @@ class PointResult:
     exit_code: int | None = None
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: the points to replay it (in one chain): the point alone, or the chain it failed in
+    replay: list[str] = field(default_factory=list)
 
     @property
     def survived(self) -> bool:
@@ -148,6 +160,90 @@ def exercise(plan_file: Path, point: str, ref: Reference, workdir: Path, *, time
     return out
 
 
+def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, timeout: float = 900,
+          progress: Callable[[PointResult], None] | None = None) -> list[PointResult]:
+    """Exercise ``points`` in chains (see the module's doc); one result per point, in their order."""
+    _checked(plan_file)
+    results: dict[str, PointResult] = {}
+    failed_chains: list[tuple[list[str], list[str]]] = []
+    queue = [list(points)]
+    while queue:
+        group = queue.pop(0)
+        t0 = time.monotonic()
+        killed, exit_code, problems = _chain_once(plan_file, group, ref, workdir, timeout)
+        seconds = time.monotonic() - t0
+        rest = [p for p in group if p not in killed]
+        if not killed:  # a run from the start ended without reaching any of them
+            for p in rest:
+                results[p] = PointResult(p, reached=False, exit_code=exit_code, problems=problems,
+                                         seconds=seconds / len(rest))
+                if progress:
+                    progress(results[p])
+            continue
+        if problems and len(killed) > 1:  # which of them: each half on a fresh environment
+            failed_chains.append((killed, problems))
+            half = len(killed) // 2
+            queue[:0] = [killed[:half], killed[half:]]
+        else:
+            for p in killed:
+                results[p] = PointResult(p, reached=True, exit_code=exit_code, problems=list(problems),
+                                         seconds=seconds / len(killed))
+                if progress:
+                    progress(results[p])
+        if rest:
+            queue.append(rest)
+    for killed, problems in failed_chains:  # every part survived: the failure needs the kills together
+        if all(results[p].survived for p in killed):
+            last = results[killed[-1]]
+            last.problems += [f"survives alone, not after the kills at {', '.join(killed[:-1])} in one run "
+                              f"(a crash during recovery): {pr}" for pr in problems]
+            last.replay = killed
+    return [results[p] for p in points]
+
+
+def _chain_once(plan_file: Path, group: list[str], ref: Reference, workdir: Path,
+                timeout: float) -> tuple[list[str], int | None, list[str]]:
+    """One environment: run, then resume, each executor told the points of ``group`` not yet killed at.
+    Returns the points killed at (in order), the exit code of the executor that ended, and the problems."""
+    plan = _checked(plan_file)
+    killed: list[str] = []
+    with _fresh(plan, workdir, "chain") as env:
+        record = env.runs.parent / "reached.txt"
+        args = ["run", str(plan_file), "--target", str(env.target)]
+        run_dir: Path | None = None
+        while True:
+            todo = [p for p in group if p not in killed]
+            record.unlink(missing_ok=True)
+            extra = {"HARNESS_RUNS_DIR": str(env.runs), CRASH_RECORD: str(record)}
+            if todo:
+                extra[CRASH_AT] = "\n".join(todo)
+            res = _harness(*args, env=extra, timeout=timeout)
+            if res.returncode != -9:
+                break
+            reached = record.read_text().split() if record.exists() else []
+            if not reached or reached[-1] not in todo:
+                return killed, None, [f"the executor died (SIGKILL) at none of the points it was told "
+                                      f"({reached[-1:] or 'no point reached'})"]
+            killed.append(reached[-1])
+            run_dir = run_dir or _run_dir(env.runs)
+            if run_dir is None:
+                return killed, None, ["killed before the run directory was written"]
+            args = ["resume", str(run_dir)]
+        output = (res.stdout + res.stderr).strip()[-1500:]
+        if not killed:
+            problems = [] if res.returncode == ref.exit_code else [f"the run ended {res.returncode}: {output}"]
+            return killed, res.returncode, problems
+        problems = [] if res.returncode == ref.exit_code else [
+            f"resume exited {res.returncode}, the uninterrupted run {ref.exit_code}: {output}"]
+        digest, applied = _observe(env.inventory)
+        problems += _diff("end state", ref.digest, digest)
+        problems += _diff("applied (nodes' own records)", ref.applied, applied)
+        assert run_dir is not None
+        for p in killed:
+            problems += _journal_problems(run_dir, p)
+        return killed, res.returncode, problems
+
+
 def _diff(what: str, want: dict[str, Any], got: dict[str, Any]) -> list[str]:
     keys = sorted(set(want) | set(got))
     return [f"{what}: {k}: {got.get(k)!r}, uninterrupted {want.get(k)!r}" for k in keys if want.get(k) != got.get(k)]
@@ -170,11 +266,22 @@ def _checked(plan_file: Path) -> Plan:
     return plan
 
 
-def crashtest(plan_file: Path, workdir: Path, *, points: list[str] | None = None,
-              progress: Callable[[PointResult], None] | None = None) -> tuple[Reference, list[PointResult]]:
+def crashtest(plan_file: Path, workdir: Path, *, points: list[str] | None = None, mode: str = "chain",
+              limit: int = 0, progress: Callable[[PointResult], None] | None = None,
+              announce: Callable[[Reference, int], None] | None = None) -> tuple[Reference, list[PointResult]]:
+    """The reference run, then ``points`` (default: every point it reached; at most ``limit``) exercised."""
+    if mode not in MODES:
+        raise ConfigError(f"unknown crash-test mode {mode!r}", hint=f"use one of: {', '.join(MODES)}")
     ref = reference(plan_file, workdir)
+    todo = points or ref.points
+    if limit:
+        todo = todo[:limit]
+    if announce:
+        announce(ref, len(todo))
+    if mode == "chain":
+        return ref, chain(plan_file, todo, ref, workdir, progress=progress)
     results = []
-    for point in points or ref.points:
+    for point in todo:
         res = exercise(plan_file, point, ref, workdir)
         results.append(res)
         if progress:

@@ -14,7 +14,8 @@ command of a step's action::
 Two environment variables, read once per process (an executor is one process):
 
 - ``HARNESS_CRASH_AT=ID``: SIGKILL this process when it reaches kill point ``ID`` — no ``finally``, no
-  flush, no lease release, exactly as a power cut or the OOM killer would end it;
+  flush, no lease release, exactly as a power cut or the OOM killer would end it. Several ids, one a
+  line: the first of them reached (the crash test's chains kill each resumed executor at the next point);
 - ``HARNESS_CRASH_RECORD=FILE``: append every kill point reached to ``FILE`` (one id a line, written
   through at once), so an uninterrupted run enumerates them.
 
@@ -39,10 +40,13 @@ def reached(point: str) -> None:
     record, crash_at = os.environ.get(CRASH_RECORD), os.environ.get(CRASH_AT)
     if not record and not crash_at:
         return
+    die = crash_at is not None and (crash_at == point or point in crash_at.splitlines())
     if record:
         with _lock, open(record, "a", encoding="utf-8") as fh:
             fh.write(point + "\n")
             fh.flush()
             os.fsync(fh.fileno())
-    if crash_at == point:
+            if die:  # under the lock: no other lane records a point after the one this process dies at
+                os.kill(os.getpid(), signal.SIGKILL)
+    if die:
         os.kill(os.getpid(), signal.SIGKILL)

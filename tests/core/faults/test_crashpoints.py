@@ -8,7 +8,9 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,6 +81,73 @@ def test_the_executor_dies_at_the_point_and_resume_marks_an_interrupted_step(cre
     assert marked == ([step] if in_step(point) else [])
     redone = [s.id for s in STEPS[[s.id for s in STEPS].index(step) + (0 if in_step(point) else 1):]]
     assert do.ran == redone, "only what had not ended is run again"
+
+
+def test_told_several_points_the_executor_dies_at_the_first_it_reaches(created: Run, tmp_path: Path) -> None:
+    record = tmp_path / "points"
+    told = ["step:b@server2:cmd-2", "step:a@server1:after-action", "step:nowhere:cmd-1"]
+    res = execute(created, **{CRASH_AT: "\n".join(told), CRASH_RECORD: str(record)})
+    assert res.returncode == -9, res.stderr
+    assert record.read_text().split()[-1] == "step:a@server1:after-action", "it died at the first one reached"
+
+
+# ---- chains: which kill point a failed chain's end is due to (the splitting logic alone) -------------
+
+def _chained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, points: list[str],
+             fails: Callable[[list[str]], bool], reached: set[str] | None = None) -> tuple[list[Any], list[list[str]]]:
+    """:func:`harness.crashtest.chain` with each environment's chain replaced by a rule: every point of the
+    group the chain is given is killed at (in order, those in ``reached``), and its end fails when ``fails``
+    says so for the points killed at."""
+    from harness import crashtest
+
+    chains: list[list[str]] = []
+
+    def once(plan_file: Path, group: list[str], ref: Any, workdir: Path,
+             timeout: float) -> tuple[list[str], int | None, list[str]]:
+        killed = [p for p in group if reached is None or p in reached]
+        chains.append(killed)
+        return killed, 0, ([f"end state differs after {killed}"] if killed and fails(killed) else [])
+
+    monkeypatch.setattr(crashtest, "_chain_once", once)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("procedure: zato-restart\nstandins: {product: zato, servers: 1, backend: process}\n")
+    ref = crashtest.Reference(points, 0, {}, {}, 0.0)
+    return crashtest.chain(plan, points, ref, tmp_path), chains
+
+
+POINTS = [f"step:s{i}:after-done" for i in range(8)]
+
+
+def test_a_chain_that_ends_right_is_every_point_survived_in_one_environment(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    results, chains = _chained(monkeypatch, tmp_path, POINTS, lambda killed: False)
+    assert [r.point for r in results] == POINTS and all(r.survived for r in results)
+    assert chains == [POINTS], "one environment for all of them"
+
+
+def test_a_failed_chain_is_split_down_to_the_point_that_fails_alone(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    bad = POINTS[5]
+    results, chains = _chained(monkeypatch, tmp_path, POINTS, lambda killed: bad in killed)
+    assert [r.point for r in results if not r.survived] == [bad]
+    assert [bad] in chains and len(chains) <= 1 + 2 * 3, "halved, log2(8) levels"
+    assert next(r for r in results if r.point == bad).problems
+
+
+def test_kills_that_fail_only_together_are_the_chains_failure_with_its_replay(monkeypatch: pytest.MonkeyPatch,
+                                                                              tmp_path: Path) -> None:
+    a, b = POINTS[1], POINTS[6]  # a crash during the recovery from an earlier crash
+    results, _ = _chained(monkeypatch, tmp_path, POINTS, lambda killed: a in killed and b in killed)
+    failed = [r for r in results if not r.survived]
+    assert len(failed) == 1 and failed[0].replay == POINTS, failed
+    assert "a crash during recovery" in failed[0].problems[0]
+
+
+def test_points_a_chain_does_not_reach_get_an_environment_of_their_own(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path: Path) -> None:
+    results, chains = _chained(monkeypatch, tmp_path, POINTS, lambda killed: False, reached=set(POINTS[:3]))
+    assert chains[0] == POINTS[:3] and chains[1] == [], "the rest was tried from the start again"
+    assert [r.reached for r in results] == [True] * 3 + [False] * 5
 
 
 def test_crashtest_refuses_a_plan_without_standins(tmp_path: Path) -> None:
