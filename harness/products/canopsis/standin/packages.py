@@ -108,8 +108,10 @@ def broker_of(inv: Inventory, env: Environment) -> rabbitmq.Broker:
     """The running broker of an installation, from what its inventory recorded."""
     bind, port, dist = inv.facts["broker_listen"]
     mq = env.hosts["rabbitmq"]
+    # the inventory keeps the URL (its credentials and vhost) as a secret file's reference: the broker is
+    # awaited at the URL itself, or its start after a fault waits on something it can never reach
     return rabbitmq.Broker(mq.transport, mq.install_dir, inv.facts["broker_node"], bind, int(port), int(dist),
-                           inv.facts["amqp_url"])
+                           str(reveal(inv.facts["amqp_url"], where="facts.amqp_url")))
 
 
 def component_pidfiles(inv: Inventory, component: str) -> list[str]:
