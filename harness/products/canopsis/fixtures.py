@@ -212,16 +212,17 @@ class RecordedUpdate:
         return recs[0]["ts"], recs[-1]["ts"]
 
 
-def run_plan(plan: Plan, inv: Inventory, runs_dir: Path) -> tuple[Run, Outcome]:
-    run = Run.create(plan, inv, runs_dir)
+def run_plan(plan: Plan, inv: Inventory, runs_dir: Path, *, run: Run | None = None) -> tuple[Run, Outcome]:
+    run = run or Run.create(plan, inv, runs_dir)
     run.begin()
     return run, run.run_forward()
 
 
 def record_update(c: CanopsisStandin, plan: Plan, runs_dir: Path, *, amqp_events: int = 0, api_events: int = 0,
-                  prefix: str = "") -> RecordedUpdate:
+                  prefix: str = "", run: Run | None = None) -> RecordedUpdate:
     """Run ``plan`` with traffic before, during and after: AMQP publishing (a quarter before, the rest
-    during the run, whatever is left after) and API sending with the retrying client (during)."""
+    during the run, whatever is left after) and API sending with the retrying client (during). ``run``:
+    a run of ``plan`` already created (a fault case's, :func:`harness.faults.cases.run_case`) to drive."""
     amqp = AmqpTraffic(c.amqp_url, f"{prefix}amqp-", amqp_events) if amqp_events else None
     api = ApiTraffic(c.api, f"{prefix}api-") if api_events else None
     stop = threading.Event()
@@ -236,7 +237,7 @@ def record_update(c: CanopsisStandin, plan: Plan, runs_dir: Path, *, amqp_events
     time.sleep(0.3 if threads else 0)
     started = time.time()
     try:
-        run, outcome = run_plan(plan, c.inventory, runs_dir)
+        run, outcome = run_plan(plan, c.inventory, runs_dir, run=run)
     finally:
         ended = time.time()
         time.sleep(0.3 if threads else 0)

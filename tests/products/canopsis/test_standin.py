@@ -88,3 +88,18 @@ def test_a_broker_that_cannot_boot_fails_at_once_with_its_log(tmp_path: Path) ->
             stop(host.transport, broker.dir)
     pids = [int(Path(p).read_text()) for p in pidfiles(broker.dir) if Path(p).exists()]
     assert not [p for p in pids if procs.alive(p)]
+
+
+def test_the_broker_a_fault_starts_again_is_awaited_at_its_url_not_the_secrets_file(tmp_path: Path) -> None:
+    """The inventory names the broker's URL (credentials, vhost) by a secret file; a broker started again
+    after a fault is awaited at the URL that file holds (a reference there waited out its 120 s)."""
+    from harness.products.canopsis.standin.packages import broker_of
+
+    inv = planned_inventory(StandinsSpec.model_validate({"product": "canopsis"}), tmp_path, name="cps-x")
+    ref = inv.facts["amqp_url"]
+    assert set(ref) == {"file"}, "the credentials stay out of the inventory"
+    Path(ref["file"]).parent.mkdir(parents=True)
+    Path(ref["file"]).write_text("amqp://cpsrabbit:canopsis@127.0.0.1:40001/canopsis\n")
+    mq = inv.host("rabbitmq")
+    env = Environment(inv, hosts={"rabbitmq": HostHandle("rabbitmq", FakeTransport(), mq.install_dir)})
+    assert broker_of(inv, env).url == "amqp://cpsrabbit:canopsis@127.0.0.1:40001/canopsis"

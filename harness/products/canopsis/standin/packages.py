@@ -108,8 +108,10 @@ def broker_of(inv: Inventory, env: Environment) -> rabbitmq.Broker:
     """The running broker of an installation, from what its inventory recorded."""
     bind, port, dist = inv.facts["broker_listen"]
     mq = env.hosts["rabbitmq"]
+    # the inventory keeps the URL (its credentials and vhost) as a secret file's reference: the broker is
+    # awaited at the URL itself, or its start after a fault waits on something it can never reach
     return rabbitmq.Broker(mq.transport, mq.install_dir, inv.facts["broker_node"], bind, int(port), int(dist),
-                           inv.facts["amqp_url"])
+                           str(reveal(inv.facts["amqp_url"], where="facts.amqp_url")))
 
 
 def component_pidfiles(inv: Inventory, component: str) -> list[str]:
@@ -146,9 +148,11 @@ def start_component(inv: Inventory, component: str) -> None:
         env.close()
 
 
-#: what a round trip compares besides the versions (canopsis.md: config and package state)
-DIGEST_FILES = ("etc/canopsis.toml", "etc/conf.d/canopsis-override.toml", "var/lib/canopsis/package.json",
-                "var/lib/canopsis/version.json")
+#: what a round trip compares besides the versions (canopsis.md: config and package state): the config files
+DIGEST_FILES = ("etc/canopsis.toml", "etc/conf.d/canopsis-override.toml")
+#: and the package and version documents, without what records history: the package's transactions (yum
+#: history) and when the version last changed, which a rollback and a second upgrade rightly add to
+DIGEST_DOCS = {"var/lib/canopsis/package.json": ("history",), "var/lib/canopsis/version.json": ("version_updated",)}
 
 
 def digest(inv: Inventory) -> dict[str, object]:
@@ -157,6 +161,9 @@ def digest(inv: Inventory) -> dict[str, object]:
         node = CanopsisNode.of(env)
         out: dict[str, object] = {"installed": node.installed_version(), "running": node.running_versions()}
         out.update({f: node.read(f) for f in DIGEST_FILES})
+        for f, history in DIGEST_DOCS.items():
+            doc = node.json(f)
+            out[f] = {k: v for k, v in doc.items() if k not in history} if isinstance(doc, dict) else doc
         return out
     finally:
         env.close()
