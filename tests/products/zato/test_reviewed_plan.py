@@ -80,3 +80,41 @@ def test_a_version_changed_since_the_review_refuses_with_exit_8_and_changes_no_n
     assert "nothing was changed on any node" in out
     assert snapshot(env) == before
     assert not (tmp_path / "runs").exists()
+
+
+SERVICE = """\
+from zato.server.service import Service
+
+
+class Reviewed(Service):
+    name = "demo.reviewed"
+
+    def handle(self):
+        self.response.payload = {"said": "%s"}
+"""
+
+
+def test_a_hot_deploy_module_edited_since_the_review_refuses_with_exit_8_and_deploys_nothing(
+        make_standins: Callable[..., Inventory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_RUNS_DIR", str(tmp_path / "runs"))
+    inv = make_standins("zato", servers=1, backend="process")
+    module = tmp_path / "reviewed_svc.py"
+    module.write_text(SERVICE % "reviewed")
+    (tmp_path / "plan.yaml").write_text("procedure: zato-hot-deploy\nparams: {files: [reviewed_svc.py]}\n"
+                                        "ready_timeout: 30\n")
+    path = tmp_path / "reviewed.json"
+    res = harness("plan", str(tmp_path / "plan.yaml"), "--target", str(Path(str(inv.state_dir)) / "inventory.yaml"),
+                  "--out", str(path))
+    assert res.exit_code == 0, res.output
+    facts = json.loads(path.read_text())["facts"]["server1"]
+    assert facts["pickup dir"] == "(empty)" and "sha256 reviewed_svc.py" in facts
+    module.write_text(SERVICE % "changed after the review")
+    env = Environment.from_inventory(inv)
+    server = env.components["server1"]
+    res = harness("run", str(path))
+    out = " ".join(res.output.split())
+    assert res.exit_code == 8, out
+    assert "node server1: sha256 reviewed_svc.py: reviewed" in out
+    listing = server.host.transport.run(["ls", "-A", f"{server.path}/pickup/incoming/services"], timeout=30)
+    assert listing.stdout.strip() == "", "nothing was dropped into the pickup dir"
+    assert not (tmp_path / "runs").exists()
