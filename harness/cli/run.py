@@ -103,8 +103,9 @@ def run_cmd(plan: PlanArg, target: TargetOpt = None,
             teardown: Annotated[str, typer.Option(
                 help="stand-ins the run started: always|never|on-success")] = "always",
             as_json: JsonOpt = False) -> None:
-    """Execute a plan, or a reviewed plan (FILE.json from `harness plan --out`). Exit code: 0 success,
-    1 failed, 3 rolled back, 4 refused, 5 locked, 6 indeterminate, 8 stale (a reviewed fact changed)."""
+    """Execute a plan, or a reviewed plan (FILE.json written by `harness plan --out`, its facts read again first).
+
+    Exit code: 0 success, 1 failed, 3 rolled back, 4 refused, 5 locked, 6 indeterminate, 8 stale."""
     if teardown not in ("always", "never", "on-success"):
         raise typer.BadParameter("use always, never or on-success", param_hint="--teardown")
     td: Teardown = teardown  # type: ignore[assignment]
