@@ -91,6 +91,10 @@ def dump(doc: BaseModel) -> str:
 
 
 def schemas() -> dict[str, Any]:
-    """The JSON Schema of each document ``--json`` prints, by command."""
+    """The JSON Schema of each document ``--json`` prints, by command, and of the reviewed plan ``harness plan
+    --out`` writes."""
+    from harness.cli.reviewed import ReviewedPlan  # it builds on this module
+
     return {"plan": PlanOut.model_json_schema(by_alias=True), "run": RunOut.model_json_schema(by_alias=True),
-            "status": RunOut.model_json_schema(by_alias=True), "exit_codes": {c.name.lower(): int(c) for c in ExitCode}}
+            "status": RunOut.model_json_schema(by_alias=True), "reviewed": ReviewedPlan.model_json_schema(),
+            "exit_codes": {c.name.lower(): int(c) for c in ExitCode}}

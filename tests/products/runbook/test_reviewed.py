@@ -10,6 +10,7 @@ import secrets
 import textwrap
 from pathlib import Path
 
+import jsonschema
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -64,6 +65,7 @@ def test_the_reviewed_plan_runs_exactly_its_saved_steps(tmp_path: Path, reviewed
     path, token = reviewed
     doc = json.loads(path.read_text())
     assert doc["format"] == FORMAT
+    jsonschema.validate(doc, json.loads(harness("schema", "output").stdout)["reviewed"])
     assert [s["id"] for s in doc["steps"]] == ["conf@web", "login@app1", "login@app2"]
     src = tmp_path / "app.conf"
     assert doc["facts"]["web"] == {f"put {src}": hashlib.sha256(b"port=8080\n").hexdigest()}
