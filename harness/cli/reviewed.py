@@ -91,7 +91,7 @@ def compare_steps(reviewed: list[StepOut], current: list[StepOut]) -> list[Diffe
         a = reviewed[i] if i < len(reviewed) else None
         b = current[i] if i < len(current) else None
         if a != b:
-            node = (a or b).node if (a or b) is not None else LOCAL  # type: ignore[union-attr]
+            node = (a if a is not None else b).node  # type: ignore[union-attr]  # one of them is there
             out.append(Difference(node, f"step {i + 1}", said(a), said(b)))
     return out
 
@@ -134,14 +134,13 @@ def _digest(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def save(plan_file: Path, target: Path | None, out: Path) -> tuple[ReviewedPlan, list[Step]]:
-    """Expand the plan, read its facts, write the reviewed plan to ``out``."""
+def save(session: PlanSession, out: Path) -> tuple[ReviewedPlan, list[Step]]:
+    """Expand the session's plan, read its facts, write the reviewed plan to ``out``."""
     from harness.engine.rundir import write_json
 
-    session = PlanSession(plan_file, target=target)
     if session.target is None:
         raise ConfigError("--out needs an inventory, and this plan starts its own stand-ins: the facts of "
-                          "stand-ins not yet started mean nothing", file=str(plan_file), field="standins",
+                          "stand-ins not yet started mean nothing", file=str(session.plan_path), field="standins",
                           hint="start them first (`harness standins up PRODUCT`) and review the plan against the "
                           "inventory that writes: `harness plan PLAN --target INVENTORY --out FILE`")
     steps = session.planned_steps()

@@ -77,7 +77,7 @@ def plan_cmd(plan: PlanArg, target: TargetOpt = None, as_json: JsonOpt = False,
         if out is not None:
             from harness.cli import reviewed
 
-            doc, steps = reviewed.save(plan, session.target, out)
+            doc, steps = reviewed.save(session, out)
             facts = sum(len(f) for f in doc.facts.values())
             err.print(f"reviewed plan written to {escape(str(out))}: {len(steps)} steps, {facts} facts on "
                       f"{len(doc.facts)} nodes; run it with `harness run {escape(str(out))}`")
