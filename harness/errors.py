@@ -7,6 +7,7 @@
      |    +-- PlanError
      +-- RefusedError           the executor will not start: precheck failed, product would refuse
      |    +-- LockHeld          another executor holds the environment's lease
+     |    +-- Stale             a reviewed plan's facts changed since it was saved (names node and fact)
      +-- LeaseLost              this executor no longer holds the lease (taken over): it must stop at once
      +-- TransportError         a command or file could not reach a node
      |    +-- CommandFailed     non-zero exit (target, argv, exit code, stdout/stderr tails)
@@ -41,6 +42,8 @@ class ExitCode(enum.IntEnum):
     LOCKED = 5
     INDETERMINATE = 6
     UNREACHABLE = 7
+    #: a reviewed plan (``harness plan --out``) whose facts changed since it was saved: nothing was run
+    STALE = 8
     #: 10 + a product's own result code (``harness patch``: 11..14, the integral patch status)
     PRODUCT_RESULT = 10
 
@@ -62,6 +65,9 @@ EXIT_TABLE: dict[ExitCode, tuple[str, str]] = {
                              "`rollback`", "run, resume, rollback, status"),
     ExitCode.UNREACHABLE: ("a node, agent or service could not be reached: nothing was changed by this command",
                            "patch"),
+    ExitCode.STALE: ("a reviewed plan (`harness plan --out FILE`) no longer matches: a fact it was computed "
+                     "from (a version, revision, file hash, the plan or inventory) changed since; the message "
+                     "names node, fact, reviewed and current value: nothing changed", "run"),
     ExitCode.PRODUCT_RESULT: ("10 + a product's result code: `harness patch` 11..14 = error, not_beam, "
                               "wrong_path, not_updated (docs/patch.md)", "patch"),
 }
@@ -103,6 +109,11 @@ class RefusedError(HarnessError):
 
 class LockHeld(RefusedError):
     """Another executor holds the lease on this environment."""
+
+
+class Stale(RefusedError):
+    """A reviewed plan no longer describes the environment: a fact it was computed from changed since it was
+    saved. Raised before any lock is taken and before any change."""
 
 
 class LeaseLost(HarnessError):

@@ -215,11 +215,13 @@ class FakeParams(BaseModel):
 @contextlib.contextmanager
 def fake_procedure(name: str, steps_fn: StepsFn | Sequence[Step], rollback_fn: RollbackFn | None = None,
                    precheck_fn: Callable[[Environment, Plan], None] | None = None,
+                   facts_fn: Callable[[Environment, Plan], dict[str, dict[str, str]]] | None = None,
                    ) -> Iterator[types.ModuleType]:
     """Register procedure ``name`` (as a throwaway product in :mod:`harness.registry`) for the with-block.
 
     ``steps_fn(plan, inventory)`` (or a fixed list of steps) gives the steps; ``rollback_fn(plan, inventory,
-    done)`` the rollback (default :func:`compensations`); ``precheck_fn(env, plan)`` may raise RefusedError.
+    done)`` the rollback (default :func:`compensations`); ``precheck_fn(env, plan)`` may raise RefusedError;
+    ``facts_fn(env, plan)`` gives the facts a reviewed plan keeps (default none).
     """
     from harness.engine.procedure import Procedure
     from harness.registry import Product, registered
@@ -232,7 +234,8 @@ def fake_procedure(name: str, steps_fn: StepsFn | Sequence[Step], rollback_fn: R
     mod.PROCEDURE = Procedure(  # type: ignore[attr-defined]
         name, FakeParams, lambda plan, params, inv: steps(plan, inv),  # type: ignore[operator]
         lambda env, plan, params: precheck(env, plan),
-        lambda plan, params, inv, done: rollback(plan, inv, done))
+        lambda plan, params, inv, done: rollback(plan, inv, done),
+        facts=lambda env, plan, params: facts_fn(env, plan) if facts_fn else {})
     try:
         with registered(Product(mod.__name__, "a fake procedure", roles=(),
                                 procedures={name: f"{mod.__name__}:PROCEDURE"})):

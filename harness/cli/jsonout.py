@@ -49,6 +49,7 @@ class RunOut(BaseModel):
     procedure: str | None
     environment: str | None
     outcome: str | None = Field(description="success, failed, rolled_back, refused, locked, indeterminate; "
+                                            "stale (a reviewed plan whose facts changed: nothing run); "
                                             "null while the run is not finished")
     exit_code: int
     error: str | None = Field(None, description="why the command refused or stopped (first line first)")
@@ -79,7 +80,8 @@ def run_out(run: Run, *, exit_code: int, report: str | None = None, error: str |
 
 
 def refused_out(exit_code: int, error: str) -> RunOut:
-    outcome = next((o.value for o, c in EXIT_CODES.items() if c == exit_code), None)
+    outcome = next((o.value for o, c in EXIT_CODES.items() if c == exit_code), None) or \
+        (ExitCode(exit_code).name.lower() if exit_code in set(ExitCode) else None)
     return RunOut(run_id=None, run_dir=None, procedure=None, environment=None, outcome=outcome,
                   exit_code=exit_code, error=error)
 
@@ -89,6 +91,10 @@ def dump(doc: BaseModel) -> str:
 
 
 def schemas() -> dict[str, Any]:
-    """The JSON Schema of each document ``--json`` prints, by command."""
+    """The JSON Schema of each document ``--json`` prints, by command, and of the reviewed plan ``harness plan
+    --out`` writes."""
+    from harness.cli.reviewed import ReviewedPlan  # it builds on this module
+
     return {"plan": PlanOut.model_json_schema(by_alias=True), "run": RunOut.model_json_schema(by_alias=True),
-            "status": RunOut.model_json_schema(by_alias=True), "exit_codes": {c.name.lower(): int(c) for c in ExitCode}}
+            "status": RunOut.model_json_schema(by_alias=True), "reviewed": ReviewedPlan.model_json_schema(),
+            "exit_codes": {c.name.lower(): int(c) for c in ExitCode}}

@@ -29,7 +29,7 @@ READ_ONLY: Mapping[str, frozenset[str] | None] = {
     "true": None, "id": None, "df": None, "test": None, "cat": None, "ls": None, "stat": None,
     "uname": None, "sha256sum": None, "whoami": None, "hostname": None,
     "sh": frozenset({"-c"}),  # only the fixed `command -v` probe below (checked in full)
-    "git": frozenset({"rev-parse", "log", "status", "describe", "show"}),
+    "git": frozenset({"rev-parse", "log", "status", "describe", "show", "ls-remote"}),
 }
 _COMMAND_V = 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done'
 #: free space preflight wants under every install directory (MiB), unless the plan says otherwise

@@ -13,7 +13,7 @@ from harness.cli._render import Progress, console, err, outcome_line, steps_tabl
 from harness.engine.runner import Run
 from harness.engine.session import PlanSession, Teardown, teardown_owned
 from harness.engine.status import EXIT_CODES, Outcome
-from harness.errors import ConfigError, HarnessError, LeaseLost, LockHeld
+from harness.errors import ConfigError, ExitCode, HarnessError, LeaseLost, LockHeld, Stale
 from harness.probes import HttpProbe
 
 PlanArg = Annotated[Path, typer.Argument(help="plan file (YAML)")]
@@ -34,12 +34,16 @@ def _lost(run: Run, exc: LeaseLost, as_json: bool = False) -> typer.Exit:
 
 
 def _fail(exc: HarnessError, as_json: bool = False) -> typer.Exit:
-    outcome = Outcome.LOCKED if isinstance(exc, LockHeld) else Outcome.REFUSED
-    err.print(f"[red bold]{outcome.value.upper()}[/]: {escape(str(exc))}", soft_wrap=True)
+    if isinstance(exc, Stale):
+        code, label = int(ExitCode.STALE), "stale"
+    else:
+        outcome = Outcome.LOCKED if isinstance(exc, LockHeld) else Outcome.REFUSED
+        code, label = EXIT_CODES[outcome], outcome.value
+    err.print(f"[red bold]{label.upper()}[/]: {escape(str(exc))}", soft_wrap=True)
     err.print("nothing was changed on any node")
     if as_json:
-        typer.echo(jsonout.dump(jsonout.refused_out(EXIT_CODES[outcome], str(exc))))
-    return typer.Exit(EXIT_CODES[outcome])
+        typer.echo(jsonout.dump(jsonout.refused_out(code, str(exc))))
+    return typer.Exit(code)
 
 
 def _probe(run: Run) -> HttpProbe | None:
@@ -62,12 +66,24 @@ def _finish(run: Run, outcome: Outcome, as_json: bool, probe: HttpProbe | None =
     return typer.Exit(code)
 
 
-def plan_cmd(plan: PlanArg, target: TargetOpt = None, as_json: JsonOpt = False) -> None:
-    """Print the ordered steps of a plan without touching anything."""
+def plan_cmd(plan: PlanArg, target: TargetOpt = None, as_json: JsonOpt = False,
+             out: Annotated[Path | None, typer.Option(
+                 "--out", "-o", help="also save the reviewed plan here (JSON: the steps and the facts they were "
+                 "computed from); `harness run FILE` runs exactly it, or refuses (exit 8) if a fact changed")
+             ] = None) -> None:
+    """Print the ordered steps of a plan without touching anything (with --out, only reading the nodes)."""
     try:
         session = PlanSession(plan, target=target)
-        steps = session.planned_steps()
-    except ConfigError as exc:
+        if out is not None:
+            from harness.cli import reviewed
+
+            doc, steps = reviewed.save(session, out)
+            facts = sum(len(f) for f in doc.facts.values())
+            err.print(f"reviewed plan written to {escape(str(out))}: {len(steps)} steps, {facts} facts on "
+                      f"{len(doc.facts)} nodes; run it with `harness run {escape(str(out))}`")
+        else:
+            steps = session.planned_steps()
+    except HarnessError as exc:  # bad input, or a node that could not be read (nothing is changed)
         raise _fail(exc, as_json) from None
     if as_json:
         standins = None
@@ -87,15 +103,28 @@ def run_cmd(plan: PlanArg, target: TargetOpt = None,
             teardown: Annotated[str, typer.Option(
                 help="stand-ins the run started: always|never|on-success")] = "always",
             as_json: JsonOpt = False) -> None:
-    """Execute a plan. Exit code: 0 success, 1 failed, 3 rolled back, 4 refused, 5 locked, 6 indeterminate."""
+    """Execute a plan, or a reviewed plan (FILE.json written by `harness plan --out`, its facts read again first).
+
+    Exit code: 0 success, 1 failed, 3 rolled back, 4 refused, 5 locked, 6 indeterminate, 8 stale."""
     if teardown not in ("always", "never", "on-success"):
         raise typer.BadParameter("use always, never or on-success", param_hint="--teardown")
     td: Teardown = teardown  # type: ignore[assignment]
     outcome: Outcome | None = None
     out = err if as_json else console
+    from harness.cli import reviewed
+
     try:
-        session = PlanSession(plan, target=target, teardown=td)
-    except ConfigError as exc:
+        if reviewed.is_reviewed(plan):
+            if target is not None:
+                raise ConfigError("a reviewed plan names its inventory: --target cannot change it",
+                                  file=str(plan), field="--target", hint="drop --target, or review the plan "
+                                  "against the other inventory with `harness plan PLAN --target INV --out FILE`")
+            # before any lock and any change: its files, steps and facts as reviewed, or exit 8
+            session = reviewed.check(plan, reviewed.load(plan), teardown=td)
+            out.print(f"reviewed plan {plan}: files, steps and facts unchanged")
+        else:
+            session = PlanSession(plan, target=target, teardown=td)
+    except HarnessError as exc:
         raise _fail(exc, as_json) from None
     try:
         if session.plan.standins and session.target is None:

@@ -5,6 +5,13 @@ A procedure is data plus three functions, all pure except ``precheck`` (which on
     steps(plan, params, inventory) -> [Step]              what the dry-run prints and the journal records
     precheck(env, plan, params) -> None                   read-only; raises RefusedError before any change
     rollback(plan, params, inventory, done) -> [Step]     the compensation sequence, also data
+    facts(env, plan, params) -> {node: {fact: value}}     optional, read-only: what the steps were computed
+                                                          from (versions, revisions, file hashes)
+
+``facts`` is what a reviewed plan (``harness plan --out FILE``) saves and ``harness run FILE`` reads again
+before any lock or change: any difference refuses the run (:class:`harness.errors.Stale`). It is given an
+environment whose transports refuse every command outside preflight's read-only allowlist and every write
+(:class:`harness.cli.preflight.ReadOnlyTransport`), so a facts function cannot change a node through them.
 
 ``params`` is an instance of the procedure's ``Params`` model (pydantic), validated in one place
 (:func:`harness.plan.params.validate`) before any of these is called, so a procedure never checks
@@ -23,6 +30,9 @@ if TYPE_CHECKING:
     from harness.engine.step import Step, StepStatus
     from harness.environment import Environment
     from harness.plan.models import Inventory, Plan
+
+#: what a procedure's ``facts`` returns: node -> fact -> value (a version, a revision, a sha256)
+Facts = dict[str, dict[str, str]]
 
 #: what a rollback is told about the run: each step that ended, what it observed, how it ended
 Done = list[tuple["Step", dict[str, Any], "StepStatus"]]
@@ -43,6 +53,10 @@ def _no_precheck(env: Environment, plan: Plan, params: Any) -> None:
     return None
 
 
+def _no_facts(env: Environment, plan: Plan, params: Any) -> Facts:
+    return {}
+
+
 def _no_rollback(plan: Plan, params: Any, inventory: Inventory, done: Done) -> list[Step]:
     return []
 
@@ -55,3 +69,4 @@ class Procedure:
     precheck: Callable[[Environment, Plan, Any], None] = _no_precheck
     rollback: Callable[[Plan, Any, Inventory, Done], list[Step]] = _no_rollback
     summary: str = ""
+    facts: Callable[[Environment, Plan, Any], Facts] = _no_facts

@@ -12,7 +12,7 @@ from typing import Literal
 from harness.engine.runner import Run, plan_steps
 from harness.engine.status import Outcome
 from harness.engine.step import Step
-from harness.errors import PlanError
+from harness.errors import PlanError, Stale
 from harness.plan.loader import load_inventory, load_plan
 from harness.plan.models import Inventory, Plan
 
@@ -36,6 +36,8 @@ class PlanSession:
     inventory: Inventory | None = field(default=None, init=False)
     run: Run | None = field(default=None, init=False)
     owns_standins: bool = field(default=False, init=False)
+    #: the step ids of a reviewed plan (``harness run reviewed.json``): the run must have exactly these
+    expect_steps: list[str] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.plan = load_plan(self.plan_path)
@@ -75,6 +77,9 @@ class PlanSession:
             self.owns_standins = True
         self.run = Run.create(self.plan, self.inventory, runs_dir(), owns_standins=self.owns_standins,
                               plan_file=str(self.plan_path))
+        if self.expect_steps is not None and [s.id for s in self.run.steps] != self.expect_steps:
+            raise Stale(f"the steps of {self.plan_path} are not the reviewed ones any more: "
+                        f"{[s.id for s in self.run.steps]} != {self.expect_steps}; nothing was run")
         self.run.begin()
         return self.run
 

@@ -20,6 +20,7 @@ captured (files written back, previous code reloaded, every md5 verified), then 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,24 @@ def precheck(env: Environment, plan: Plan, params: PatchParams) -> None:
     patch_bytes(args)  # built and cached for the upload step
 
 
+def facts(env: Environment, plan: Plan, params: PatchParams) -> dict[str, dict[str, str]]:
+    """What the steps depend on, per node: the running system version and the loaded md5 of every module the
+    patch replaces (asked of each node's agent with its read-only ``info`` and ``md5s`` requests, as the
+    precheck asks); on the master, the sha256 of the archive or of each source file the patch is built from."""
+    args = patch_args(plan, params)
+    dom = Domain.from_inventory(env.inventory)
+    modules = sorted(archive_of(args).module_names())
+    out: dict[str, dict[str, str]] = {}
+    for n in dom.names:
+        with dom.agent(n) as agent:
+            md5 = agent.md5s(modules)
+            out[n] = {"system version": str(agent.info()["version"]),
+                      **{f"md5 {m}": str(md5.get(m, "")) for m in modules}}
+    files = [args["archive"]] if "archive" in args else [s.split(":", 1)[1] for s in args["sources"]]
+    out[dom.master].update({f"sha256 {f}": hashlib.sha256(Path(f).read_bytes()).hexdigest() for f in files})
+    return out
+
+
 def rollback_steps(plan: Plan, params: PatchParams, inv: Inventory, done: Done) -> list[Step]:
     master = _master(inv)
     out = [Step(f"rb-restore@{s.node}", s.node, "beam.restore", {"capture": s.id}, parallel="rb-restore",
@@ -165,4 +184,4 @@ def rollback_steps(plan: Plan, params: PatchParams, inv: Inventory, done: Done) 
 
 PROCEDURE = Procedure("beam-patch", PatchParams, steps, precheck, rollback_steps,
                       summary="hot patch: upload, check (refused at integral 1-4), capture the anti-patch, apply on "
-                      "every node, verify, delete")
+                      "every node, verify, delete", facts=facts)

@@ -213,6 +213,12 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams) -> None:
     _broker_reachable(node, compose_url)
 
 
+def facts(env: Environment, plan: Plan, params: UpdateParams) -> dict[str, dict[str, str]]:
+    """What the steps depend on (read-only, the precheck's reader): the node's installed version and edition."""
+    node = CanopsisNode.of(env)
+    return {NODE: {"installed version": node.installed_version(), "edition": node.edition()}}
+
+
 FCV_QUERY = "JSON.stringify(db.adminCommand({getParameter: 1, featureCompatibilityVersion: 1}))"
 # a mongo shell on the node's PATH, else in Canopsis's bin/ (the stand-in's); CPS_MONGO_URL is sourced on
 # the node so its credentials never enter an argv the harness records
@@ -313,4 +319,4 @@ def _compose_rollback(prev: dict[str, Any], done: list[tuple[Step, dict[str, Any
 
 PROCEDURE = Procedure("canopsis-update", UpdateParams, steps, precheck, rollback_steps,
                       summary="regular update through every release note between the installed version and the "
-                      "target, in order; packages, canopsinit, reconfigure, restart")
+                      "target, in order; packages, canopsinit, reconfigure, restart", facts=facts)

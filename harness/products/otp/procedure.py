@@ -153,6 +153,25 @@ def precheck(env: Environment, plan: Plan, params: UpgradeParams) -> None:
                                + "\nHint: fix the relup, or set params.lint: warn to install it anyway")
 
 
+def facts(env: Environment, plan: Plan, params: UpgradeParams) -> dict[str, dict[str, str]]:
+    """What the steps depend on, per node (the precheck's read-only ``info`` call): the release running now
+    and the permanent one; and the sha256 of the release package the unpack step copies."""
+    import hashlib
+
+    a = _params(plan, params, env.inventory)
+    package = Path(a["package"])
+    digest = hashlib.sha256(package.read_bytes()).hexdigest() if package.is_file() else "(absent)"
+    out: dict[str, dict[str, str]] = {}
+    for c in _nodes(plan, env.inventory):
+        try:
+            info = node_client(env.inventory, c.name).info(timeout=10)
+        except NodeDown as exc:
+            raise RefusedError(f"node {c.name}: {exc}") from None
+        out[c.name] = {"current release": info.current or "", "permanent release": info.permanent or "",
+                       f"sha256 {package}": digest}
+    return out
+
+
 def rollback_steps(plan: Plan, params: UpgradeParams, inv: Inventory, done: Done) -> list[Step]:
     a = _params(plan, params, inv)
     touched: dict[str, dict[str, Any]] = {}
@@ -181,4 +200,4 @@ def rollback_steps(plan: Plan, params: UpgradeParams, inv: Inventory, done: Done
 
 PROCEDURE = Procedure("otp-release-upgrade", UpgradeParams, steps, precheck, rollback_steps,
                       summary="unpack_release -> check_install_release -> install_release -> make_permanent on "
-                      "every node, rolling or synchronised; rollback to the release permanent before")
+                      "every node, rolling or synchronised; rollback to the release permanent before", facts=facts)

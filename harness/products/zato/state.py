@@ -97,6 +97,15 @@ def installed_revision(host: HostHandle) -> str:
         return ""
 
 
+def installed_version_file(host: HostHandle) -> str:
+    """The version ``./update.sh`` installed (``.installed/VERSION``, what ``zato --version`` reports), read
+    as a file: "" when there is none."""
+    try:
+        return host.transport.get(f"{host.install_dir}/.installed/VERSION").decode().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def installed_version(host: HostHandle) -> str:
     res = host.transport.run([zato_bin(host), "--version"], timeout=30)
     parts = res.stdout.split()

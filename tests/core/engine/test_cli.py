@@ -173,4 +173,5 @@ def test_exit_codes_match_the_documented_table() -> None:
     assert 2 not in EXIT_CODES.values()  # click's usage error
     doc = re.search(r"Exit code: (.*)\.", run_cmd.__doc__ or "")
     assert doc is not None
-    assert {w.split(" ", 1)[1]: int(w.split(" ", 1)[0]) for w in doc[1].split(", ")} == documented
+    # and a reviewed plan whose facts changed (harness plan --out): refused before any lock, not a run outcome
+    assert {w.split(" ", 1)[1]: int(w.split(" ", 1)[0]) for w in doc[1].split(", ")} == {**documented, "stale": 8}

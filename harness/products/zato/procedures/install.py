@@ -26,6 +26,7 @@ previous files back and restart the servers again.
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -234,6 +235,20 @@ def precheck(env: Environment, plan: Plan, params: InstallParams) -> None:
                                      "version of the module that owns it")
 
 
+def hot_deploy_facts(env: Environment, plan: Plan, params: HotDeployParams) -> dict[str, dict[str, str]]:
+    """What a hot-deploy depends on: the sha256 of each module it deploys (under the step's node), and what is
+    in every server's pickup dir now (read-only: ``ls``)."""
+    step = steps(plan, params, env.inventory)[0]
+    out = {step.node: {f"sha256 {p.name}": hashlib.sha256(p.data).hexdigest()
+                       for p in load_payloads(params.model_dump(), plan.resolve_path)}}
+    for s in odb.servers(env):
+        pickup = f"{s.path}/pickup/incoming/services"
+        res = s.host.transport.run(["ls", "-A", pickup], timeout=30)
+        out.setdefault(s.name, {})["pickup dir"] = (" ".join(sorted(res.stdout.split())) or "(empty)") if res.ok \
+            else "(missing)"
+    return out
+
+
 def rollback_steps(plan: Plan, params: InstallParams, inv: Inventory, done: Done) -> list[Step]:
     out: list[Step] = []
     restarted = False
@@ -265,7 +280,7 @@ def rollback_steps(plan: Plan, params: InstallParams, inv: Inventory, done: Done
 
 HOT_DEPLOY = Procedure("zato-hot-deploy", HotDeployParams, steps, precheck, rollback_steps,
                        summary="hot-deploy flat modules (pickup dir or web-admin); wait until every server "
-                       "confirms each package")
+                       "confirms each package", facts=hot_deploy_facts)
 SERVICE_SOURCES = Procedure("zato-service-sources", ServiceSourcesParams, steps, precheck, rollback_steps,
                             summary="modules + service-sources.txt on every server, then a rolling restart")
 EXTRA_PATHS = Procedure("zato-extra-paths", ExtraPathsParams, steps, precheck, rollback_steps,

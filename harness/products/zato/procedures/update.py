@@ -110,6 +110,19 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> N
                                f"Hint: fix `path` of component {c.name!r} in the inventory")
 
 
+def facts(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> dict[str, dict[str, str]]:
+    """What the steps depend on, per host (read-only): the installed version and revision (what
+    ``./update.sh`` wrote), the checkout's commit and, for an update, the commit the revision is upstream."""
+    out: dict[str, dict[str, str]] = {}
+    for name in sorted({c.host for c in _components(plan, env.inventory)}):
+        host = env.hosts[name]
+        f = out[name] = {"installed version": state.installed_version_file(host),
+                         "installed revision": state.installed_revision(host), "checkout": state.head(host)}
+        if isinstance(params, UpdateParams):
+            f[f"upstream {params.revision or '(tracked branch)'}"] = state.remote_commit(host, params.revision)
+    return out
+
+
 def _moved(obs: dict[str, object], status: StepStatus) -> bool:
     """Whether this run moved a host's checkout. Known from the node, not from which executor pulled: the
     revision before the pull is journaled before the pull runs, and kept by a resumed attempt. A pull
@@ -138,6 +151,6 @@ def rollback_steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory, 
 
 UPDATE = Procedure("zato-update", UpdateParams, steps, precheck, rollback_steps,
                    summary="git pull + ./update.sh on every host at once, then web-admin, servers one by one "
-                   "(--sync-internal), load balancer, scheduler")
+                   "(--sync-internal), load balancer, scheduler", facts=facts)
 RESTART = Procedure("zato-restart", NoParams, steps, precheck, rollback_steps,
-                    summary="the same restart order with no code update and no --sync-internal")
+                    summary="the same restart order with no code update and no --sync-internal", facts=facts)
