@@ -2,8 +2,9 @@
 kill points inside and between steps, then resumed, ends as an uninterrupted run does — the same
 checkouts and running versions, and each component started and stopped as many times (its own log).
 
-CI budget: one reference run and a sample of kill points (one of each kind); ``harness crashtest
-examples/...`` or ``bench/crashtest.py`` exercises every point.
+CI budget: one reference run, every kill point in chains (each resumed executor killed at the next
+point), and a sample of kill points (one of each kind) on fresh stand-ins each; ``harness crashtest
+examples/...`` or ``bench/crashtest.py`` exercises every point of larger plans.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.crashtest import Reference, exercise, reference
+from harness.crashtest import Reference, chain, exercise, reference
 from harness.pytest_plugin.backends import skip_unless_backend_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.requires_haproxy, pytest.mark.xdist_group("zato-crashtest")]
@@ -51,3 +52,11 @@ def test_killed_executor_resumes_to_the_same_end(point: str, plan_file: Path, re
     res = exercise(plan_file, point, ref, plan_file.parent / "work")
     assert res.reached, f"the executor did not die at {point}"
     assert res.survived, "\n".join(res.problems)
+
+
+def test_every_kill_point_survives_in_chains(plan_file: Path, ref: Reference) -> None:
+    results = chain(plan_file, ref.points, ref, plan_file.parent / "work")
+    assert [r.point for r in results] == ref.points
+    failed = {r.point: r.problems for r in results if not r.survived}
+    assert not failed, failed
+    assert all(r.exit_code == ref.exit_code for r in results)
