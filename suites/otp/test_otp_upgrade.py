@@ -40,7 +40,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         chosen = metafunc.config.getoption("--harness-backend") or "all"
         metafunc.parametrize("backend", [
             pytest.param(b, id=b, marks=[pytest.mark.requires_docker] if b == "docker" else [])
-            for b in BACKENDS if chosen in ("all", b)], scope="module")
+            # not docker-ssh: the OTP nodes are reached by Erlang distribution (erl_call), which no SSH-only
+            # stand-in carries; the SSH-only set is Zato, Canopsis and the BEAM system (issue 12)
+            for b in BACKENDS if b != "docker-ssh" and chosen in ("all", b)], scope="module")
 
 
 def up(backend: str, base: Path, **options: Any) -> Inventory:
