@@ -23,8 +23,10 @@ def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ZatoStandin
     from harness import standins
     from harness.plan.models import StandinsSpec
 
+    # HAProxy's checks at Zato's own interval (2 s, rise 2): a server is back in rotation 2-4 s after it is
+    # ready, longer than an executor that does not wait for it takes to stop the next one, however loaded
     spec = StandinsSpec.model_validate({"product": "zato", "backend": "process", "servers": 3,
-                                        "server_boot_seconds": 2.5})
+                                        "server_boot_seconds": 2.5, "lb_check_inter_ms": 2000})
     name = standins.new_env_name("zato")
     base = tmp_path_factory.mktemp("zato-slow")
     inv: Inventory = standins.up(spec, base / name, name=name)

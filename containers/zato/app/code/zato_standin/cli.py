@@ -156,7 +156,8 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
         stand_in["servers"] = ",".join(f"{n}={h}:{p}" for n, h, p in servers)
         _write_conf(repo / conf_name, {"main": {"host": args.host, "port": args.agent_port},
                                        "stand_in": stand_in})
-        (repo / "zato.config").write_text(lb.haproxy_config(args.host, args.port, servers, args.agent_port))
+        (repo / "zato.config").write_text(lb.haproxy_config(args.host, args.port, servers, args.agent_port,
+                                                            inter_ms=args.check_inter_ms))
     else:
         if kind == "web-admin":
             stand_in.update(cluster_address=args.cluster_address or "", admin_user="admin",
@@ -363,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--admin-password", default=None, help="password of the `admin` user (default: random)")
         if kind == "load-balancer":
             p.add_argument("--agent-port", type=int, default=20151)
+            p.add_argument("--check-inter-ms", type=int, default=200,
+                           help="stand-in only: HAProxy's health-check interval (Zato's template: 2000)")
             p.add_argument("--server", action="append", type=_parse_server_spec, metavar="NAME=HOST:PORT")
         p.set_defaults(func=cmd_create)
 

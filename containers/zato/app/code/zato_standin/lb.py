@@ -40,7 +40,8 @@ def haproxy_binary() -> str | None:
     return next((c for c in HAPROXY_CANDIDATES if os.access(c, os.X_OK)), None)
 
 
-def haproxy_config(host: str, port: int, servers: list[tuple[str, str, int]], syslog_port: int | None = None) -> str:
+def haproxy_config(host: str, port: int, servers: list[tuple[str, str, int]], syslog_port: int | None = None,
+                   *, inter_ms: int = 200) -> str:
     """HAProxy config: health checks on /zato/ping, and retries so a rolling restart loses nothing.
 
     As Zato's own template (``zato create load-balancer``: ``log 127.0.0.1:514 local0 debug``), HAProxy logs
@@ -76,8 +77,8 @@ def haproxy_config(host: str, port: int, servers: list[tuple[str, str, int]], sy
         "    balance roundrobin",
         "    option httpchk GET /zato/ping",
         "    http-check expect string ZATO_OK",
-        # rise 2 as Zato's own template (`check inter 2s rise 2 fall 2`), at a tenth of its interval
-        "    default-server inter 200ms fall 1 rise 2 init-addr last,libc,none",
+        # rise 2 as Zato's own template (`check inter 2s rise 2 fall 2`), by default at a tenth of its interval
+        f"    default-server inter {inter_ms}ms fall 1 rise 2 init-addr last,libc,none",
     ]
     lines += [f"    server http_plain--{name} {addr}:{p} check" for name, addr, p in servers]
     return "\n".join(lines) + "\n"
