@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
-from harness.cli import app
 from harness.plan.models import Inventory
 from harness.products.beam.actions import archive_of
 from harness.products.beam.standin import SOURCES
 from harness.products.beam.testing import BeamEnv, erlang_available, variant
+
+from .._reviewed import harness, review
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
@@ -27,9 +27,6 @@ CORE_UTIL = next(SOURCES.glob("*/src/core_util.erl"))
 MODULES = ["core_util", "core_counter", "billing_calc"]
 
 
-def harness(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
-
 
 @pytest.fixture
 def beam(make_standins: Callable[..., Inventory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> BeamEnv:
@@ -37,20 +34,17 @@ def beam(make_standins: Callable[..., Inventory], tmp_path: Path, monkeypatch: p
     return BeamEnv(make_standins("beam", nodes=2, backend="process"))
 
 
-def review(beam: BeamEnv, tmp_path: Path) -> Path:
+def reviewed_patch(beam: BeamEnv, tmp_path: Path) -> Path:
     """A patch of core_util (a new md5) for 2.7.1, reviewed into reviewed.json."""
     src = variant(CORE_UTIL, tmp_path / "src", secrets.token_hex(3))
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"procedure": "beam-patch",
                                     "params": {"sources": [f"core:{src}"], "version": "2.7.1"}}))
-    out = tmp_path / "reviewed.json"
-    res = harness("plan", str(plan), "--target", str(beam.path), "--out", str(out))
-    assert res.exit_code == 0, res.output
-    return out
+    return review(beam.path, plan, tmp_path / "reviewed.json")
 
 
 def test_a_reviewed_patch_runs_its_saved_steps(beam: BeamEnv, tmp_path: Path) -> None:
-    path = review(beam, tmp_path)
+    path = reviewed_patch(beam, tmp_path)
     doc = json.loads(path.read_text())
     before = beam.md5s(["core_util"])
     for n in beam.names:
@@ -70,7 +64,7 @@ def test_a_reviewed_patch_runs_its_saved_steps(beam: BeamEnv, tmp_path: Path) ->
 
 def test_a_module_reloaded_since_the_review_refuses_with_exit_8_and_changes_no_node(
         beam: BeamEnv, tmp_path: Path) -> None:
-    path = review(beam, tmp_path)
+    path = reviewed_patch(beam, tmp_path)
     reviewed = json.loads(path.read_text())["facts"]["w1"]["md5 core_util"]
     other = variant(CORE_UTIL, tmp_path / "other", "reloaded-" + secrets.token_hex(3))
     items = archive_of({"sources": [f"core:{other}"], "version": "2.7.1"}).items

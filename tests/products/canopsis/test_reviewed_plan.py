@@ -10,18 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
-from harness.cli import app
 from harness.environment import Environment
 from harness.plan.models import Inventory
 from harness.products.canopsis.node import CanopsisNode
 
+from .._reviewed import harness, review
+
 PARAMS = {"to": "4.6.1", "broadcast_minutes": 30, "guides_followed": ["migration-4.5.0", "migration-4.6.0"]}
 
-
-def harness(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture
@@ -32,8 +29,7 @@ def reviewed(make_standins: Callable[..., Inventory], tmp_path: Path,
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"procedure": "canopsis-update", "params": PARAMS}))
     out = tmp_path / "reviewed.json"
-    res = harness("plan", str(plan), "--target", str(Path(str(inv.state_dir)) / "inventory.yaml"), "--out", str(out))
-    assert res.exit_code == 0, res.output
+    review(inv, plan, out)
     return inv, out
 
 

@@ -10,18 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from harness.cli import app
 from harness.plan.models import Inventory
+
+from .._reviewed import harness, review
 
 pytestmark = pytest.mark.skipif(not shutil.which("erl"), reason="erl (Debian erlang-base) not installed")
 
 PLAN = "procedure: otp-release-upgrade\nparams: {release: '1.1', mode: rolling}\nready_timeout: 30\n"
 
-
-def harness(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture
@@ -31,9 +28,7 @@ def reviewed(make_standins: Callable[..., Inventory], tmp_path: Path,
     inv = make_standins("otp", nodes=2, version="1.0", backend="process")
     (tmp_path / "plan.yaml").write_text(PLAN)
     out = tmp_path / "reviewed.json"
-    res = harness("plan", str(tmp_path / "plan.yaml"), "--target", str(Path(str(inv.state_dir)) / "inventory.yaml"),
-                  "--out", str(out))
-    assert res.exit_code == 0, res.output
+    review(inv, tmp_path / "plan.yaml", out)
     return inv, out
 
 

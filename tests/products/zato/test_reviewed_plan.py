@@ -10,19 +10,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner, Result
 
-from harness.cli import app
 from harness.environment import Environment
 from harness.plan.models import Inventory
 from harness.products.zato import state
 from harness.products.zato.checks import snapshot
 
+from .._reviewed import harness, review
+
 PLAN = "procedure: zato-update\nparams: {revision: '3.2.1'}\nready_timeout: 30\n"
 
-
-def harness(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
 
 
 @pytest.fixture
@@ -33,9 +30,7 @@ def zato(make_standins: Callable[..., Inventory], tmp_path: Path,
     inv = make_standins("zato", servers=1, backend="process")
     (tmp_path / "plan.yaml").write_text(PLAN)
     out = tmp_path / "reviewed.json"
-    res = harness("plan", str(tmp_path / "plan.yaml"), "--target", str(Path(str(inv.state_dir)) / "inventory.yaml"),
-                  "--out", str(out))
-    assert res.exit_code == 0, res.output
+    review(inv, tmp_path / "plan.yaml", out)
     return inv, out
 
 
@@ -102,10 +97,7 @@ def test_a_hot_deploy_module_edited_since_the_review_refuses_with_exit_8_and_dep
     module.write_text(SERVICE % "reviewed")
     (tmp_path / "plan.yaml").write_text("procedure: zato-hot-deploy\nparams: {files: [reviewed_svc.py]}\n"
                                         "ready_timeout: 30\n")
-    path = tmp_path / "reviewed.json"
-    res = harness("plan", str(tmp_path / "plan.yaml"), "--target", str(Path(str(inv.state_dir)) / "inventory.yaml"),
-                  "--out", str(path))
-    assert res.exit_code == 0, res.output
+    path = review(inv, tmp_path / "plan.yaml", tmp_path / "reviewed.json")
     facts = json.loads(path.read_text())["facts"]["server1"]
     assert facts["pickup dir"] == "(empty)" and "sha256 reviewed_svc.py" in facts
     module.write_text(SERVICE % "changed after the review")
