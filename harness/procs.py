@@ -27,6 +27,23 @@ def alive(pid: int) -> bool:
         return False
 
 
+def started_at(pid: int) -> float:
+    """When ``pid`` started (epoch seconds, from /proc); +inf when it is gone."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, IndexError, ValueError, StopIteration):
+        return float("inf")
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def holds(pid: int, since: float) -> bool:
+    """True while the process that was ``pid`` at ``since`` (epoch seconds) runs: alive, and started no later
+    (2 s of slack). The kernel reuses pids (pid_max 32768 here): a later process with the number is another."""
+    return alive(pid) and started_at(pid) <= since + 2
+
+
 def terminate(pid: int, *, group: bool = False, grace: float = 2.5) -> None:
     """SIGTERM ``pid`` (or the process group it leads), then SIGKILL if it is still there after ``grace``
     seconds; returns once it is gone (or after the kill's own short wait)."""

@@ -137,7 +137,11 @@ class LeaseLock:
     def _refuse(self, lease: Lease, now: float) -> None:
         """An unexpired lease of another executor: refused, unless it is this run's dead predecessor here."""
         same_run_here = lease.holder == self.holder and lease.host == socket.gethostname()
-        if same_run_here and not (lease.pid != os.getpid() and procs.alive(lease.pid)):
+        try:
+            written = self.path.stat().st_mtime  # the holder was running when it last wrote the lease
+        except FileNotFoundError:
+            written = now
+        if same_run_here and not (lease.pid != os.getpid() and procs.holds(lease.pid, written)):
             return  # `harness resume` after a kill: no need to wait for the TTL of a dead executor
         status = f"harness status {lease.run_dir}" if lease.run_dir else f"harness status RUN_DIR of run {lease.holder}"
         if same_run_here:

@@ -66,3 +66,14 @@ def test_kill_pidfiles_ends_the_process_its_fresh_pidfile_names(tmp_path: Path,
     (tmp_path / "a.pid").write_text(f"{sleeper.pid}\n")
     kill_pidfiles(LocalTransport(), [str(tmp_path / "a.pid")])
     assert sleeper.wait(timeout=10) != 0
+
+
+def test_a_pid_holds_only_for_the_process_that_had_it_then(sleeper: subprocess.Popen[bytes]) -> None:
+    from harness.procs import holds
+
+    assert holds(os.getpid(), time.time()) and holds(sleeper.pid, time.time())
+    # a lease written a minute ago names this pid: the process now running under it started since
+    assert not holds(sleeper.pid, time.time() - 60)
+    sleeper.kill()
+    sleeper.wait()
+    assert not holds(sleeper.pid, time.time())
