@@ -9,7 +9,8 @@ The engines and the API log zerolog JSON, one record a line (``var/log/<program>
 Canopsis ``lib/canopsis/engine/engine.go`` logs ``engine started`` and, deferred, ``engine stopped``; a
 failure is ``logger.Fatal()``, exit status 1. zerolog's default time field is RFC 3339 to the second: a
 change is placed at the start of the second it was logged in, and :meth:`CanopsisTimeline.window` keeps the
-records of every second the window overlaps. A line that is not a JSON record (a Go panic's goroutine dump, a Python traceback) continues the record before it.
+records of every second the window overlaps. A line that is not a JSON record (a Go panic's goroutine
+dump, a Python traceback) continues the record before it.
 Neither the engines nor the API log anything on the way up or down (systemd does, in its journal), so their
 lanes know ready, stopped and failed; the version is the one an ``engine started`` (``http server started``
 for the API) names.
