@@ -137,7 +137,7 @@ class OtpTimeline:
             if changes and (state, named or version) == (changes[-1].state, changes[-1].version):
                 continue  # the server's line and the application's report of one start: one change
             version = named or version
-            detail = " ".join(s.strip() for s in ev.lines)
+            detail = " ".join(s.strip() for s in ev.lines if s.strip())
             changes.append(StateChange(ev.ts, node, state, version, detail[:200]))
         return changes
 
