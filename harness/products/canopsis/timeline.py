@@ -14,11 +14,24 @@ dump, a Python traceback) continues the record before it.
 Neither the engines nor the API log anything on the way up or down (systemd does, in its journal), so their
 lanes know ready, stopped and failed; the version is the one an ``engine started`` (``http server started``
 for the API) names.
+
+The broker's lane (``rabbitmq``, the packages installation's own RabbitMQ node) is RabbitMQ's log, every line
+of a multi-line message under the same header::
+
+    2026-12-03 05:50:51.365051+00:00 [info] <0.223.0>  Starting RabbitMQ 3.10.8 on Erlang 25.2.3 [jit]
+    2026-12-03 05:50:54.074074+00:00 [info] <0.653.0> Server startup complete; 0 plugins started.
+    2026-12-03 05:51:07.635101+00:00 [notice] <0.61.0> SIGTERM received - shutting down
+    2026-12-03 05:51:07.700000+00:00 [info] <0.223.0> Successfully stopped RabbitMQ and its dependencies
+    2026-12-03 05:49:31.527543+00:00 [error] <0.653.0> BOOT FAILED
+
+It has no version: the broker's is not Canopsis's, which the report compares across lanes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
@@ -28,10 +41,17 @@ from harness.errors import TransportError
 from harness.plan.models import Inventory
 from harness.probes import HttpProbe
 from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
+from harness.products.canopsis.standin.packages import broker_of
 from harness.report.timeline import StateChange
 
 #: lane -> its program's log under var/log (lanes whose log does not exist are left out)
 LOGS = {**{e: e for e in ENGINE_LOGS}, "api": "canopsis-api"}
+BROKER = "rabbitmq"
+#: ``DATE TIME.us+00:00 [level] <pid> message`` (RabbitMQ 3.9+)
+RABBIT_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) \[(\w+)\] <[\d.]+> ?(.*)$")
+_RABBIT = [("Starting RabbitMQ ", "starting"), ("Server startup complete", "ready"),
+           ("SIGTERM received - shutting down", "stopping"), ("RabbitMQ is asked to stop", "stopping"),
+           ("Successfully stopped RabbitMQ", "stopped"), ("BOOT FAILED", "failed")]
 #: message -> swimlane state (a record at level fatal or panic is ``failed`` whatever its message)
 _STATE = {"engine started": "ready", "engine stopped": "stopped",
           "http server started": "ready", "http server stopped": "stopped"}
@@ -55,6 +75,26 @@ def record(line: str) -> dict[str, Any] | None:
     # zerolog's default time is to the second: such a record was logged at any time in that second
     rec["_res"] = 1e-6 if "." in stamp else 1.0
     return rec
+
+
+def rabbit_line(line: str) -> tuple[float, str, str] | None:
+    """``(ts, level, message)`` of a RabbitMQ log line, or None."""
+    m = RABBIT_LINE.match(line)
+    if m is None:
+        return None
+    try:
+        return datetime.fromisoformat(m.group(1)).timestamp(), m.group(2), m.group(3).strip()
+    except ValueError:
+        return None
+
+
+def _line_time(line: str) -> tuple[float, float] | None:
+    """When a line was logged and to what precision, for either log format; None for a continuation line."""
+    rec = record(line)
+    if rec is not None:
+        return rec["_ts"], rec["_res"]
+    head = rabbit_line(line)
+    return (head[0], 1e-6) if head is not None else None
 
 
 def records(text: str) -> Iterator[dict[str, Any]]:
@@ -85,9 +125,15 @@ class CanopsisTimeline:
                 continue
             if text:
                 out[lane] = text
+        if "broker_node" in env.inventory.facts:  # the packages installation's broker (compose: a container's)
+            with contextlib.suppress(TransportError, OSError, KeyError, ValueError):
+                broker = broker_of(env.inventory, env)
+                out[BROKER] = broker.transport.get(broker.log).decode(errors="replace")
         return out
 
     def parse(self, node: str, text: str) -> list[StateChange]:
+        if node == BROKER:
+            return self._parse_broker(node, text)
         changes: list[StateChange] = []
         version: str | None = None
         for rec in records(text):
@@ -100,12 +146,24 @@ class CanopsisTimeline:
             changes.append(StateChange(rec["_ts"], node, state, version, _detail(rec)))
         return changes
 
+    def _parse_broker(self, node: str, text: str) -> list[StateChange]:
+        changes: list[StateChange] = []
+        for line in text.splitlines():
+            head = rabbit_line(line)
+            if head is None:
+                continue
+            state = next((st for prefix, st in _RABBIT if head[2].startswith(prefix)), None)
+            if state is None or (changes and changes[-1].state == state):
+                continue  # RabbitMQ logs SIGTERM's notice twice
+            changes.append(StateChange(head[0], node, state, None, head[2][:200]))
+        return changes
+
     def window(self, text: str, start: float, end: float) -> str:
         keep, out = False, []
         for line in text.splitlines():
-            rec = record(line)
-            if rec is not None:
-                keep = start < rec["_ts"] + rec["_res"] and rec["_ts"] <= end
+            when = _line_time(line)
+            if when is not None:
+                keep = start < when[0] + when[1] and when[0] <= end
             if keep:
                 out.append(line)
         return "\n".join(out)

@@ -91,12 +91,13 @@ def _missing(*programs: str) -> list[str]:
 
 
 #: example plan -> (its product, what its stand-ins need, each lane whose node logs: the states and versions
-#: it logs, in order). Canopsis: its engines and API restart on the new version; BEAM: a hot patch restarts
-#: nothing; OTP: a hot upgrade changes the version of a running node
+#: it logs, in order). Canopsis: its engines and API restart on the new version, the broker stays up; BEAM:
+#: a hot patch restarts nothing; OTP: a hot upgrade changes the version of a running node
 PRODUCT_RUNS: dict[str, tuple[str, tuple[str, ...], dict[str, list[tuple[str, str | None]]]]] = {
     "canopsis-update": ("canopsis", ("/usr/lib/rabbitmq/bin/rabbitmq-server", "python3"), {
-        lane: [("ready", "4.4.0"), ("stopped", "4.4.0"), ("ready", "4.6.1")]
-        for lane in ("engine-fifo", "engine-che", "engine-axe", "api")}),
+        **{lane: [("ready", "4.4.0"), ("stopped", "4.4.0"), ("ready", "4.6.1")]
+           for lane in ("engine-fifo", "engine-che", "engine-axe", "api")},
+        "rabbitmq": [("starting", None), ("ready", None)]}),
     "beam-patch": ("beam", ("erl", "erlc"), {
         n: [("starting", "2.7.1"), ("ready", "2.7.1")] for n in ("master", "w1", "w2")}),
     "otp-release-upgrade": ("otp", ("erl", "erlc", "escript", "erl_call"), {

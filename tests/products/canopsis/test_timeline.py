@@ -74,3 +74,31 @@ def test_lines_that_are_not_records_are_skipped() -> None:
     assert record('{"level": "info", "message": "no time"}') is None
     assert record('{"level": "info", "time": "yesterday", "message": "engine started"}') is None
     assert TIMELINE.parse("engine-axe", "{torn line\n\n") == []
+
+
+BROKER = """\
+2026-12-03 05:50:51.359118+00:00 [notice] <0.279.0> WAL: ra_coordination_log_wal init, open tbls: \
+ra_coordination_log_open_mem_tables, closed tbls: ra_coordination_log_closed_mem_tables
+2026-12-03 05:50:51.365051+00:00 [info] <0.223.0> \n\
+2026-12-03 05:50:51.365051+00:00 [info] <0.223.0>  Starting RabbitMQ 3.10.8 on Erlang 25.2.3 [jit]
+2026-12-03 05:50:51.365051+00:00 [info] <0.223.0>  Copyright (c) 2007-2022 VMware, Inc. or its affiliates.
+2026-12-03 05:50:54.074074+00:00 [info] <0.653.0> Server startup complete; 0 plugins started.
+2026-12-03 05:51:07.635101+00:00 [notice] <0.61.0> SIGTERM received - shutting down
+2026-12-03 05:51:07.635101+00:00 [notice] <0.61.0> \n\
+2026-12-03 05:51:07.635261+00:00 [notice] <0.61.0> SIGTERM received - shutting down
+2026-12-03 05:51:07.639363+00:00 [info] <0.671.0> stopped TCP listener on 127.0.0.1:22872
+2026-12-03 05:52:31.440842+00:00 [info] <0.223.0>  Starting RabbitMQ 3.10.8 on Erlang 25.2.3 [jit]
+2026-12-03 05:52:33.527543+00:00 [error] <0.653.0> BOOT FAILED
+2026-12-03 05:52:33.527543+00:00 [error] <0.653.0> ===========
+2026-12-03 05:52:33.527543+00:00 [error] <0.653.0> Exception during startup:
+"""
+
+
+def test_the_broker_lane_reads_rabbitmqs_own_log_without_a_version() -> None:
+    changes = TIMELINE.parse("rabbitmq", BROKER)
+    assert [(c.state, c.version) for c in changes] == [
+        ("starting", None), ("ready", None), ("stopping", None), ("starting", None), ("failed", None)]
+    assert changes[0].detail == "Starting RabbitMQ 3.10.8 on Erlang 25.2.3 [jit]"
+    assert changes[1].ts == datetime.fromisoformat("2026-12-03 05:50:54.074074+00:00").timestamp()
+    got = TIMELINE.window(BROKER, ts("05:52:33.5"), ts("05:52:34")).splitlines()
+    assert [line.split("> ", 1)[1] for line in got] == ["BOOT FAILED", "===========", "Exception during startup:"]
