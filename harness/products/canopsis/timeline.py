@@ -7,10 +7,11 @@ The engines and the API log zerolog JSON, one record a line (``var/log/<program>
     {"level":"fatal","time":"2026-12-03T05:40:10Z","error":"...","message":"failed to connect to rabbitmq"}
 
 Canopsis ``lib/canopsis/engine/engine.go`` logs ``engine started`` and, deferred, ``engine stopped``; a
-failure is ``logger.Fatal()``, exit status 1. zerolog's default time field is RFC 3339 to the second: a
-change is placed at the start of the second it was logged in, and :meth:`CanopsisTimeline.window` keeps the
-records of every second the window overlaps. A line that is not a JSON record (a Go panic's goroutine
-dump, a Python traceback) continues the record before it.
+failure to start is ``logger.Fatal()``, exit status 1; an engine whose consumer failed logs ``engine
+stopped``, then ``exit with error`` (``cmd/engine-*/main.go``), exit status 1. zerolog's default time field is
+RFC 3339 to the second: a change is placed at the start of the second it was logged in, and
+:meth:`CanopsisTimeline.window` keeps the records of every second the window overlaps. A line that is not a
+JSON record (a Go panic's goroutine dump, a Python traceback) continues the record before it.
 Neither the engines nor the API log anything on the way up or down (systemd does, in its journal), so their
 lanes know ready, stopped and failed; the version is the one an ``engine started`` (``http server started``
 for the API) names.
@@ -52,8 +53,9 @@ RABBIT_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d
 _RABBIT = [("Starting RabbitMQ ", "starting"), ("Server startup complete", "ready"),
            ("SIGTERM received - shutting down", "stopping"), ("RabbitMQ is asked to stop", "stopping"),
            ("Successfully stopped RabbitMQ", "stopped"), ("BOOT FAILED", "failed")]
-#: message -> swimlane state (a record at level fatal or panic is ``failed`` whatever its message)
-_STATE = {"engine started": "ready", "engine stopped": "stopped",
+#: message -> swimlane state (a record at level fatal or panic is ``failed`` whatever its message); ``exit
+#: with error`` is what an engine's main logs when its Run returned an error (after ``engine stopped``)
+_STATE = {"engine started": "ready", "engine stopped": "stopped", "exit with error": "failed",
           "http server started": "ready", "http server stopped": "stopped"}
 _FAILED_LEVELS = ("fatal", "panic")
 

@@ -102,3 +102,19 @@ def test_the_broker_lane_reads_rabbitmqs_own_log_without_a_version() -> None:
     assert changes[1].ts == datetime.fromisoformat("2026-12-03 05:50:54.074074+00:00").timestamp()
     got = TIMELINE.window(BROKER, ts("05:52:33.5"), ts("05:52:34")).splitlines()
     assert [line.split("> ", 1)[1] for line in got] == ["BOOT FAILED", "===========", "Exception during startup:"]
+
+
+def test_an_engine_whose_consumer_failed_is_stopped_then_failed() -> None:
+    # the stand-in's engine-fifo when its broker was stopped under it (captured)
+    log = "\n".join([
+        '{"level": "info", "time": "2026-12-03T06:10:00Z", "engine": "engine-fifo", "consumers": 1, "periodical '
+        'workers": 1, "version": "4.4.0", "edition": "core", "queue": "Engine_fifo", "publish_queue": "Engine_che", '
+        '"message": "engine started"}',
+        '{"level": "info", "time": "2026-12-03T06:10:05Z", "engine": "engine-fifo", "message": "engine stopped"}',
+        '{"level": "error", "time": "2026-12-03T06:10:05Z", "engine": "engine-fifo", "error": "consumer failed: '
+        'ConnectionClosedByBroker: (320, \\"CONNECTION_FORCED - broker forced connection closure with reason '
+        '\'shutdown\'\\")", "message": "exit with error"}',
+    ])
+    changes = TIMELINE.parse("engine-fifo", log)
+    assert [(c.state, c.version) for c in changes] == [("ready", "4.4.0"), ("stopped", "4.4.0"), ("failed", "4.4.0")]
+    assert changes[2].detail.startswith("exit with error: consumer failed: ConnectionClosedByBroker: (320")
