@@ -10,6 +10,18 @@
 %% Prints "ok" or "error <Vsn> <step> <reason>" and exits 0/1.
 -mode(compile).
 
+%% Every release logs as a production release does: OTP's logger at level info (progress reports, the
+%% SIGTERM notice, application exits) into ROOT/log/erlang.log (the node's cwd is ROOT), an RFC 3339 time
+%% on each event's first line, a multi-line report indented under it. Written as logged (no
+%% delayed_write, which logger_std_h adds unless told the modes): what a node logged is in the file.
+-define(SYS_CONFIG,
+        "[{kernel, [{logger_level, info},\n"
+        "           {logger, [{handler, default, logger_std_h,\n"
+        "                      #{config => #{file => \"log/erlang.log\", modes => [append, raw]},\n"
+        "                        formatter => {logger_formatter,\n"
+        "                                      #{single_line => false,\n"
+        "                                        template => [time, \" \", level, \": \", msg, \"\\n\"]}}}}]}]}].\n").
+
 main([Dir, Name | Specs]) ->
     Path = [filename:join([Dir, "lib", "*", "ebin"])],
     Erts = erlang:system_info(version),
@@ -30,7 +42,7 @@ build(Dir, Name, Path, Erts, Core, [V | Base]) ->
     RelName = Name ++ "-" ++ V,
     Rel = {release, {Name, V}, {erts, Erts}, Core ++ [{list_to_atom(Name), V}]},
     ok = file:write_file(filename:join(RelDir, RelName ++ ".rel"), io_lib:format("~p.~n", [Rel])),
-    ok = file:write_file(filename:join(RelDir, "sys.config"), "[].\n"),
+    ok = file:write_file(filename:join(RelDir, "sys.config"), ?SYS_CONFIG),
     ok = file:set_cwd(RelDir),
     check(V, make_script, systools:make_script(RelName, [{path, Path}, silent])),
     case Base of

@@ -19,7 +19,7 @@ app = typer.Typer(
     help="Conformance harness and upgrade executor for rolling updates, hot deploys, hot patches and release upgrades.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # harness --install-completion | --show-completion (bash, zsh, fish, PowerShell)
 )
 
 

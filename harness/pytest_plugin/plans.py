@@ -211,8 +211,13 @@ class PlanStepItem(pytest.Item):
             logs = hook.collect(run.env)
         except HarnessError as exc:
             logs = {self.step.node: f"(log not readable: {exc})"}
+        # a lane is a node of the plan (the step's own lane), or, where none is (a single-node product whose
+        # programs log apart: Canopsis's engines, API and broker), one of the node's programs: every step has them
+        mine = [n for n in logs if n == self.step.node]
+        if not mine and not set(logs) & {s.node for s in run.steps}:
+            mine = list(logs)
         for node, text in logs.items():
-            if node == self.step.node:
+            if node in mine:
                 allure.attach(hook.window(text, start - 0.5, end + 0.5) or "(no line in this window)",
                               name=f"{node} log {start:.3f}–{end:.3f}", attachment_type=allure.attachment_type.TEXT)
 

@@ -32,6 +32,7 @@ PRODUCT = Product(
         "beam.restore": "harness.products.beam.actions:Restore",
     },
     standin="harness.products.beam.standin:STANDIN",
+    timeline="harness.products.beam.timeline:TIMELINE",
     fixtures="harness.products.beam.fixtures",
     commands={"patch": "harness.products.beam.cli:app"},
 )

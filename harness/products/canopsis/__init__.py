@@ -23,4 +23,5 @@ PRODUCT = Product(
     gates={"canopsis.ready": "harness.products.canopsis.actions:ready"},
     standin="harness.products.canopsis.standin:STANDIN",
     fixtures="harness.products.canopsis.fixtures",
+    timeline="harness.products.canopsis.timeline:TIMELINE",
 )

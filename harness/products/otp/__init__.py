@@ -30,6 +30,7 @@ PRODUCT = Product(
     },
     gates={"otp.running": "harness.products.otp.actions:running"},
     standin="harness.products.otp.standin:STANDIN",
+    timeline="harness.products.otp.timeline:TIMELINE",
     fixtures="harness.products.otp.fixtures",
     commands={"lint": "harness.products.otp.cli:app"},
 )

@@ -8,6 +8,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,9 @@ def allure_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dic
     (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider -p no:benchmark\n")
     env = {**__import__("os").environ, "HARNESS_STATE_DIR": str(root / "state"),
            "HARNESS_RUNS_DIR": str(root / "runs"), "HARNESS_STANDINS_DIR": str(root / "standins")}
-    # in plan order (pytest-randomly, where installed, would shuffle the items; the run is the same either way)
-    res = subprocess.run(["python", "-m", "pytest", "plan.yaml", "-p", "allure_pytest", "--alluredir=allure",
+    # in plan order (pytest-randomly, where installed, would shuffle the items; the run is the same either way);
+    # this interpreter: a `python` on PATH may import another checkout's harness
+    res = subprocess.run([sys.executable, "-m", "pytest", "plan.yaml", "-p", "allure_pytest", "--alluredir=allure",
                           "-p", "no:randomly", "-q", "-n", "0"], cwd=root, env=env, capture_output=True, text=True,
                          timeout=600, check=False)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
@@ -103,3 +105,47 @@ def test_the_allure_html_report_shows_the_steps_in_chromium(allure_run: tuple[Pa
     kept = browser.artifacts_dir() / "allure-report"  # the CI artefact: the Allure 3 HTML of this suite run
     shutil.rmtree(kept, ignore_errors=True)
     shutil.copytree(root / "allure-report", kept)
+
+
+def _allure_results(root: Path, plan: str) -> list[dict[str, Any]]:
+    (root / "plan.yaml").write_text(plan)
+    (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider -p no:benchmark\n")
+    env = {**__import__("os").environ, "HARNESS_STATE_DIR": str(root / "state"),
+           "HARNESS_RUNS_DIR": str(root / "runs"), "HARNESS_STANDINS_DIR": str(root / "standins")}
+    res = subprocess.run([sys.executable, "-m", "pytest", "plan.yaml", "-p", "allure_pytest", "--alluredir=allure",
+                          "-p", "no:randomly", "-q", "-n", "0"], cwd=root, env=env, capture_output=True, text=True,
+                         timeout=600, check=False)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    return [json.loads(p.read_text()) for p in (root / "allure").glob("*-result.json")]
+
+
+def _step_logs(root: Path, results: list[dict[str, Any]], step: str) -> dict[str, str]:
+    """The node-log attachments of one step's Allure step: lane -> the lines attached."""
+    [top] = next(r for r in results if r["name"] == step)["steps"]
+    return {a["name"].split(" log ")[0]: (root / "allure" / a["source"]).read_text()
+            for a in top["attachments"] if " log " in a["name"]}
+
+
+@pytest.mark.skipif(any(shutil.which(p) is None for p in ("erl", "erlc", "escript", "erl_call")),
+                    reason="the OTP stand-ins need erlang-base (scripts/bootstrap installs it)")
+def test_an_otp_step_carries_its_nodes_log_lines(tmp_path: Path) -> None:
+    results = _allure_results(tmp_path, "procedure: otp-release-upgrade\nstandins: {product: otp, nodes: 2, "
+                                        "backend: process}\nparams: {release: '1.1'}\n")
+    logs = _step_logs(tmp_path, results, "install@node1")
+    assert list(logs) == ["node1"]
+    assert "counter_server upgraded from 1.0 to 1.1" in logs["node1"]
+    assert "application: kernel" not in logs["node1"]  # the boot, before the step, stays out
+    assert "upgraded" not in _step_logs(tmp_path, results, "unpack@node1")["node1"]
+
+
+@pytest.mark.skipif(not Path("/usr/lib/rabbitmq/bin/rabbitmq-server").exists(),
+                    reason="the Canopsis stand-ins need rabbitmq-server (scripts/bootstrap installs it)")
+def test_a_canopsis_step_carries_the_logs_of_the_nodes_programs(tmp_path: Path) -> None:
+    # one node whose engines, API and broker log apart: a step on it gets each program's lines
+    results = _allure_results(tmp_path, "procedure: canopsis-update\nstandins: {product: canopsis, backend: "
+                                        "process, version: '4.5.2'}\nparams: {to: '4.6.1', guides_followed: "
+                                        "[migration-4.6.0]}\n")
+    logs = _step_logs(tmp_path, results, "restart@node")
+    assert {"engine-fifo", "engine-che", "engine-axe", "api", "rabbitmq"} <= set(logs)
+    assert '"version": "4.6.1"' in logs["engine-fifo"] and '"message": "engine started"' in logs["engine-fifo"]
+    assert '"message": "http server started"' in logs["api"]

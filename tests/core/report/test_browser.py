@@ -1,8 +1,9 @@
 """A real run's report, opened by a real headless Chromium from file://: every node and step is on the page.
 
-The run is `harness run` of a 2-server Zato stand-in environment (process backend: real HAProxy, real git,
-the stand-in's own logs), so the swimlanes come from the nodes' logs and the probe's requests. The
-screenshot is kept in HARNESS_ARTIFACTS (default .harness/artifacts/screenshots/), which CI keeps.
+The runs are `harness run` of a 2-server Zato stand-in environment and of the Canopsis, BEAM and OTP example
+plans (process backend: real HAProxy, git, RabbitMQ and erl nodes, the stand-ins' own logs), so the swimlanes
+come from the nodes' logs and the probe's requests. The screenshot is kept in HARNESS_ARTIFACTS (default
+.harness/artifacts/screenshots/), which CI keeps.
 """
 
 from __future__ import annotations
@@ -82,3 +83,60 @@ def test_a_50_node_report_opens_with_every_node(tmp_path: Path) -> None:
     assert dom.lanes == [f"node{i:02d}" for i in range(1, 51)]
     text = " ".join(dom.text)
     assert all(f"start1@node{i:02d}" in text for i in range(1, 51))
+
+
+def _missing(*programs: str) -> list[str]:
+    """The programs (names on PATH, or absolute paths) this machine lacks."""
+    return [p for p in programs if not (Path(p).exists() if Path(p).is_absolute() else shutil.which(p))]
+
+
+#: example plan -> (its product, what its stand-ins need, each lane whose node logs: the states and versions
+#: it logs, in order). Canopsis: its engines and API restart on the new version, the broker stays up; BEAM:
+#: a hot patch restarts nothing; OTP: a hot upgrade changes the version of a running node
+PRODUCT_RUNS: dict[str, tuple[str, tuple[str, ...], dict[str, list[tuple[str, str | None]]]]] = {
+    "canopsis-update": ("canopsis", ("/usr/lib/rabbitmq/bin/rabbitmq-server", "python3"), {
+        **{lane: [("ready", "4.4.0"), ("stopped", "4.4.0"), ("ready", "4.6.1")]
+           for lane in ("engine-fifo", "engine-che", "engine-axe", "api")},
+        "rabbitmq": [("starting", None), ("ready", None)]}),
+    "beam-patch": ("beam", ("erl", "erlc"), {
+        n: [("starting", "2.7.1"), ("ready", "2.7.1")] for n in ("master", "w1", "w2")}),
+    "otp-release-upgrade": ("otp", ("erl", "erlc", "escript", "erl_call"), {
+        n: [("starting", None), ("ready", "1.0"), ("ready", "1.1")] for n in ("node1", "node2")}),
+}
+
+
+@pytest.mark.parametrize("example", sorted(PRODUCT_RUNS))
+def test_the_report_of_a_real_run_draws_each_nodes_lane_from_its_log(example: str, isolated_dirs: Path) -> None:
+    """`harness run` of the product's example plan (its own stand-ins, process backend), then `harness report`
+    of the run directory alone, opened in Chromium: a lane per node, drawn from the states its log holds."""
+    from harness import resources
+    from harness.report import timeline_of
+
+    product, needs, expected = PRODUCT_RUNS[example]
+    if missing := _missing(*needs):
+        pytest.skip(f"the {example} stand-ins need {', '.join(missing)} (scripts/bootstrap installs them)")
+    result = CliRunner().invoke(app, ["run", str(resources.examples() / f"{example}.yaml"), "--json"])
+    assert result.exit_code == 0, result.output
+    run_dir = Path(json.loads(result.stdout)["report"]).parent
+    timeline = json.loads((run_dir / "nodes" / "timeline.json").read_text())
+    assert set(timeline) == set(expected)
+    hook = timeline_of(product)
+    assert hook is not None
+    for node, states in expected.items():
+        changes = timeline[node]
+        assert [(c["state"], c["version"]) for c in changes] == states, (node, changes)
+        assert [c["ts"] for c in changes] == sorted(c["ts"] for c in changes)
+        # what the report keeps is the node's own log, and the lane is what that log says
+        kept = (run_dir / "nodes" / f"{node}.log").read_text()
+        assert [c.to_dict() for c in hook.parse(node, kept)] == changes
+    again = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(run_dir / "again.html")])
+    assert again.exit_code == 0, again.output
+    dom = open_in_chromium(run_dir / "again.html", f"{example}-report.png")
+    steps = json.loads((run_dir / "steps.json").read_text())
+    step_nodes = list(dict.fromkeys(s["node"] for s in steps))
+    assert dom.lanes == step_nodes + [n for n in expected if n not in step_nodes]  # plan order, then logs only
+    text = " ".join(dom.text)
+    for node, changes in timeline.items():
+        for c in changes:
+            label = f"{node}: {c['state']}" + (f" {c['version']}" if c["version"] else "") + f" — {c['detail']}"
+            assert label in text, label

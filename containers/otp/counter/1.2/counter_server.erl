@@ -10,7 +10,9 @@ incr() -> gen_server:call(?MODULE, incr).
 state() -> gen_server:call(?MODULE, state).
 vsn() -> "1.2".
 
-init([]) -> {ok, {state, 0, [], fresh_in_1_2}}.
+init([]) ->
+    logger:notice("counter_server ~s started", [vsn()]),
+    {ok, {state, 0, [], fresh_in_1_2}}.
 handle_call(incr, _From, {state, N, H, T}) -> {reply, N + 1, {state, N + 1, counter_util:note(H, incr), T}};
 handle_call(state, _From, S) -> {reply, S, S}.
 handle_cast(_Msg, S) -> {noreply, S}.

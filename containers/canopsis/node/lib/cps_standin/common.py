@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,16 @@ VARS = ETC / "go-engines-vars.conf"
 EDITIONS = {"core": "community", "cat": "pro"}
 
 
+def rfc3339(ts: float | None = None) -> str:
+    """zerolog's default time field (Go's ``time.RFC3339``, to the second): ``2026-12-03T05:40:01Z`` in UTC,
+    ``2026-12-03T06:40:01+01:00`` elsewhere."""
+    stamp = datetime.fromtimestamp(time.time() if ts is None else ts).astimezone().isoformat(timespec="seconds")
+    return stamp.removesuffix("+00:00") + "Z" if stamp.endswith("+00:00") else stamp
+
+
 def log(level: str, message: str, *, file: Path | None = None, **fields: Any) -> None:
     """One zerolog JSON line on stderr (and in ``file``): ``{"level","time",...,"message"}``."""
-    rec = {"level": level, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **fields, "message": message}
+    rec = {"level": level, "time": rfc3339(), **fields, "message": message}
     line = json.dumps(rec) + "\n"
     sys.stderr.write(line)
     sys.stderr.flush()

@@ -4,7 +4,8 @@ Each engine consumes its durable queue with manual acks, in batches; it forwards
 channel in AMQP transaction mode (publishes and the ack of the consumed batch commit together), so a
 crash never loses a message and never forwards one twice from the same delivery. engine-axe writes
 alarm state (``store.apply_batch``: deduplicated by event id) and then acks. SIGTERM finishes the
-batch in hand and logs ``engine stopped``.
+batch in hand and logs ``engine stopped``. A consumer that fails (the broker gone) logs ``engine stopped``,
+then ``exit with error`` with the error, and the engine exits 1, as upstream's ``engine.Run`` and ``main`` do.
 """
 
 from __future__ import annotations
@@ -124,16 +125,21 @@ class Engine:
                  version=installed_version(), edition=edition(), queue=self.queue,
                  publish_queue=self.publish_queue or "")
         batch: list[tuple[Any, Any, bytes]] = []
-        for method, props, body in ch.consume(self.queue, inactivity_timeout=0.05):
-            if method is not None:
-                batch.append((method, props, body))
-            if batch and (method is None or len(batch) >= BATCH):
-                self.handle(ch, batch)
-                batch = []
-            if self.stopping and not batch:
-                break
-        ch.cancel()
-        conn.close()
+        try:
+            for method, props, body in ch.consume(self.queue, inactivity_timeout=0.05):
+                if method is not None:
+                    batch.append((method, props, body))
+                if batch and (method is None or len(batch) >= BATCH):
+                    self.handle(ch, batch)
+                    batch = []
+                if self.stopping and not batch:
+                    break
+            ch.cancel()
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 - as engine.Run returns the consumer's error: main logs it, exit 1
+            self.log("info", "engine stopped")
+            self.log("error", "exit with error", error=f"consumer failed: {type(exc).__name__}: {exc}")
+            return 1
         self.log("info", "engine stopped")
         return 0
 
