@@ -22,6 +22,7 @@ import yaml
 from typer.testing import CliRunner
 
 from harness.cli import app as cli
+from harness.engine.crashpoints import CRASH_AT
 from harness.engine.journal import read_journal
 from harness.engine.runner import Run
 from harness.engine.status import Outcome
@@ -30,7 +31,6 @@ from harness.products.beam import PatchRefused
 from harness.products.beam.standin import SOURCES
 from harness.products.beam.testing import BeamEnv, erlang_available, variant, zip_bytes
 from harness.pytest_plugin.backends import environment, release
-from harness.wait import wait_until
 
 pytestmark = [pytest.mark.requires_erlang,
               pytest.mark.skipif(not erlang_available(), reason="erl/erlc (Debian erlang-base) not installed")]
@@ -177,50 +177,37 @@ def test_apply_below_not_changed_rolls_back_every_md5(beam: BeamEnv, tmp_path: P
 
 # ---- kill + resume ------------------------------------------------------------------------------
 
-def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv, tmp_path: Path) -> None:
+@pytest.mark.parametrize("point", ["step:apply@master:after-start", "step:apply@master:after-action"],
+                         ids=["before-the-apply-call", "after-it-returned"])
+def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv, tmp_path: Path,
+                                                                    point: str) -> None:
+    """The executor SIGKILLs itself at the kill point (``HARNESS_CRASH_AT``, on the event, never on a clock):
+    once it journaled apply@master started and before it called the service, or once the service had applied
+    and before the executor recorded it. Either way the resume re-checks apply on the nodes, redoes nothing
+    that ended, and leaves every node on the new code with its state."""
     runs = Path(os.environ["HARNESS_RUNS_DIR"])
     known = set(runs.glob("*/journal.jsonl"))
     tag = secrets.token_hex(3)
     p = write_plan(tmp_path / "p.yaml", sources=sources(tmp_path, {"core_util": tag, "core_counter": tag}),
                    version="2.7.1")
     state_before = {n: beam.domain.agent(n).state() for n in beam.domain.names}
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(p), "--target", str(beam.path)],
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    def checked() -> Path | None:  # the new run's journal, once its check is done
-        for found in set(runs.glob("*/journal.jsonl")) - known:
-            if any(x.get("step") == "check@master" and x["status"] == "ok" for x in read_journal(found)):
-                return found
-        return None
-
-    def in_flight(path: Path) -> str | None:  # a step against the service started and not ended
-        steps = [x for x in read_journal(path)
-                 if x["event"] == "step" and x["step"] in ("apply@master", "delete@master")]
-        open_ = {x["step"] for x in steps if x["status"] == "started"} - \
-            {x["step"] for x in steps if x["status"] != "started"}
-        return next(iter(open_), None)
-
-    journal: Path | None = None
-    blocked: str | None = None
-    try:
-        journal = wait_until(checked, timeout=60, interval=0.01, what="the run's check@master")
-        beam.signal_service("STOP")  # freeze the service, on the master's host through its transport
-        found = journal
-        # the kill lands on the event: the executor has started its next call to the (frozen) service
-        blocked = wait_until(lambda: in_flight(found), timeout=60, interval=0.01,
-                             what="the executor's next step against the frozen service")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        if journal is not None:
-            beam.signal_service("CONT")
-    assert journal is not None, "the run did not reach check@master"
-    # the freeze lands before apply's call to the service, or (the executor outran the signal sent
-    # through the master's transport: captures do not call the service) after apply, at delete: either
-    # is a call in flight when the executor dies, and the resume has to finish it
-    assert blocked in ("apply@master", "delete@master") and in_flight(journal) == blocked, \
-        f"the kill landed mid-{blocked}"
-    done_before = {x["step"] for x in read_journal(journal) if x["event"] == "step" and x["status"] == "ok"}
-    assert {"upload@master", "check@master"} <= done_before
+    md5_before = beam.md5s(["core_util", "core_counter"])
+    killed = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(p), "--target", str(beam.path)],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+                            env={**os.environ, CRASH_AT: point})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    (journal,) = set(runs.glob("*/journal.jsonl")) - known
+    records = read_journal(journal)
+    last = records[-1]
+    assert (last["step"], last["status"]) == ("apply@master", "started"), "the kill landed on apply, in flight"
+    done_before = {x["step"] for x in records if x["event"] == "step" and x["status"] == "ok"}
+    assert {"upload@master", "check@master"} <= done_before and "apply@master" not in done_before
+    # what the nodes say at the kill: the service applied (after it returned) or not yet (before the call)
+    at_kill = beam.md5s(["core_util", "core_counter"])
+    if point.endswith("after-action"):
+        assert all(at_kill[n] != md5_before[n] for n in beam.domain.names), "the service applied before the kill"
+    else:
+        assert at_kill == md5_before, "nothing was applied before the call"
 
     res = harness("resume", str(journal.parent), cwd=tmp_path)
     assert res.returncode == 0, res.stdout + res.stderr
@@ -228,8 +215,11 @@ def test_killed_executor_is_resumed_without_redoing_finished_steps(beam: BeamEnv
     starts = [x["step"] for x in records if x["event"] == "step" and x["status"] == "started"]
     for step in done_before:
         assert starts.count(step) == 1, f"{step} was redone after the resume"
+    assert [x["step"] for x in records if x.get("interrupted")] == ["apply@master"], "re-checked, not assumed"
     ends = {x["step"]: x["status"] for x in records if x["event"] == "step" and x["status"] != "started"}
     assert all(ends[f"verify@{n}"] == "ok" for n in beam.domain.names)
+    after = beam.md5s(["core_util", "core_counter"])
+    assert all(after[n] != md5_before[n] for n in beam.domain.names), "every node runs the new code"
     assert {n: beam.domain.agent(n).state() for n in beam.domain.names} == state_before
     assert no_archive_stored(beam)
 

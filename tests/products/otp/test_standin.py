@@ -102,10 +102,17 @@ def test_the_boot_script_listens_where_the_host_binds() -> None:
 
 
 def test_stop_terms_heart_before_the_emulator() -> None:
-    t = FakeTransport(lambda argv, cwd, env: (0, "", ""))
-    t.files.update({f"{ROOT}/log/heart.pid": b"4250", f"{ROOT}/log/node.pid": b"4242"})
+    files = {f"{ROOT}/log/heart.pid": b"4250", f"{ROOT}/log/node.pid": b"4242"}
+
+    def host(argv: tuple[str, ...], cwd: str | None, env: object) -> tuple[int, str, str]:
+        if argv[3:4] == ("pidfile-pids",):  # the live pids the pidfiles name, in their order (all live here)
+            return 0, "".join(files[f].decode() + "\n" for f in argv[4:] if f in files), ""
+        return 0, "", ""
+
+    t = FakeTransport(host)
     stop_node(t, ROOT)
-    (kill,) = t.commands
+    pids, kill = t.commands
+    assert pids[3] == "pidfile-pids" and pids.index(f"{ROOT}/log/heart.pid") < pids.index(f"{ROOT}/log/node.pid")
     assert kill[:2] == ("sh", "-c") and kill[-2:] == ("4250", "4242")
 
 
