@@ -90,11 +90,10 @@ def dump(doc: BaseModel) -> str:
     return json.dumps(doc.model_dump(mode="json", by_alias=True), indent=2)
 
 
-def schemas() -> dict[str, Any]:
-    """The JSON Schema of each document ``--json`` prints, by command, and of the reviewed plan ``harness plan
-    --out`` writes."""
-    from harness.cli.reviewed import ReviewedPlan  # it builds on this module
-
+def schemas(**more: type[BaseModel]) -> dict[str, Any]:
+    """The JSON Schema of each document ``--json`` prints, by command, and of ``more`` (documents built on
+    this module's, e.g. the reviewed plan ``harness plan --out`` writes)."""
     return {"plan": PlanOut.model_json_schema(by_alias=True), "run": RunOut.model_json_schema(by_alias=True),
-            "status": RunOut.model_json_schema(by_alias=True), "reviewed": ReviewedPlan.model_json_schema(),
+            "status": RunOut.model_json_schema(by_alias=True),
+            **{name: model.model_json_schema() for name, model in more.items()},
             "exit_codes": {c.name.lower(): int(c) for c in ExitCode}}

@@ -231,7 +231,12 @@ def schema_cmd(kind: Annotated[str, typer.Argument(help="plan, inventory or outp
 
     if kind not in ("plan", "inventory", "output"):
         raise typer.BadParameter("use plan, inventory or output", param_hint="KIND")
-    doc = {"plan": plan_schema, "inventory": inventory_schema, "output": jsonout.schemas}[kind]()
+    if kind == "output":
+        from harness.cli.reviewed import ReviewedPlan
+
+        doc = jsonout.schemas(reviewed=ReviewedPlan)
+    else:
+        doc = {"plan": plan_schema, "inventory": inventory_schema}[kind]()
     typer.echo(json.dumps(doc, indent=2))
 
 

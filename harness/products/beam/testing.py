@@ -27,14 +27,13 @@ from harness.products.beam.agent import AgentClient
 from harness.products.beam.archive import MANIFEST_NAME
 from harness.products.beam.client import PatchClient
 from harness.products.beam.domain import Domain
+from harness.products.beam.standin import STANDIN_MODULES
 from harness.products.beam.standin.node import NodeHandle
 from harness.products.beam.standin.patch_service import service_pidfile
 
 __all__ = ["STANDIN_MODULES", "BeamEnv", "erlang_available", "manifest", "snapshot", "start_beam", "variant",
            "zip_bytes"]
 
-STANDIN_MODULES = ("core_util", "core_counter", "core_report", "billing_calc", "billing_srv", "gw_legacy",
-                   "patch_agent")
 
 
 def variant(source: Path, out_dir: Path, tag: str, *, on_load_error: bool = False) -> Path:

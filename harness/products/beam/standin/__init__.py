@@ -52,10 +52,15 @@ from harness.products.beam.standin.node import BASE, Layout, NodeArgs, NodeHandl
 from harness.products.beam.standin.patch_service import start_service, stop_service
 from harness.standins import InstallContext, Standin, write_inventory
 
-__all__ = ["AGENT_PORT", "BASE_VERSION", "SERVICE_PORT", "SOURCES", "STANDIN", "BeamOptions", "BeamStandin",
-           "NodeSpec", "System", "credentials", "reboot", "start_nodes", "stop_nodes", "topology", "update"]
+__all__ = ["AGENT_PORT", "BASE_VERSION", "SERVICE_PORT", "SOURCES", "STANDIN", "STANDIN_MODULES", "BeamOptions",
+           "BeamStandin", "NodeSpec", "System", "credentials", "reboot", "start_nodes", "stop_nodes", "topology",
+           "update"]
 
 BASE_VERSION = "2.7.1"
+
+#: every module the stand-in system runs (its apps and the patch agent): what a digest reads on each node
+STANDIN_MODULES = ("core_util", "core_counter", "core_report", "billing_calc", "billing_srv", "gw_legacy",
+                   "patch_agent")
 AGENT_PORT, SERVICE_PORT = 4370, 8080
 SOURCES = resources.containers("beam") / "apps"
 _VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z._+-]{0,63}")
@@ -194,8 +199,6 @@ class BeamStandin(Standin):
 
     def digest(self, inventory: Inventory) -> dict[str, Any]:
         """Per node, as its agent reads them: the loaded md5 of every stand-in module, the files under lib."""
-        from harness.products.beam.testing import STANDIN_MODULES
-
         with System(inventory) as system:
             return {f"{n} {k}": v for n, h in system.nodes.items()
                     for k, v in (("md5", h.agent.md5s(list(STANDIN_MODULES))), ("files", h.agent.files()))}
