@@ -58,6 +58,7 @@ def test_the_report_of_a_real_zato_run_shows_every_node_and_step(tmp_path: Path,
     result = CliRunner().invoke(app, ["run", str(plan), "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
+    assert doc["report"], result.stderr  # why the report was not written is said on stderr
     report = Path(doc["report"])
     dom = open_in_chromium(report, "zato-update-report.png")
     text = " ".join(dom.text)
@@ -117,7 +118,9 @@ def test_the_report_of_a_real_run_draws_each_nodes_lane_from_its_log(example: st
         pytest.skip(f"the {example} stand-ins need {', '.join(missing)} (scripts/bootstrap installs them)")
     result = CliRunner().invoke(app, ["run", str(resources.examples() / f"{example}.yaml"), "--json"])
     assert result.exit_code == 0, result.output
-    run_dir = Path(json.loads(result.stdout)["report"]).parent
+    report = json.loads(result.stdout)["report"]
+    assert report, result.stderr  # why the report was not written is said on stderr
+    run_dir = Path(report).parent
     timeline = json.loads((run_dir / "nodes" / "timeline.json").read_text())
     assert set(timeline) == set(expected)
     hook = timeline_of(product)

@@ -95,6 +95,7 @@ def test_run_and_status_json_and_status_exit_with_the_outcome(do: FakeAction, pl
     assert doc["steps"][0]["status"] == "ok"
     if raises is not None:
         assert doc["steps"][1]["status"] == ("failed" if isinstance(raises, StepFailed) else "indeterminate")
+    assert doc["report"], run.stderr  # why the report was not written is said on stderr
     assert Path(doc["report"]).is_file() and Path(doc["journal"]).is_file()
     assert "[1/3]" in run.stderr
 

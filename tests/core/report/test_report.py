@@ -76,7 +76,7 @@ def test_a_run_writes_a_report_naming_every_node_and_step(fake_run: tuple[FakeAc
     result = invoke("run", plan)
     assert result.exit_code == 0, result.output
     run_dir = only_run_dir(isolated_dirs)
-    assert f"report: {run_dir / 'report.html'}" in result.stdout
+    assert f"report: {run_dir / 'report.html'}" in result.stdout, result.stderr
     assert "✓ steps in the documented order" in result.stdout
     assert "? no request lost: no probe ran" in result.stdout  # unknown, not true: nothing was measured
     page = parse((run_dir / "report.html").read_text())
