@@ -167,3 +167,34 @@ def digest(inv: Inventory) -> dict[str, object]:
         return out
     finally:
         env.close()
+
+
+#: the node's logs whose lifecycle lines :func:`applied` counts, and those lines
+_LIFECYCLE = {**dict.fromkeys(ENGINE_LOGS, ("engine started", "engine stopped")),
+              "canopsis-api": ("http server started", "http server stopped")}
+
+
+def applied(inv: Inventory) -> dict[str, int]:
+    """What the node recorded doing: each package transaction (yum history in package.json), each
+    release-note migration (var/log/migrations.log) and each start and stop of an engine or the API (their
+    own logs). An update, migration or restart done twice shows here."""
+    env = Environment.from_inventory(inv)
+    try:
+        node = CanopsisNode.of(env)
+        out: dict[str, int] = {}
+
+        def count(key: str) -> None:
+            out[key] = out.get(key, 0) + 1
+
+        doc = node.json("var/lib/canopsis/package.json")
+        for tx in doc.get("history", []) if isinstance(doc, dict) else []:
+            count(f"package {tx.get('action')} {tx.get('from')}->{tx.get('to')}")
+        for rec in node.log("migrations"):
+            count(f"migration {rec.get('migration')}")
+        for name, messages in _LIFECYCLE.items():
+            for rec in node.log(name):
+                if rec.get("message") in messages:
+                    count(f"{name} {rec['message']}")
+        return out
+    finally:
+        env.close()
