@@ -51,8 +51,8 @@ def test_every_step_has_its_kill_points_and_the_nodes_record_what_they_did(ref: 
         marks = [p.rsplit(":", 1)[1] for p in ref.points if p.rsplit(":", 1)[0] == step]
         assert marks[:2] == ["before-start", "after-start"] and marks[-2:] == ["after-action", "after-done"]
     for n in ("node1", "node2", "node3"):
-        for call in ("unpack_release", "install_release", "make_permanent"):
-            assert ref.applied.get(f"{n} {call} 1.1 ok") == 1, ref.applied
+        for call in ("unpack_release counter-1.1", "install_release 1.1", "make_permanent 1.1"):
+            assert ref.applied.get(f"{n} {call} ok") == 1, ref.applied
 
 
 def test_every_kill_point_survives_in_chains(plan_file: Path, ref: Reference) -> None:
