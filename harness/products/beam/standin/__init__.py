@@ -203,6 +203,18 @@ class BeamStandin(Standin):
             return {f"{n} {k}": v for n, h in system.nodes.items()
                     for k, v in (("md5", h.agent.md5s(list(STANDIN_MODULES))), ("files", h.agent.files()))}
 
+    def applied(self, inventory: Inventory) -> dict[str, int]:
+        """Per node, patch, module and status: the loads its patch agent logged (``patches/applied.log``, a
+        line per module an ``apply`` loaded or wrote; a module already loaded is ``not_changed`` and not
+        logged), so a patch applied twice on a node shows here."""
+        out: dict[str, int] = {}
+        with System(inventory) as system:
+            for n, h in system.nodes.items():
+                for rec in h.agent.info()["applied"]:
+                    key = f"{n} {rec['patch']} {rec['module']} {rec['status']}"
+                    out[key] = out.get(key, 0) + 1
+        return out
+
 
 STANDIN = BeamStandin()
 

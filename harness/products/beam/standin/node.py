@@ -41,8 +41,10 @@ _FATAL = re.compile(r"init terminating in do_boot|Kernel pid terminated|Protocol
 
 # Fixed scripts; every value comes as an argument.
 #: erlc every application's sources into one staging dir (one VM), then each module into its app's ebin
+#: ``+deterministic``: no host path in the object code, so every environment's lib/ has the same bytes (the
+#: crash test compares the files of fresh environments with a reference one's)
 _BUILD = ('set -e; define=$1; src=$2; out=$3; shift 3; mkdir -p "$out/.beams"; '
-          'erlc "$define" -o "$out/.beams" "$src"/*/src/*.erl; '
+          'erlc +deterministic "$define" -o "$out/.beams" "$src"/*/src/*.erl; '
           'for app in "$@"; do mkdir -p "$out/lib/$app/ebin"; for f in "$src/$app"/src/*.erl; do '
           'm=${f##*/}; mv "$out/.beams/${m%.erl}.beam" "$out/lib/$app/ebin/"; done; done; rmdir "$out/.beams"')
 #: a clean ROOT from the distribution: applied patches are gone

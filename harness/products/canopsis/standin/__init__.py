@@ -90,6 +90,10 @@ class CanopsisStandin(Standin):
         """Installed and running versions, the configuration and package state files."""
         return dict(_packages_only(inventory, "canopsis").digest(inventory))
 
+    def applied(self, inventory: Inventory) -> dict[str, int]:
+        """Package transactions, migrations, engine and API starts and stops, as the node recorded them."""
+        return dict(_packages_only(inventory, "canopsis").applied(inventory))
+
 
 def _packages_only(inventory: Inventory, component: str) -> Any:
     if inventory.facts.get("install") == "compose" or "broker_listen" not in inventory.facts:

@@ -151,8 +151,10 @@ def start_component(inv: Inventory, component: str) -> None:
 #: what a round trip compares besides the versions (canopsis.md: config and package state): the config files
 DIGEST_FILES = ("etc/canopsis.toml", "etc/conf.d/canopsis-override.toml")
 #: and the package and version documents, without what records history: the package's transactions (yum
-#: history) and when the version last changed, which a rollback and a second upgrade rightly add to
-DIGEST_DOCS = {"var/lib/canopsis/package.json": ("history",), "var/lib/canopsis/version.json": ("version_updated",)}
+#: history) and when the version last changed, which a rollback and a second upgrade rightly add to; nor the
+#: installation's serial_name, random per environment (the crash test compares fresh environments with one)
+DIGEST_DOCS = {"var/lib/canopsis/package.json": ("history",),
+               "var/lib/canopsis/version.json": ("version_updated", "serial_name")}
 
 
 def digest(inv: Inventory) -> dict[str, object]:
@@ -164,6 +166,37 @@ def digest(inv: Inventory) -> dict[str, object]:
         for f, history in DIGEST_DOCS.items():
             doc = node.json(f)
             out[f] = {k: v for k, v in doc.items() if k not in history} if isinstance(doc, dict) else doc
+        return out
+    finally:
+        env.close()
+
+
+#: the node's logs whose lifecycle lines :func:`applied` counts, and those lines
+_LIFECYCLE = {**dict.fromkeys(ENGINE_LOGS, ("engine started", "engine stopped")),
+              "canopsis-api": ("http server started", "http server stopped")}
+
+
+def applied(inv: Inventory) -> dict[str, int]:
+    """What the node recorded doing: each package transaction (yum history in package.json), each
+    release-note migration (var/log/migrations.log) and each start and stop of an engine or the API (their
+    own logs). An update, migration or restart done twice shows here."""
+    env = Environment.from_inventory(inv)
+    try:
+        node = CanopsisNode.of(env)
+        out: dict[str, int] = {}
+
+        def count(key: str) -> None:
+            out[key] = out.get(key, 0) + 1
+
+        doc = node.json("var/lib/canopsis/package.json")
+        for tx in doc.get("history", []) if isinstance(doc, dict) else []:
+            count(f"package {tx.get('action')} {tx.get('from')}->{tx.get('to')}")
+        for rec in node.log("migrations"):
+            count(f"migration {rec.get('migration')}")
+        for name, messages in _LIFECYCLE.items():
+            for rec in node.log(name):
+                if rec.get("message") in messages:
+                    count(f"{name} {rec['message']}")
         return out
     finally:
         env.close()

@@ -183,5 +183,24 @@ class OtpStandin(Standin):
                 client.transport.close()
         return out
 
+    def applied(self, inventory: Inventory) -> dict[str, int]:
+        """Per node, each unpack, install, make_permanent and remove release_handler answered, with its
+        outcome (``NODE CALL ARG ok|error``), from the node's own ``log/release_handler.log``
+        (:data:`~harness.products.otp.standin.target.RH_LOG`): an install done twice shows here."""
+        out: dict[str, int] = {}
+        for comp in inventory.components:
+            client = node_client(inventory, comp.name)
+            try:
+                try:
+                    text = client.transport.get(f"{comp.path}/{target.RH_LOG}").decode(errors="replace")
+                except FileNotFoundError:
+                    text = ""
+            finally:
+                client.transport.close()
+            for line in text.splitlines():
+                key = f"{comp.name} {' '.join(line.split(chr(9)))}"
+                out[key] = out.get(key, 0) + 1
+        return out
+
 
 STANDIN = OtpStandin()

@@ -27,7 +27,7 @@ from harness.standins import kill_pidfiles
 from harness.transports import Transport
 from harness.wait import wait_until
 
-__all__ = ["NodeSetup", "install_node", "pidfiles", "start_script", "stop_node"]
+__all__ = ["RH_LOG", "NodeSetup", "install_node", "pidfiles", "start_script", "stop_node"]
 
 START_TIMEOUT = 30.0
 # Run with the host's `erl`: record the unpacked release in RELEASES, say which Erlang the host has.
@@ -42,6 +42,22 @@ _PIDFILES = ('Log = os:getenv("ROOTDIR") ++ "/log/", '
              'case whereis(heart) of undefined -> ok; H -> {links, L} = process_info(H, links), '
              '[{os_pid, P} | _] = [erlang:port_info(X, os_pid) || X <- L, is_port(X)], '
              'ok = file:write_file(Log ++ "heart.pid", integer_to_list(P)) end.')
+# Also evaluated at every boot: release_handler's own history, which it keeps nowhere (RELEASES is state, not
+# history). A sys debug function on the release_handler process appends one line per state-changing call it
+# answered to log/release_handler.log, "Call\tArg\tok|error" (the crash test's Standin.applied). Its state
+# is a list: a tuple returned by a sys debug function is not kept as its state (OTP 25).
+RH_LOG = "log/release_handler.log"
+_RH_HISTORY = ('RhLog = os:getenv("ROOTDIR") ++ "/' + RH_LOG + '", '
+               'RhFun = fun(P, Ev, _) -> try case Ev of '
+               '{in, {\'$gen_call\', _, R}} when is_tuple(R), tuple_size(R) >= 2 -> '
+               'case lists:member(element(1, R), [unpack_release, install_release, make_permanent, '
+               'remove_release]) of true -> [R]; false -> [] end; '
+               '{out, Reply, _, _} when P =/= [] -> [Req] = P, '
+               'Res = case Reply of ok -> ok; {ok, _} -> ok; {ok, _, _} -> ok; _ -> error end, '
+               'ok = file:write_file(RhLog, io_lib:format("~s\t~s\t~s~n", [element(1, Req), element(2, Req), Res]), '
+               '[append]), []; '
+               '_ -> P end catch _:_ -> [] end end, '
+               'ok = sys:install(release_handler, {RhFun, []}).')
 _FRESH_ROOT = 'rm -rf "$1" && mkdir -p "$1/bin" "$1/log" "$1/tmp"'
 _UNPACK = 'tar xzf "$2" -C "$1" && rm -f "$2"'
 
@@ -100,7 +116,7 @@ cd "$ROOTDIR" || exit 1
 exec "$BINDIR/erlexec" -boot "$ROOTDIR/releases/$REL_VSN/start" -config "$ROOTDIR/releases/$REL_VSN/sys" \\
   -name {q(s.node)} -setcookie {q(s.cookie)} -noinput -detached \\
   -kernel inet_dist_use_interface {q(_erl_ip(bind))} {'-heart' if s.heart else ''} \\
-  -eval {q(_PIDFILES)} >> "$ROOTDIR/log/start.log" 2>&1 < /dev/null
+  -eval {q(_PIDFILES)} -eval {q(_RH_HISTORY)} >> "$ROOTDIR/log/start.log" 2>&1 < /dev/null
 """
 
 

@@ -220,13 +220,14 @@ class ZatoStandin(Standin):
             env.close()
 
     def applied(self, inventory: Inventory) -> dict[str, int]:
-        """Per component, the starts and stops its own log holds (a restart done twice shows here)."""
+        """Per component, the starts and stops and the hot-deployed packages its own log holds (a restart or
+        a deployment done twice shows here)."""
         env = Environment.from_inventory(inventory)
         try:
             out = {}
             for n, c in env.components.items():
                 events = parse_log(state.read_log(c))
-                for kind in ("starting", "stopping"):
+                for kind in ("starting", "stopping", "uploaded_package"):
                     out[f"{n} {kind}"] = sum(1 for e in events if e.kind == kind)
             return out
         finally:
