@@ -31,7 +31,9 @@ def odb_rows(env: Environment) -> dict[str, Any]:
 
 
 def state(inv: Inventory) -> dict[str, Any]:
-    return nodestate.snapshot(Path(str(inv.state_dir)), odb=odb_rows(Environment.from_inventory(inv)))
+    out = nodestate.snapshot(Path(str(inv.state_dir)), odb=odb_rows(Environment.from_inventory(inv)))
+    assert out["processes"] and out["files"] and out["odb"]["server"]  # components, HAProxy; the ODB's servers
+    return out
 
 
 def preflight(inv: Inventory, tmp_path: Path) -> tuple[int, dict[str, Any]]:
