@@ -73,6 +73,9 @@ def test_a_stopped_server_seen_down_by_haproxy_is_named_with_its_fix(zato: Inven
     server2.host.transport.run([f"{server2.host.install_dir}/bin/zato", "stop", server2.path], timeout=60).check()
     wait_until(lambda: (haproxy_view(lb) or {})["server2"].state == "DOWN", timeout=15,
                what="HAProxy to see server2 DOWN")
+    # and the server's process gone (it stops a moment after its port closes): a settled environment
+    wait_until(lambda: not any(server2.path in cmd for cmd in nodestate.processes(Path(str(zato.state_dir))).values()),
+               timeout=15, what="server2's process to exit")
     before = state(zato)
     code, doc = preflight(zato, tmp_path)
     assert code == 4 and not doc["ready"]
