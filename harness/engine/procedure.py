@@ -1,6 +1,6 @@
 """The Procedure seam: a runbook as code, with typed parameters and pure step functions.
 
-A procedure is data plus three functions, all pure except ``precheck`` (which only reads)::
+A procedure is data plus functions, all pure except ``precheck``, ``facts`` and ``preflight`` (which only read)::
 
     steps(plan, params, inventory) -> [Step]              what the dry-run prints and the journal records
     precheck(env, plan, params) -> None                   read-only; raises RefusedError before any change
@@ -28,7 +28,7 @@ for unknown or wrong-typed parameters itself.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
@@ -95,4 +95,4 @@ class Procedure:
     facts: Callable[[Environment, Plan, Any], Facts] = _no_facts
     preflight: Callable[[Environment, Plan, Any], list[Check]] = _no_preflight
     #: commands the runbook needs on every host, checked by preflight (``command -v``)
-    preflight_commands: tuple[str, ...] = field(default=())
+    preflight_commands: tuple[str, ...] = ()
