@@ -4,8 +4,9 @@ Every check goes through :class:`ReadOnlyTransport`, which refuses (before anyth
 any command outside :data:`READ_ONLY` and every file write: read-only is enforced, not hoped for.
 Checks, per host: reachable with a known host key, the account (and ``become``) works, the commands the
 plan needs are present, free disk under the install directory; per environment: no lease held on it, the
-plan expands to steps. A procedure adds its own (versions, upgrade path, the load balancer) through an
-optional ``preflight(plan, params, env) -> [Check]`` hook on the procedure.
+plan expands to steps. Then the procedure's own (versions, upgrade path, the load balancer), through the
+optional ``preflight(env, plan, params) -> [Check]`` of :class:`harness.engine.procedure.Procedure`, given
+the same read-only transports; a procedure that raises there gives one failing check, not a traceback.
 
 Exit 0 when every check passes, 4 when one does not; each failing check is named with its fix.
 """
@@ -15,14 +16,20 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from harness.engine.procedure import Check
 from harness.errors import HarnessError, RefusedError
 from harness.transports.base import CommandResult, Transport
+
+if TYPE_CHECKING:
+    from harness.engine.procedure import Procedure
+    from harness.environment import Environment
+    from harness.plan.models import Plan
 
 #: commands preflight may run, with the subcommands allowed where a command can also write
 READ_ONLY: Mapping[str, frozenset[str] | None] = {
@@ -83,15 +90,6 @@ class ReadOnlyTransport(Transport):
         self.inner.close()
 
 
-@dataclass
-class Check:
-    name: str
-    node: str
-    ok: bool
-    detail: str = ""
-    fix: str = ""
-
-
 def _host_checks(name: str, t: Transport, install_dir: str, commands: Sequence[str], free_mib: int,
                  become: str | None, login: str | None) -> list[Check]:
     out: list[Check] = []
@@ -122,13 +120,26 @@ def _host_checks(name: str, t: Transport, install_dir: str, commands: Sequence[s
     return out
 
 
+def _procedure_checks(proc: Procedure, plan: Plan, env: Environment) -> list[Check]:
+    """The procedure's own checks; what it raises is one failing check named after the procedure."""
+    from harness.plan.params import validate_params
+
+    try:
+        return list(proc.preflight(env, plan, validate_params(proc, plan)))
+    except HarnessError as exc:
+        msg, _, hint = str(exc).partition("\nHint: ")
+        return [Check(proc.name, env.inventory.environment, False, msg, hint or "see the detail")]
+    except Exception as exc:  # a product's reader that crashes: not ready, and said so
+        return [Check(proc.name, env.inventory.environment, False, f"the procedure's preflight crashed: "
+                      f"{type(exc).__name__}: {exc}", "report it to the product's maintainers")]
+
+
 def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), free_mib: int = DEFAULT_FREE_MIB,
               wrap: Callable[[Transport], Transport] = ReadOnlyTransport) -> list[Check]:
     from harness.engine.lock import LeaseLock
     from harness.engine.runner import plan_steps
     from harness.environment import Environment
     from harness.plan.loader import load_inventory, load_plan
-    from harness.plan.params import validate_params
     from harness.registry import procedure
 
     plan, inv = load_plan(plan_path), load_inventory(target)
@@ -142,13 +153,13 @@ def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), fr
         steps = plan_steps(plan, inv, plan_file=str(plan_path))
         checks.append(Check("plan", inv.environment, True, f"{len(steps)} steps"))
     except HarnessError as exc:
-        checks.append(Check("plan", inv.environment, False, str(exc).split("\nHint: ")[0],
-                            "fix the plan or the inventory"))
+        msg, _, hint = str(exc).partition("\nHint: ")
+        checks.append(Check("plan", inv.environment, False, msg, hint or "fix the plan or the inventory"))
     except Exception as exc:  # a procedure that crashes on this inventory: a failing check, not a traceback
         checks.append(Check("plan", inv.environment, False, f"the procedure could not expand the plan: "
                             f"{type(exc).__name__}: {exc}", "check the inventory's components and roles"))
     proc = procedure(plan.procedure)
-    commands = [*commands, *getattr(proc, "preflight_commands", ())]
+    commands = [*commands, *proc.preflight_commands]
     env = Environment.from_inventory(inv, wrap=wrap)
     try:
         for h in inv.hosts:
@@ -156,10 +167,8 @@ def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), fr
             login = h.transport.split("://", 1)[1].split("@", 1)[0] if h.transport.startswith("ssh://") else None
             checks += _host_checks(h.name, env.hosts[h.name].transport, h.install_dir, commands, free_mib,
                                    s.become.user if s.become else None, login)
-        hook = getattr(proc, "preflight", None)
-        if hook is not None and all(c.ok for c in checks if c.name == "reachable"):
-            for c in hook(plan, validate_params(proc, plan), env):
-                checks.append(c if isinstance(c, Check) else Check(**c))
+        if all(c.ok for c in checks if c.name == "reachable"):
+            checks += _procedure_checks(proc, plan, env)
     finally:
         env.close()
     return checks

@@ -7,20 +7,25 @@ import hashlib
 import json
 import subprocess
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
 from harness.cli.preflight import NotReadOnly, ReadOnlyTransport, preflight
+from harness.engine.procedure import Check
+from harness.errors import RefusedError
 from harness.net import free_port
 from harness.sshd import LocalSshd
 from harness.transports import ssh
 
 from .conftest import transport
 
-PLAN = "procedure: zato-update\nparams:\n  revision: '3.2.1'\n"
+# a data runbook: its procedure has no checks of its own, so these tests see only the generic ones
+PLAN = "procedure: runbook\nparams:\n  steps:\n    - {id: look, hosts: all, run: [git, status]}\n"
 
 
 def _node(root: Path) -> Path:
@@ -109,3 +114,72 @@ def test_read_only_transport_refuses_writes_before_they_reach_the_host(
     # the refused commands never reached the host: the sshd logged no session for them
     assert s.log.read_text().count("Starting session") <= 2
     ssh.close_all()
+
+
+def _with_preflight(monkeypatch: pytest.MonkeyPatch, hook: Callable[..., list[Check]]) -> list[tuple[Any, ...]]:
+    """The runbook procedure with ``hook`` as its preflight; returns the calls it got."""
+    from harness import registry
+
+    calls: list[tuple[Any, ...]] = []
+    real = registry.procedure
+
+    def recorded(env: Any, plan: Any, params: Any) -> list[Check]:
+        calls.append((env, plan, params))
+        return hook(env, plan, params)
+
+    monkeypatch.setattr(registry, "procedure", lambda name, **kw: replace(real(name, **kw), preflight=recorded))
+    return calls
+
+
+def test_a_procedures_own_checks_follow_the_generic_ones_and_a_failing_one_exits_4(
+        make_sshd: Callable[..., LocalSshd], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    s = make_sshd()
+    a = _node(tmp_path / "vm1")
+    plan, inv = _write(tmp_path, s, [("vm1", s.spec(), a)])
+    calls = _with_preflight(monkeypatch, lambda env, plan, params: [
+        Check("version", "vm1", True, "installed 1.0"),
+        Check("upgrade path", "vm1", False, "1.0 → 3.0 crosses a major version", "update to 2.9 first")])
+    res = CliRunner().invoke(app, ["preflight", str(plan), "--target", str(inv), "--json", "--free-mib", "1"])
+    assert res.exit_code == 4, res.output
+    checks = json.loads(res.output)["checks"]
+    assert [c["name"] for c in checks][-2:] == ["version", "upgrade path"]
+    assert checks[-1] == {"name": "upgrade path", "node": "vm1", "ok": False,
+                          "detail": "1.0 → 3.0 crosses a major version", "fix": "update to 2.9 first"}
+    (env, _plan, _params), = calls
+    assert all(isinstance(h.transport, ReadOnlyTransport) for h in env.hosts.values())  # read-only, enforced
+    table = CliRunner().invoke(app, ["preflight", str(plan), "--target", str(inv), "--free-mib", "1"])
+    assert table.exit_code == 4 and "update to 2.9 first" in table.output and "NOT READY" in table.output
+
+
+@pytest.mark.parametrize(("error", "detail", "fix"), [
+    (RefusedError("node vm1 runs 1.0\nHint: rebuild it for 1.0"), "node vm1 runs 1.0", "rebuild it for 1.0"),
+    (KeyError("version"), "the procedure's preflight crashed: KeyError: 'version'", "report it to the product's"),
+])
+def test_a_procedure_preflight_that_raises_is_one_failing_check_not_a_traceback(
+        make_sshd: Callable[..., LocalSshd], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        error: Exception, detail: str, fix: str) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    s = make_sshd()
+    a = _node(tmp_path / "vm1")
+    plan, inv = _write(tmp_path, s, [("vm1", s.spec(), a)])
+
+    def boom(env: Any, plan: Any, params: Any) -> list[Check]:
+        raise error
+
+    _with_preflight(monkeypatch, boom)
+    checks = preflight(plan, inv, free_mib=1)
+    failed = [c for c in checks if not c.ok]
+    assert [(c.name, c.node) for c in failed] == [("runbook", "staging")]
+    assert failed[0].detail == detail and failed[0].fix.startswith(fix)
+
+
+def test_a_procedure_preflight_is_not_asked_when_a_host_is_unreachable(
+        make_sshd: Callable[..., LocalSshd], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    s = make_sshd()
+    a = _node(tmp_path / "vm1")
+    plan, inv = _write(tmp_path, s, [("vm1", f"ssh://root@127.0.0.1:{free_port()}", a)])
+    calls = _with_preflight(monkeypatch, lambda env, plan, params: [])
+    assert {c.name for c in preflight(plan, inv, free_mib=1) if not c.ok} == {"reachable"}
+    assert calls == []

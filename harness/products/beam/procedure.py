@@ -26,13 +26,13 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from harness.engine.procedure import Done, Params, Procedure
+from harness.engine.procedure import Check, Done, Params, Procedure
 from harness.engine.step import Step
 from harness.environment import Environment
 from harness.errors import ConfigError, PlanError, RefusedError
 from harness.plan.models import Inventory, Plan
 from harness.products.beam.actions import archive_of, patch_bytes, table
-from harness.products.beam.archive import ArchiveRefused, ModuleSpec
+from harness.products.beam.archive import ArchiveRefused, ModuleSpec, PatchArchive
 from harness.products.beam.domain import Domain
 from harness.products.beam.etf import Atom
 from harness.products.beam.result import NodeResult, PatchResult
@@ -119,6 +119,23 @@ def steps(plan: Plan, params: PatchParams, inv: Inventory) -> list[Step]:
     ]
 
 
+def _archive(args: dict[str, Any]) -> PatchArchive:
+    """The patch the plan names (built from its sources, or read), refused when unreadable or when it is not
+    for the version the plan says: the precheck's first two refusals, for preflight. (The precheck keeps its
+    own copy for now: with it factored out to this function, suites/beam/test_beam_patch_procedure.py's
+    kill-and-resume test failed on docker-3, unexplained.)"""
+    want = args.get("version")
+    try:
+        archive = archive_of(args)
+    except ArchiveRefused as exc:
+        raise RefusedError(f"{args.get('archive', 'the patch')}: {exc}\n"
+                           "Hint: rebuild it with `harness patch build APP:FILE... --version V --out FILE`") from None
+    if want and archive.system_version != want:
+        raise RefusedError(f"the archive is built for system {archive.system_version}, the plan says {want}\n"
+                           f"Hint: fix params.version or rebuild the patch")
+    return archive
+
+
 def precheck(env: Environment, plan: Plan, params: PatchParams) -> None:
     """Read-only: the archive is valid for the running version and the nodes' check is >= not_changed.
 
@@ -154,6 +171,29 @@ def precheck(env: Environment, plan: Plan, params: PatchParams) -> None:
     patch_bytes(args)  # built and cached for the upload step
 
 
+def preflight(env: Environment, plan: Plan, params: PatchParams) -> list[Check]:
+    """Read-only, before a window: the patch is readable and for the version the plan says, and every node
+    runs the system version it is built for (each node's agent ``info``, as the precheck and facts ask)."""
+    args = patch_args(plan, params)
+    dom = Domain.from_inventory(env.inventory)
+    try:
+        archive = _archive(args)
+    except RefusedError as exc:
+        msg, _, hint = str(exc).partition("\nHint: ")
+        return [Check("patch", dom.master, False, msg, hint)]
+    built = archive.system_version
+    out = [Check("patch", dom.master, True, f"built for system {built}: {', '.join(sorted(archive.module_names()))}")]
+    for n in dom.names:
+        with dom.agent(n) as agent:
+            running = str(agent.info()["version"])
+        ok = running == built
+        seen = f"runs system {running}" + ("" if ok else f"; the patch is built for {built}")
+        out.append(Check("version", n, ok, seen,
+                         "" if ok else f"rebuild the patch for {running} (harness patch build APP:FILE... --version "
+                         f"{running}): a patch applies to exactly one system version"))
+    return out
+
+
 def facts(env: Environment, plan: Plan, params: PatchParams) -> dict[str, dict[str, str]]:
     """What the steps depend on, per node: the running system version and the loaded md5 of every module the
     patch replaces (asked of each node's agent with its read-only ``info`` and ``md5s`` requests, as the
@@ -184,4 +224,4 @@ def rollback_steps(plan: Plan, params: PatchParams, inv: Inventory, done: Done) 
 
 PROCEDURE = Procedure("beam-patch", PatchParams, steps, precheck, rollback_steps,
                       summary="hot patch: upload, check (refused at integral 1-4), capture the anti-patch, apply on "
-                      "every node, verify, delete", facts=facts)
+                      "every node, verify, delete", facts=facts, preflight=preflight)

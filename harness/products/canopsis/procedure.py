@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field
 
-from harness.engine.procedure import Done, Params, Procedure
+from harness.engine.procedure import Check, Done, Params, Procedure
 from harness.engine.step import Gate, Step, StepStatus
 from harness.environment import Environment
 from harness.errors import PlanError, RefusedError
@@ -219,6 +219,32 @@ def facts(env: Environment, plan: Plan, params: UpdateParams) -> dict[str, dict[
     return {NODE: {"installed version": node.installed_version(), "edition": node.edition()}}
 
 
+def preflight(env: Environment, plan: Plan, params: UpdateParams) -> list[Check]:
+    """Read-only, before a window (the precheck's readers): the node runs the version the plan was computed
+    from; and the update from what it runs to the target is a regular one — a known version, the same
+    major, below the target (:func:`versions.check_update`)."""
+    node = CanopsisNode.of(env)
+    installed = node.installed_version()
+    planned = str(params.from_ or env.inventory.facts.get("version") or "")
+    if not installed:
+        return [Check("version", NODE, False, f"no Canopsis package is installed under {node.root}",
+                      "fix install_dir of host 'node' in the inventory")]
+    wrong = bool(planned) and installed != planned
+    out = [Check("version", NODE, not wrong, f"installed {installed}" + (f", the plan says {planned}" if wrong else ""),
+                 f'set params.from: "{installed}" (or facts.version in the inventory), then plan again'
+                 if wrong else "")]
+    repo = Path(str(env.inventory.facts.get("repository", "")))
+    try:
+        path = versions.check_update(notes.versions(repo), installed, params.to)
+    except versions.VersionError as exc:
+        return [*out, Check("upgrade path", NODE, False, str(exc), exc.hint)]
+    if not path:
+        return [*out, Check("upgrade path", NODE, False, f"the node already runs {params.to}",
+                            "nothing to update: choose a later params.to")]
+    return [*out, Check("upgrade path", NODE, True, f"{installed} → {params.to} ({versions.kind(installed, params.to)}"
+                        f"): release notes {', '.join(path)}")]
+
+
 FCV_QUERY = "JSON.stringify(db.adminCommand({getParameter: 1, featureCompatibilityVersion: 1}))"
 # a mongo shell on the node's PATH, else in Canopsis's bin/ (the stand-in's); CPS_MONGO_URL is sourced on
 # the node so its credentials never enter an argv the harness records
@@ -319,4 +345,5 @@ def _compose_rollback(prev: dict[str, Any], done: list[tuple[Step, dict[str, Any
 
 PROCEDURE = Procedure("canopsis-update", UpdateParams, steps, precheck, rollback_steps,
                       summary="regular update through every release note between the installed version and the "
-                      "target, in order; packages, canopsinit, reconfigure, restart", facts=facts)
+                      "target, in order; packages, canopsinit, reconfigure, restart", facts=facts,
+                      preflight=preflight)

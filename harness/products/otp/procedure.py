@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from harness.engine.procedure import Done, Params, Procedure
+from harness.engine.procedure import Check, Done, Params, Procedure
 from harness.engine.step import Gate, Step, StepStatus
 from harness.environment import Environment
 from harness.errors import ConfigError, PlanError, RefusedError
@@ -134,23 +134,76 @@ def precheck(env: Environment, plan: Plan, params: UpgradeParams) -> None:
     missing = [n for n, i in infos.items() if i.status_of(a["release"]) is None]
     if not missing:
         return  # the release is on every node already (a downgrade, or a re-run): release_handler checks the rest
+    relup = _relup(a, missing)
+    for n in missing:
+        refusal = _path_refusal(relup, n, infos[n].current or "", a)
+        if refusal is not None:
+            raise refusal
+
+
+def _relup(a: dict[str, Any], nodes: list[str]) -> Any:
+    """The relup of the package the plan names; refused when the package is missing, holds no such release,
+    or has no relup (``nodes``: the nodes that need it, for the message)."""
     package = Path(a["package"])
     if not package.is_file():
-        raise RefusedError(f"release package {package} not found (needed on {', '.join(missing)})\n"
+        raise RefusedError(f"release package {package} not found (needed on {', '.join(nodes)})\n"
                            "Hint: set params.package to the tarball systools:make_tar wrote")
     relup = _package_relup(package, a["name"], a["release"])
     if relup is None:
         raise RefusedError(f"{package} has no releases/{a['release']}/relup: install_release would fail\n"
                            "Hint: build it with systools:make_relup before make_tar")
-    for n in missing:
-        cur = infos[n].current or ""
-        if relup_script(relup, cur, "up") is None:
-            raise RefusedError(f"node {n} runs {cur}, but {relup.file} has no upgrade from {cur} "
-                               f"(release_handler: no_matching_relup)\nHint: build the relup with {cur} as a base")
-        errors = [f for f in lint_relup(relup, cur, a["release"]) if f.severity == "error"]
-        if errors and a["lint"] == "strict":
-            raise RefusedError("the relup has lint errors:\n" + "\n".join(str(f) for f in errors)
-                               + "\nHint: fix the relup, or set params.lint: warn to install it anyway")
+    return relup
+
+
+def _path_refusal(relup: Any, node: str, cur: str, a: dict[str, Any]) -> RefusedError | None:
+    """Why node ``node``, running ``cur``, cannot take the relup to the release (None: it can): no upgrade
+    script from ``cur``, or lint errors under ``lint: strict``."""
+    if relup_script(relup, cur, "up") is None:
+        return RefusedError(f"node {node} runs {cur}, but {relup.file} has no upgrade from {cur} "
+                            f"(release_handler: no_matching_relup)\nHint: build the relup with {cur} as a base")
+    errors = [f for f in lint_relup(relup, cur, a["release"]) if f.severity == "error"]
+    if errors and a["lint"] == "strict":
+        return RefusedError("the relup has lint errors:\n" + "\n".join(str(f) for f in errors)
+                            + "\nHint: fix the relup, or set params.lint: warn to install it anyway")
+    return None
+
+
+def preflight(env: Environment, plan: Plan, params: UpgradeParams) -> list[Check]:
+    """Read-only, before a window (the precheck's readers): each node answers and runs a release other than
+    the target (``version``), and the package has an upgrade path from that release to the target: the
+    release, its relup, an ``up`` script from the running release, no lint error (``upgrade path``)."""
+    a = _params(plan, params, env.inventory)
+    out: list[Check] = []
+    running: dict[str, str] = {}
+    for c in _nodes(plan, env.inventory):
+        try:
+            info = node_client(env.inventory, c.name).info(timeout=10)
+        except NodeDown as exc:
+            out.append(Check("version", c.name, False, str(exc), f"start node {c.name}, or fix its inventory entry"))
+            continue
+        cur = info.current or ""
+        already = cur == a["release"]
+        out.append(Check("version", c.name, bool(cur) and not already,
+                         f"runs release {cur or '(none)'}, permanent {info.permanent or '(none)'}",
+                         f"node {c.name} already runs {cur}: nothing to upgrade (another params.release?)"
+                         if already else "" if cur else "no release is installed: check the node's RELEASES"))
+        status = info.status_of(a["release"])
+        if cur and not already and status is not None:  # a downgrade, or unpacked already: as the precheck
+            out.append(Check("upgrade path", c.name, True, f"release {a['release']} is on the node ({status})"))
+        elif cur and not already:
+            running[c.name] = cur
+    if not running:
+        return out
+    try:
+        relup = _relup(a, list(running))
+    except RefusedError as exc:
+        msg, _, hint = str(exc).partition("\nHint: ")
+        return [*out, *(Check("upgrade path", n, False, msg, hint) for n in running)]
+    for n, cur in running.items():
+        refusal = _path_refusal(relup, n, cur, a)
+        msg, _, hint = str(refusal or "").partition("\nHint: ")
+        out.append(Check("upgrade path", n, refusal is None, msg or f"{relup.file}: {cur} → {a['release']}", hint))
+    return out
 
 
 def facts(env: Environment, plan: Plan, params: UpgradeParams) -> dict[str, dict[str, str]]:
@@ -200,4 +253,5 @@ def rollback_steps(plan: Plan, params: UpgradeParams, inv: Inventory, done: Done
 
 PROCEDURE = Procedure("otp-release-upgrade", UpgradeParams, steps, precheck, rollback_steps,
                       summary="unpack_release -> check_install_release -> install_release -> make_permanent on "
-                      "every node, rolling or synchronised; rollback to the release permanent before", facts=facts)
+                      "every node, rolling or synchronised; rollback to the release permanent before", facts=facts,
+                      preflight=preflight)

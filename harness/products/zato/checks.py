@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from harness.checks import Verdict, checker
-from harness.environment import Environment
+from harness.environment import ComponentHandle, Environment
 from harness.probes import ProbeResult
 from harness.products.zato import state
 from harness.products.zato.logs import LogEvent, parse_log
@@ -102,8 +102,9 @@ def check_order(h: ZatoHistory) -> Verdict:
 
 #: HAProxy's record of a health-check verdict changing: ``Server BACKEND/http_plain--NAME is UP|DOWN``,
 #: on a syslog line that starts with the RFC 3339 time it was received
-_HAPROXY_STATE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT\S+) .*?Server (?P<backend>[^/\s]+)/(?:http_plain--)?"
-                            r"(?P<server>\S+) is (?P<state>UP|DOWN)")
+_HAPROXY_STATE = re.compile(r"^(?P<ts>\d{4}-\d\d-\d\dT\S+) (?:\S+ haproxy\[(?P<pid>\d+)\]: )?.*?"
+                            r"Server (?P<backend>[^/\s]+)/(?:http_plain--)?(?P<server>\S+) is (?P<state>UP|DOWN)"
+                            r"(?:, reason: (?P<reason>[^,]*))?")
 
 
 def haproxy_states(env: Environment, since: float, until: float | None = None) -> list[tuple[datetime, str, str]]:
@@ -122,6 +123,54 @@ def haproxy_states(env: Environment, since: float, until: float | None = None) -
             if ts >= t0 and (t1 is None or ts <= t1):
                 out.append((ts, m["server"], m["state"]))
     return sorted(out)
+
+
+@dataclass(frozen=True)
+class LbServer:
+    """One backend server as the load balancer's HAProxy sees it now."""
+
+    server: str
+    state: str  # UP | DOWN (HAProxy's own word)
+    since: datetime | None  # when HAProxy logged the change; None: UP since the worker started (its initial state)
+    reason: str = ""
+
+
+#: the backend servers of the LB's HAProxy config (``server http_plain--NAME ADDR:PORT ...``, as Zato writes it)
+_CONFIG_SERVER = re.compile(r"^\s*server\s+(?:http_plain--)?(?P<server>\S+)\s+\S+", re.M)
+
+
+def haproxy_view(lb: ComponentHandle) -> dict[str, LbServer] | None:
+    """Each backend server's state as the live HAProxy of load balancer ``lb`` sees it, read without asking
+    HAProxy anything: the servers of its config, and the last UP/DOWN line each got in its syslog
+    (:func:`state.haproxy_log`) from the workers of the running master (``LB/haproxy.pid``; its children in
+    ``/proc``). A server with no line from those workers is UP: HAProxy starts every checked server UP and
+    logs only changes. None when no HAProxy master of this config is alive.
+
+    The real LB agent answers ``get_servers_state`` from ``show stat`` on HAProxy's stats socket; that needs a
+    socket client on the host, which preflight's read-only allowlist does not have, so this reads what HAProxy
+    logged instead (on a VM: its ``log`` directive, through rsyslog, into ``LB/logs/haproxy.log``).
+    """
+    t = lb.host.transport
+    config_file = f"{lb.path}/config/repo/zato.config"
+    try:
+        pid = t.get(f"{lb.path}/haproxy.pid").decode().strip()
+        cmdline = t.get(f"/proc/{pid}/cmdline").decode(errors="replace") if pid.isdigit() else ""
+        config = t.get(config_file).decode(errors="replace")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+    if config_file not in cmdline.split("\0"):
+        return None
+    try:
+        workers: set[str] | None = set(t.get(f"/proc/{pid}/task/{pid}/children").decode().split())
+    except (FileNotFoundError, PermissionError):
+        workers = None  # no children file (a kernel without it): every line counts
+    view = {m["server"]: LbServer(m["server"], "UP", None) for m in _CONFIG_SERVER.finditer(config)}
+    for line in state.haproxy_log(lb).splitlines():
+        m = _HAPROXY_STATE.match(line)
+        if m and m["server"] in view and (workers is None or m["pid"] in workers):
+            view[m["server"]] = LbServer(m["server"], m["state"], datetime.fromisoformat(m["ts"]),
+                                         (m["reason"] or "").strip())
+    return view
 
 
 @checker("lb-rotation")

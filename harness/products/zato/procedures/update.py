@@ -17,11 +17,12 @@ from collections.abc import Iterable
 
 from pydantic import Field
 
-from harness.engine.procedure import Done, NoParams, Params, Procedure
+from harness.engine.procedure import Check, Done, NoParams, Params, Procedure
 from harness.engine.step import Gate, Step, StepStatus
 from harness.environment import Environment
 from harness.errors import PlanError, RefusedError
 from harness.plan.models import Component, Inventory, Plan
+from harness.products.zato import preflight as zato_preflight
 from harness.products.zato import state
 
 ORDER = ("web-admin", "server", "load-balancer", "scheduler")
@@ -123,6 +124,16 @@ def facts(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> dict
     return out
 
 
+def preflight(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> list[Check]:
+    """Read-only, before a window: every host on one installed version (an update: not the revision's
+    already), every component running it, the load balancer seeing every server UP
+    (:mod:`harness.products.zato.preflight`)."""
+    comps = _components(plan, env.inventory)
+    update = isinstance(params, UpdateParams)
+    revision = params.revision if isinstance(params, UpdateParams) else None
+    return [*zato_preflight.version_checks(env, comps, revision, update), *zato_preflight.lb_checks(env, comps)]
+
+
 def _moved(obs: dict[str, object], status: StepStatus) -> bool:
     """Whether this run moved a host's checkout. Known from the node, not from which executor pulled: the
     revision before the pull is journaled before the pull runs, and kept by a resumed attempt. A pull
@@ -151,6 +162,7 @@ def rollback_steps(plan: Plan, params: UpdateParams | NoParams, inv: Inventory, 
 
 UPDATE = Procedure("zato-update", UpdateParams, steps, precheck, rollback_steps,
                    summary="git pull + ./update.sh on every host at once, then web-admin, servers one by one "
-                   "(--sync-internal), load balancer, scheduler", facts=facts)
+                   "(--sync-internal), load balancer, scheduler", facts=facts, preflight=preflight)
 RESTART = Procedure("zato-restart", NoParams, steps, precheck, rollback_steps,
-                    summary="the same restart order with no code update and no --sync-internal", facts=facts)
+                    summary="the same restart order with no code update and no --sync-internal", facts=facts,
+                    preflight=preflight)

@@ -1,0 +1,95 @@
+"""Preflight checks of a Zato update or restart (``harness preflight``), read-only through preflight's
+transports: every host on one installed version, and not already on the revision's; every component
+running the version its host has installed; the load balancer sees every server UP.
+
+The readers are the ones the procedure and the suites use (:mod:`harness.products.zato.state`,
+:func:`harness.products.zato.checks.haproxy_view`); nothing here asks a node anything they do not.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+from harness.engine.procedure import Check
+from harness.environment import Environment
+from harness.errors import HarnessError
+from harness.plan.models import Component
+from harness.products.zato import state
+from harness.products.zato.checks import haproxy_view
+
+
+def _target(env: Environment, host: str, revision: str | None) -> tuple[str, str]:
+    """(commit, version) the revision brings to ``host``: the commit upstream, and its ``VERSION`` file when
+    the checkout already has that commit (``git show``, nothing fetched); "" when it does not."""
+    h = env.hosts[host]
+    commit = state.remote_commit(h, revision)
+    res = h.transport.run(["git", "-C", h.install_dir, "show", f"{commit}:VERSION"], timeout=30)
+    return commit, res.stdout.strip() if res.ok else ""
+
+
+def version_checks(env: Environment, comps: Sequence[Component], revision: str | None,
+                   update: bool) -> list[Check]:
+    """One ``version`` check per host (installed version, the same on every host, not the target's already),
+    then one per component (it runs its host's installed version: its own start line says so)."""
+    hosts = list(dict.fromkeys(c.host for c in comps))
+    installed = {h: state.installed_version_file(env.hosts[h]) for h in hosts}
+    common = Counter(installed.values()).most_common(1)[0][0] if installed else ""
+    out: list[Check] = []
+    for h in hosts:
+        have = installed[h]
+        detail, fix = f"installed {have or '(none)'}", ""
+        if not have:
+            fix = f"no .installed/VERSION under {env.hosts[h].install_dir}: run ./update.sh there, or fix install_dir"
+        elif have != common:
+            detail += f"; the other hosts have {common}"
+            fix = f"bring {h} to {common} (git checkout {common} && ./update.sh) before the window"
+        elif update:
+            try:
+                commit, target = _target(env, h, revision)
+            except HarnessError as exc:
+                msg, _, hint = str(exc).partition("\nHint: ")
+                out.append(Check("version", h, False, f"{detail}; {msg}", hint or "fix params.revision"))
+                continue
+            detail += f", revision {revision or '(tracked branch)'} is {target or commit[:10]}"
+            if state.installed_revision(env.hosts[h]) == commit or (target and target == have):
+                fix = f"{h} is already on {target or commit[:10]}: nothing to update (another revision?)"
+        out.append(Check("version", h, not fix, detail, fix))
+    for c in comps:
+        running = state.running_version(env.components[c.name])
+        have = installed[c.host]
+        fix = "" if running == have else (
+            f"start it: zato start {c.path}" if running is None
+            else f"restart it on the installed code (zato stop/start {c.path}), or run zato-restart first")
+        out.append(Check("version", c.name, not fix, f"running {running}" if running else "not running "
+                         "(its log's last lifecycle line is a stop or a failed boot)", fix))
+    return out
+
+
+def lb_checks(env: Environment, comps: Sequence[Component]) -> list[Check]:
+    """``load balancer``: every server of the plan UP as each load balancer's HAProxy sees it."""
+    servers = [c for c in comps if c.role == "server"]
+    out: list[Check] = []
+    for lb in (c for c in env.components.values() if c.role == "load-balancer"):
+        view = haproxy_view(lb)
+        if view is None:
+            out.append(Check("load balancer", lb.name, False, f"no live HAProxy master of {lb.path}",
+                             f"start the load balancer: zato start {lb.path}"))
+            continue
+        for s in servers:
+            seen = view.get(s.name)
+            if seen is None:
+                out.append(Check("load balancer", s.name, False, f"{lb.name}'s HAProxy has no server {s.name}",
+                                 f"add {s.name} to the load balancer (web-admin: Load balancer > Manage) or "
+                                 "drop it from the plan's components"))
+                continue
+            when = f" since {seen.since.isoformat(timespec='seconds')}" if seen.since else ""
+            why = f" ({seen.reason})" if seen.reason else ""
+            ok = seen.state == "UP"
+            out.append(Check("load balancer", s.name, ok, f"{lb.name} sees it {seen.state}{when}{why}",
+                             "" if ok else f"start {s.name} (zato start {s.path}) and wait until {lb.name} sees "
+                             "it UP: the update restarts servers one by one and needs the others in rotation"))
+    return out
+
+
+__all__ = ["lb_checks", "version_checks"]

@@ -1,0 +1,117 @@
+"""`harness preflight` of a Zato update on real stand-ins (process backend: git checkouts, the components, a
+real HAProxy): ready on a fresh environment; a stopped server (HAProxy sees it DOWN) and a host on another
+version each fail, naming the node and the fix, exit 4; and every node's files, processes and ODB rows are
+the same after preflight as before."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.environment import Environment
+from harness.plan.models import Inventory
+from harness.products.zato import odb
+from harness.products.zato.checks import haproxy_view
+from harness.wait import wait_until
+from tests.products import nodestate
+
+PLAN = "procedure: zato-update\nparams: {revision: '3.2.1'}\n"
+
+
+def odb_rows(env: Environment) -> dict[str, Any]:
+    server = odb.servers(env)[0]
+    tables = [r[0] for r in odb.query(server, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+    return {t: odb.query(server, f'SELECT * FROM "{t}" ORDER BY 1') for t in tables}
+
+
+def state(inv: Inventory) -> dict[str, Any]:
+    out = nodestate.snapshot(Path(str(inv.state_dir)), odb=odb_rows(Environment.from_inventory(inv)))
+    assert out["processes"] and out["files"] and out["odb"]["server"]  # components, HAProxy; the ODB's servers
+    return out
+
+
+def preflight(inv: Inventory, tmp_path: Path) -> tuple[int, dict[str, Any]]:
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    res = CliRunner().invoke(app, ["preflight", str(tmp_path / "plan.yaml"), "--target",
+                                   str(Path(str(inv.state_dir)) / "inventory.yaml"), "--json", "--free-mib", "1"])
+    return res.exit_code, json.loads(res.stdout)
+
+
+def failing(doc: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["name"], c["node"]): c for c in doc["checks"] if not c["ok"]}
+
+
+@pytest.fixture
+def zato(make_standins: Callable[..., Inventory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Inventory:
+    monkeypatch.setenv("HARNESS_RUNS_DIR", str(tmp_path / "runs"))
+    return make_standins("zato", servers=2, backend="process")
+
+
+def test_a_fresh_environment_is_ready_and_preflight_changes_nothing(zato: Inventory, tmp_path: Path) -> None:
+    before = state(zato)
+    code, doc = preflight(zato, tmp_path)
+    assert code == 0 and doc["ready"], failing(doc)
+    checks = {(c["name"], c["node"]): c for c in doc["checks"]}
+    for host in zato.hosts:
+        assert checks["version", host.name]["detail"] == "installed 3.2.0, revision 3.2.1 is 3.2.1"
+    for server in ("server1", "server2"):
+        assert checks["load balancer", server]["detail"] == "load-balancer sees it UP"
+        assert checks["version", server]["detail"] == "running 3.2.0"
+    assert set(checks["version", "server1"]) == {"name", "node", "ok", "detail", "fix"}  # the generic checks' shape
+    assert nodestate.diff(before, state(zato)) == {}
+
+
+def test_a_stopped_server_seen_down_by_haproxy_is_named_with_its_fix(zato: Inventory, tmp_path: Path) -> None:
+    env = Environment.from_inventory(zato)
+    server2, lb = env.components["server2"], env.components["load-balancer"]
+    server2.host.transport.run([f"{server2.host.install_dir}/bin/zato", "stop", server2.path], timeout=60).check()
+    wait_until(lambda: (haproxy_view(lb) or {})["server2"].state == "DOWN", timeout=15,
+               what="HAProxy to see server2 DOWN")
+    # and the server's process gone (it stops a moment after its port closes): a settled environment
+    wait_until(lambda: not any(server2.path in cmd for cmd in nodestate.processes(Path(str(zato.state_dir))).values()),
+               timeout=15, what="server2's process to exit")
+    before = state(zato)
+    code, doc = preflight(zato, tmp_path)
+    assert code == 4 and not doc["ready"]
+    bad = failing(doc)
+    assert set(bad) == {("load balancer", "server2"), ("version", "server2")}
+    lb_check = bad["load balancer", "server2"]
+    assert lb_check["detail"].startswith("load-balancer sees it DOWN since ")
+    assert "Layer4 connection problem" in lb_check["detail"]
+    assert f"zato start {server2.path}" in lb_check["fix"]
+    assert "not running" in bad["version", "server2"]["detail"]
+    assert nodestate.diff(before, state(zato)) == {}
+
+
+def test_a_host_on_another_version_is_named_with_its_fix(zato: Inventory, tmp_path: Path) -> None:
+    env = Environment.from_inventory(zato)
+    host = env.hosts[zato.by_role("server")[1].host]
+    host.transport.put(f"{host.install_dir}/.installed/VERSION", b"3.1.9\n")  # updated by hand, never restarted
+    before = state(zato)
+    code, doc = preflight(zato, tmp_path)
+    assert code == 4
+    bad = failing(doc)
+    assert ("version", host.name) in bad
+    assert bad["version", host.name]["detail"] == "installed 3.1.9; the other hosts have 3.2.0"
+    assert f"bring {host.name} to 3.2.0" in bad["version", host.name]["fix"]
+    # the server on that host runs 3.2.0 while 3.1.9 is installed: named too
+    assert "restart it on the installed code" in bad["version", "server2"]["fix"]
+    assert nodestate.diff(before, state(zato)) == {}
+
+
+def test_an_environment_already_on_the_revision_is_not_ready(zato: Inventory, tmp_path: Path) -> None:
+    (tmp_path / "plan.yaml").write_text(PLAN)
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "plan.yaml"), "--target",
+                                   str(Path(str(zato.state_dir)) / "inventory.yaml")])
+    assert res.exit_code == 0, res.output
+    code, doc = preflight(zato, tmp_path)
+    assert code == 4
+    bad = failing(doc)
+    assert {n for (name, n) in bad if name == "version"} == {h.name for h in zato.hosts}
+    assert "already on 3.2.1: nothing to update" in bad["version", zato.hosts[0].name]["fix"]
