@@ -44,7 +44,7 @@ from harness.errors import ConfigError
 from harness.plan.loader import load_plan
 from harness.plan.models import Inventory, Plan
 
-__all__ = ["PointResult", "Reference", "chain", "crashtest", "in_step", "reference"]
+__all__ = ["MODES", "PointResult", "Reference", "chain", "crashtest", "exercise", "in_step", "reference"]
 
 #: how the points are exercised: many in one environment, or each in its own (the module's doc)
 MODES = ("chain", "isolated")
@@ -245,8 +245,19 @@ def _chain_once(plan_file: Path, group: list[str], ref: Reference, workdir: Path
 
 
 def _diff(what: str, want: dict[str, Any], got: dict[str, Any]) -> list[str]:
-    keys = sorted(set(want) | set(got))
-    return [f"{what}: {k}: {got.get(k)!r}, uninterrupted {want.get(k)!r}" for k in keys if want.get(k) != got.get(k)]
+    """One line per key that differs; of a dict value, only its sub-keys that differ (a file digest holds
+    every file of every node: its whole value would bury the one that changed)."""
+    out = []
+    for k in sorted(set(want) | set(got)):
+        w, g = want.get(k), got.get(k)
+        if w == g:
+            continue
+        if isinstance(w, dict) and isinstance(g, dict):
+            out += [f"{what}: {k}: {sub}: {g.get(sub)!r}, uninterrupted {w.get(sub)!r}"
+                    for sub in sorted(set(w) | set(g), key=str) if w.get(sub) != g.get(sub)]
+        else:
+            out.append(f"{what}: {k}: {g!r}, uninterrupted {w!r}")
+    return out
 
 
 def _journal_problems(run_dir: Path, point: str) -> list[str]:

@@ -160,3 +160,13 @@ def test_crashtest_refuses_a_plan_without_standins(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["crashtest", str(plan), "--workdir", str(tmp_path / "work")])
     assert res.exit_code == 3, res.output
     assert "needs a plan with `standins:`" in res.output
+
+
+def test_a_differing_digest_names_only_the_sub_keys_that_differ() -> None:
+    from harness.crashtest import _diff
+
+    want = {"files": {"a": "1", "b": "2", "c": "3"}, "version": "3.2.1", "same": 1}
+    got = {"files": {"a": "1", "b": "X", "d": "4"}, "version": "3.2.0", "same": 1}
+    assert _diff("end state", want, got) == [
+        "end state: files: b: 'X', uninterrupted '2'", "end state: files: c: None, uninterrupted '3'",
+        "end state: files: d: '4', uninterrupted None", "end state: version: '3.2.0', uninterrupted '3.2.1'"]
