@@ -1,6 +1,7 @@
 """Every node's state on this machine (process backend), for tests that a command changed nothing: each file
 under the environment's directory with its sha256, mode and mtime, and each process of the environment (its
-command line names that directory) with its pid and command line."""
+command line names that directory) with its pid and command line. A node's own log (``*.log``) may grow
+while it runs (a logger flushing its boot lines late): it is unchanged if what it held is still its start."""
 
 from __future__ import annotations
 
@@ -13,12 +14,33 @@ from typing import Any
 TRANSIENT = ("-wal", "-shm", "-journal")
 
 
-def files(root: Path) -> dict[str, tuple[str, int, int]]:
+class Log(bytes):
+    """A log's content: equal to a later read of it that only appended (the node logging on its own)."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Log):
+            return other.startswith(self) or self.startswith(other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = bytes.__hash__
+
+    def __repr__(self) -> str:
+        return f"Log({len(self)} bytes)"
+
+
+def files(root: Path) -> dict[str, Any]:
     out = {}
     for p in sorted(root.rglob("*")):
         if p.is_file() and not p.is_socket() and not p.name.endswith(TRANSIENT):
             try:
                 st = p.stat()
+                if p.name.endswith(".log"):
+                    out[str(p.relative_to(root))] = Log(p.read_bytes())
+                    continue
                 out[str(p.relative_to(root))] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mode,
                                                  st.st_mtime_ns)
             except FileNotFoundError:  # gone between the listing and the read: a transient file
