@@ -121,9 +121,7 @@ def steps(plan: Plan, params: PatchParams, inv: Inventory) -> list[Step]:
 
 def _archive(args: dict[str, Any]) -> PatchArchive:
     """The patch the plan names (built from its sources, or read), refused when unreadable or when it is not
-    for the version the plan says: the precheck's first two refusals, for preflight. (The precheck keeps its
-    own copy for now: with it factored out to this function, suites/beam/test_beam_patch_procedure.py's
-    kill-and-resume test failed on docker-3, unexplained.)"""
+    for the version the plan says: the precheck's first two refusals, and preflight's."""
     want = args.get("version")
     try:
         archive = archive_of(args)
@@ -146,14 +144,7 @@ def precheck(env: Environment, plan: Plan, params: PatchParams) -> None:
     dom = Domain.from_inventory(env.inventory)
     master = dom.agent(dom.master)
     version = str(master.info()["version"])
-    want = args.get("version")
-    try:
-        archive = archive_of(args)
-    except ArchiveRefused as exc:
-        raise RefusedError(f"{args.get('archive', 'the patch')}: {exc}") from None
-    if want and archive.system_version != want:
-        raise RefusedError(f"the archive is built for system {archive.system_version}, the plan says {want}\n"
-                           f"Hint: fix params.version or rebuild the patch")
+    archive = _archive(args)
     if archive.system_version != version:
         raise RefusedError(f"the patch is built for system {archive.system_version}; the system runs {version}: "
                            f"a patch applies to exactly one version\nHint: rebuild it for {version}")
