@@ -4,8 +4,16 @@ and each product's ``fixtures`` module)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import suppress
 
 import pytest
+
+# numpy's C core loads once per process ("ImportError: cannot load module more than once per process"). A
+# pytester in-process run loads plugins that import numpy (pytest-randomly seeds numpy.random), and pytester
+# restores sys.modules afterwards, dropping numpy: the next timeline PNG (matplotlib) in that worker then fails.
+# Imported here, numpy is in every pytester snapshot and stays.
+with suppress(ImportError):
+    import numpy  # noqa: F401
 
 
 @pytest.fixture(scope="session", autouse=True)

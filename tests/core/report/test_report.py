@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -21,6 +22,8 @@ from harness.report.html import write_report
 from harness.report.model import ReportData, checks
 from harness.report.synthetic import synthetic_run
 from harness.testing import FakeAction, FakeGate, fake_actions, fake_inventory, fake_procedure
+
+pytest_plugins = ["pytester"]
 
 STEPS = [Step("stop@server1", "server1", "fake.do", compensation="fake.do"),
          Step("start@server1", "server1", "fake.do", compensation="fake.do"),
@@ -168,3 +171,18 @@ def test_a_directory_that_is_not_a_run_is_refused(tmp_path: Path) -> None:
     result = invoke("report", tmp_path)
     assert result.exit_code == ExitCode.REFUSED and "not a run directory" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_png_is_drawn_after_a_pytest_run_in_this_process_dropped_what_it_imported(
+        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    """pytester's in-process runs load plugins that import numpy (pytest-randomly), then drop from sys.modules
+    what they imported; numpy's C core cannot load twice per process, so a PNG drawn after that failed (CI,
+    stop 21: 'cannot load module more than once per process'). The repo's conftest imports numpy first."""
+    pytester.makepyfile(test_inner="def test_x():\n    pass\n")
+    before = set(sys.modules)
+    pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:xdist").assert_outcomes(passed=1)
+    for name in set(sys.modules) - before:  # what pytester's teardown does
+        del sys.modules[name]
+    run_dir = synthetic_run(tmp_path / "r", nodes=2, steps_per_node=2, failures=0)
+    write_report(run_dir)
+    assert (run_dir / "timeline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
