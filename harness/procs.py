@@ -38,10 +38,17 @@ def started_at(pid: int) -> float:
     return boot + ticks / os.sysconf("SC_CLK_TCK")
 
 
+#: How much later than the moment it is judged from a process may have started and still be the one meant: the
+#: start time is read in clock ticks from /proc and compared with whole-second clocks (a file's mtime, a
+#: lease's time). One figure for :func:`holds` and the pidfile script below.
+START_SLACK_S = 2
+
+
 def holds(pid: int, since: float) -> bool:
     """True while the process that was ``pid`` at ``since`` (epoch seconds) runs: alive, and started no later
-    (2 s of slack). The kernel reuses pids (pid_max 32768 here): a later process with the number is another."""
-    return alive(pid) and started_at(pid) <= since + 2
+    (:data:`START_SLACK_S` of slack). The kernel reuses pids (pid_max 32768 here): a later process with the number
+    is another."""
+    return alive(pid) and started_at(pid) <= since + START_SLACK_S
 
 
 def terminate(pid: int, *, group: bool = False, grace: float = 2.5) -> None:
@@ -60,7 +67,7 @@ def terminate(pid: int, *, group: bool = False, grace: float = 2.5) -> None:
 
 
 #: For each pidfile "$@": the pid it names, when that process runs and started no later than the pidfile was
-#: last written (2 s of slack for whole-second clocks). A pid left in a stale pidfile is reused by the kernel
+#: last written (:data:`START_SLACK_S` of slack). A pid left in a stale pidfile is reused by the kernel
 #: (pid_max is 32768 here: a test session wraps it), and a signal sent to it would hit an unrelated process —
 #: a later process than the pidfile is never the one that wrote it. Written by hand: no tool prints a
 #: process's start time next to a file's mtime, and it must run in sh on containers and SSH hosts alike.
@@ -71,7 +78,7 @@ _PIDFILE_PIDS = (
     'case $pid in ""|*[!0-9]*) continue;; esac; [ "$pid" -gt 1 ] || continue; '
     'read -r st </proc/"$pid"/stat 2>/dev/null || continue; rest=${st##*) }; set -- $rest; '
     '[ "$1" = Z ] && continue; m=$(stat -c %Y "$f" 2>/dev/null) || continue; '
-    '[ $((bt + ${20} / hz)) -le $((m + 2)) ] && echo "$pid"; done; exit 0')
+    '[ $((bt + ${20} / hz)) -le $((m + ' + str(START_SLACK_S) + ')) ] && echo "$pid"; done; exit 0')
 
 
 def pidfile_pids(transport: Transport, pidfiles: Sequence[str]) -> list[str]:
