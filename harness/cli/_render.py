@@ -83,7 +83,7 @@ class Progress:
     def _panel(self) -> Table:
         with self._lock:
             running = list(self.running.values())
-        stage = max((self.stage_of.get(s.id, 0) for s in running), default=0)
+            stage = max((self.stage_of.get(i, 0) for i in self.started), default=0)  # the latest stage begun
         t = Table.grid(padding=(0, 2))
         elapsed = time.monotonic() - self.t0
         t.add_row(f"[bold]stage {stage}/{len(self.stages)}[/]", f"elapsed {elapsed:.1f}s",
@@ -99,6 +99,10 @@ class Progress:
             t.add_row(lanes)
         return t
 
+    def _redraw(self) -> None:
+        if self._live is not None:
+            self._live.update(self._panel(), refresh=True)
+
     # --- the listener ---------------------------------------------------------------------------------
     def __call__(self, kind: str, step: Step, status: str, reason: str) -> None:
         label = escape(f"[{self.index.get(step.id, '-')}/{self.total}]" if kind == "step" else "[rollback]")
@@ -106,12 +110,14 @@ class Progress:
             with self._lock:
                 self.started[step.id] = time.monotonic()
                 self.running[step.id] = step
+            self._redraw()
             if self._live is None:
                 self.out.print(f"{label} {escape(step.id)} on {escape(step.node)}: {escape(step.describe())} …",
                                style="dim", soft_wrap=True)
             return
         with self._lock:
             self.running.pop(step.id, None)
+        self._redraw()  # the line printed below is drawn above the panel as it is now, not as it was
         took = time.monotonic() - self.started.get(step.id, time.monotonic())
         line = f"{label} {escape(step.id)} [{_STYLE.get(status, '')}]{status}[/] {took:.2f}s"
         if reason:
