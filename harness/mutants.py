@@ -98,7 +98,7 @@ class Catalogue(_Model):
 
 
 def load_catalogue(path: str | Path) -> Catalogue:
-    from harness.plan.loader import load_model
+    from harness.plan.yamlfile import load_model
 
     return load_model(path, Catalogue)
 

@@ -207,9 +207,9 @@ def test_an_alias_bomb_is_refused_before_it_expands(tmp_path: Path) -> None:
 
 
 def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.plan import loader
+    from harness.plan import yamlfile
 
-    monkeypatch.setattr(loader, "MAX_BYTES", 1000)
+    monkeypatch.setattr(yamlfile, "MAX_BYTES", 1000)
     err = _plan_error(tmp_path, "procedure: zato-update\n" + "# padding\n" * 200)
     assert "plans and inventories are at most" in str(err) and err.file and err.file.endswith("plan.yaml")
 
