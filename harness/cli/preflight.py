@@ -1,7 +1,9 @@
 """``harness preflight PLAN --target inventory.yaml [--json]``: read-only checks before a maintenance window.
 
-Every check goes through :class:`ReadOnlyTransport`, which refuses (before anything reaches the host)
-any command outside :data:`READ_ONLY` and every file write: read-only is enforced, not hoped for.
+Every check goes through :func:`harness.transports.readonly.environment`: its :class:`ReadOnlyTransport`
+refuses (before anything reaches the host) any command outside :data:`READ_ONLY` (and the procedure's own
+read-only commands) and every file write, and a product's client that talks to a node without a transport
+refuses its writing requests while it is open: read-only is enforced, not hoped for.
 Checks, per host: reachable with a known host key, the account (and ``become``) works, the commands the
 plan needs are present, free disk under the install directory; per environment: no lease held on it, the
 plan expands to steps. Then the procedure's own (versions, upgrade path, the load balancer), through the
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,71 +25,18 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from harness.engine.procedure import Check
-from harness.errors import HarnessError, RefusedError
-from harness.transports.base import CommandResult, Transport
+from harness.errors import HarnessError
+from harness.readonly import NotReadOnly
+from harness.transports.base import Transport
+from harness.transports.readonly import COMMAND_V, READ_ONLY, ReadOnlyTransport, environment
 
 if TYPE_CHECKING:
     from harness.engine.procedure import Procedure
     from harness.environment import Environment
     from harness.plan.models import Plan
 
-#: commands preflight may run, with the subcommands allowed where a command can also write
-READ_ONLY: Mapping[str, frozenset[str] | None] = {
-    "true": None, "id": None, "df": None, "test": None, "cat": None, "ls": None, "stat": None,
-    "uname": None, "sha256sum": None, "whoami": None, "hostname": None,
-    "sh": frozenset({"-c"}),  # only the fixed `command -v` probe below (checked in full)
-    "git": frozenset({"rev-parse", "log", "status", "describe", "show", "ls-remote"}),
-}
-_COMMAND_V = 'for c in "$@"; do command -v "$c" >/dev/null 2>&1 || echo "$c"; done'
 #: free space preflight wants under every install directory (MiB), unless the plan says otherwise
 DEFAULT_FREE_MIB = 200
-
-
-class NotReadOnly(RefusedError):
-    """Preflight was asked to run something that could change a node."""
-
-
-class ReadOnlyTransport(Transport):
-    """A transport that passes on only the commands of :data:`READ_ONLY` and refuses every write."""
-
-    NAME = "read-only"
-
-    def __init__(self, inner: Transport) -> None:
-        self.inner = inner
-
-    @property
-    def target(self) -> str:
-        return self.inner.target
-
-    def allowed(self, argv: Sequence[str]) -> bool:
-        if not argv or argv[0] not in READ_ONLY:
-            return False
-        sub = READ_ONLY[argv[0]]
-        if argv[0] == "sh":
-            return len(argv) >= 3 and argv[1] == "-c" and argv[2] == _COMMAND_V
-        if argv[0] == "git":
-            rest = [a for a in argv[1:] if not a.startswith("-")]
-            # `git -C DIR SUB ...`: the first word after the options that is not -C's directory
-            words = list(argv[1:])
-            while words and words[0].startswith("-"):
-                words = words[2:] if words[0] == "-C" else words[1:]
-            return bool(words) and sub is not None and words[0] in sub and bool(rest)
-        return True
-
-    def run(self, argv: Sequence[str], *, timeout: float = 60.0, cwd: str | None = None,
-            env: Mapping[str, str] | None = None) -> CommandResult:
-        if not self.allowed(argv):
-            raise NotReadOnly(f"{self.target}: preflight refused {' '.join(argv)!r}: not on the read-only allowlist")
-        return self.inner.run(argv, timeout=timeout, cwd=cwd, env=env)
-
-    def put(self, path: str, data: bytes, *, mode: int = 0o644) -> None:
-        raise NotReadOnly(f"{self.target}: preflight refused writing {path}")
-
-    def get(self, path: str) -> bytes:
-        return self.inner.get(path)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _host_checks(name: str, t: Transport, install_dir: str, commands: Sequence[str], free_mib: int,
@@ -104,7 +53,7 @@ def _host_checks(name: str, t: Transport, install_dir: str, commands: Sequence[s
     out.append(Check("account", name, not want or who == want, f"commands run as {who}",
                      "" if not want or who == want else f"expected {want}: fix `become`/the login user"))
     if commands:
-        r = t.run(["sh", "-c", _COMMAND_V, "preflight", *commands], timeout=30)
+        r = t.run(["sh", "-c", COMMAND_V, "preflight", *commands], timeout=30)
         missing = r.stdout.split()
         out.append(Check("commands", name, not missing, "present: " + ", ".join(commands) if not missing
                          else "missing: " + ", ".join(missing),
@@ -134,11 +83,10 @@ def _procedure_checks(proc: Procedure, plan: Plan, env: Environment) -> list[Che
                       f"{type(exc).__name__}: {exc}", "report it to the product's maintainers")]
 
 
-def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), free_mib: int = DEFAULT_FREE_MIB,
-              wrap: Callable[[Transport], Transport] = ReadOnlyTransport) -> list[Check]:
+def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), free_mib: int = DEFAULT_FREE_MIB
+              ) -> list[Check]:
     from harness.engine.lock import LeaseLock
     from harness.engine.runner import plan_steps
-    from harness.environment import Environment
     from harness.plan.loader import load_inventory, load_plan
     from harness.registry import procedure
 
@@ -160,8 +108,7 @@ def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), fr
                             f"{type(exc).__name__}: {exc}", "check the inventory's components and roles"))
     proc = procedure(plan.procedure)
     commands = [*commands, *proc.preflight_commands]
-    env = Environment.from_inventory(inv, wrap=wrap)
-    try:
+    with environment(inv, proc, "preflight") as env:
         for h in inv.hosts:
             s = inv.ssh_settings(h)
             login = h.transport.split("://", 1)[1].split("@", 1)[0] if h.transport.startswith("ssh://") else None
@@ -169,8 +116,6 @@ def preflight(plan_path: Path, target: Path, *, commands: Sequence[str] = (), fr
                                    s.become.user if s.become else None, login)
         if all(c.ok for c in checks if c.name == "reachable"):
             checks += _procedure_checks(proc, plan, env)
-    finally:
-        env.close()
     return checks
 
 
@@ -207,4 +152,4 @@ def register(app: typer.Typer) -> None:
     app.command("preflight")(preflight_cmd)
 
 
-__all__: list[str] = ["Check", "NotReadOnly", "ReadOnlyTransport", "preflight", "register"]
+__all__: list[str] = ["READ_ONLY", "Check", "NotReadOnly", "ReadOnlyTransport", "preflight", "register"]

@@ -9,9 +9,10 @@ inventory (its path and digest: the reference, never a secret's value), the expa
 
 ``harness run reviewed.json`` reads the facts again and expands the steps again before any lock and before any
 change; any difference refuses the run with :class:`harness.errors.Stale` (exit 8), naming node, fact, the
-reviewed and the current value. Facts are read through :class:`~harness.cli.preflight.ReadOnlyTransport`, so
-gathering them cannot change a node. The document carries a digest of itself: a hand-edited, corrupt or
-unknown-format file is refused (exit 4) naming the file and the field.
+reviewed and the current value. Facts are read through
+:func:`harness.transports.readonly.environment`, so gathering them cannot change a node. The document carries
+a digest of itself: a hand-edited, corrupt or unknown-format file is refused (exit 4) naming the file and the
+field.
 """
 
 from __future__ import annotations
@@ -111,20 +112,16 @@ def local_facts(plan_file: Path, inventory: Path) -> dict[str, str]:
 
 def gather(session: PlanSession) -> Facts:
     """The local facts and the procedure's, read now through read-only transports."""
-    from harness.cli.preflight import ReadOnlyTransport
-    from harness.environment import Environment
     from harness.plan.params import validate_params
     from harness.registry import procedure
+    from harness.transports.readonly import environment
 
     assert session.target is not None
     out: Facts = {LOCAL: local_facts(session.plan_path, session.target)}
     inv = session.planned_inventory()
     proc = procedure(session.plan.procedure)
-    env = Environment.from_inventory(inv, wrap=ReadOnlyTransport)
-    try:
+    with environment(inv, proc, "the facts of a reviewed plan") as env:
         found = proc.facts(env, session.plan, validate_params(proc, session.plan))
-    finally:
-        env.close()
     for node, facts in found.items():
         out.setdefault(node, {}).update({str(k): str(v) for k, v in facts.items()})
     return out

@@ -12,8 +12,9 @@ A procedure is data plus functions, all pure except ``precheck``, ``facts`` and 
 
 ``facts`` is what a reviewed plan (``harness plan --out FILE``) saves and ``harness run FILE`` reads again
 before any lock or change: any difference refuses the run (:class:`harness.errors.Stale`). It is given an
-environment whose transports refuse every command outside preflight's read-only allowlist and every write
-(:class:`harness.cli.preflight.ReadOnlyTransport`), so a facts function cannot change a node through them.
+environment whose transports refuse every command outside the read-only allowlist and every write, and in
+which a product's own node clients refuse their writing requests
+(:func:`harness.transports.readonly.environment`), so a facts function cannot change a node.
 
 ``preflight`` is called by ``harness preflight`` after its generic checks (reachable, account, commands,
 disk, lease, plan), through the same read-only transports; each :class:`Check` names its node and, when it
@@ -27,7 +28,7 @@ for unknown or wrong-typed parameters itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,3 +97,7 @@ class Procedure:
     preflight: Callable[[Environment, Plan, Any], list[Check]] = _no_preflight
     #: commands the runbook needs on every host, checked by preflight (``command -v``)
     preflight_commands: tuple[str, ...] = ()
+    #: the product's own commands that only read (argv predicates, e.g. ``erl_call`` asking release_handler
+    #: which releases it has), allowed through preflight's and the facts' read-only transports besides
+    #: :data:`harness.transports.readonly.READ_ONLY`
+    read_only_commands: tuple[Callable[[Sequence[str]], bool], ...] = ()

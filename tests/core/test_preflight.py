@@ -183,3 +183,27 @@ def test_a_procedure_preflight_is_not_asked_when_a_host_is_unreachable(
     calls = _with_preflight(monkeypatch, lambda env, plan, params: [])
     assert {c.name for c in preflight(plan, inv, free_mib=1) if not c.ok} == {"reachable"}
     assert calls == []
+
+
+def test_a_product_client_refuses_its_writes_while_preflight_runs(
+        make_sshd: Callable[..., LocalSshd], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A product's client that talks to a node without a transport (a patch agent's socket) calls
+    :func:`harness.readonly.refuse` before a writing request: in preflight, that is a failing check."""
+    from harness import readonly
+
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path / "state"))
+    s = make_sshd()
+    plan, inv = _write(tmp_path, s, [("vm1", s.spec(), _node(tmp_path / "vm1"))])
+    seen: list[str | None] = []
+
+    def writes(env: Any, plan: Any, params: Any) -> list[Check]:
+        seen.append(readonly.active())
+        readonly.refuse("agent vm1", "the apply request")
+        return [Check("version", "vm1", True, "never reached")]
+
+    _with_preflight(monkeypatch, writes)
+    failed = [c for c in preflight(plan, inv, free_mib=1) if not c.ok]
+    assert seen == ["preflight"] and readonly.active() is None
+    assert [(c.name, c.node) for c in failed] == [("runbook", "staging")]
+    assert failed[0].detail == "agent vm1: preflight refused the apply request: it could change the node"
+    assert failed[0].fix == "preflight only reads; a run does this"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
+from harness import readonly
 from harness.errors import TransportError
 from harness.products.beam.etf import Atom, decode, encode, plain
 
@@ -24,6 +25,17 @@ Item = tuple[str, bytes]
 
 class AgentError(TransportError):
     """The agent answered ``{error, Text}``: the request crashed on the node."""
+
+
+#: the agent's requests that only read the node (``domain`` is judged by the request it forwards)
+READS = frozenset({"info", "state", "check", "md5s", "files", "capture", "system_libraries"})
+
+
+def _op(request: Any) -> str:
+    op = request[0] if isinstance(request, tuple) and request else request
+    if op == "domain" and isinstance(request, tuple) and len(request) == 2:
+        return _op(request[1])
+    return str(op)
 
 
 @dataclass
@@ -47,7 +59,11 @@ class AgentClient:
 
     # -- wire ---------------------------------------------------------------------------------
     def call(self, request: Any) -> Any:
-        """Send one request term; return the decoded result (raw atoms/bytes)."""
+        """Send one request term; return the decoded result (raw atoms/bytes). A request that could change
+        the node is refused first where read-only is enforced (preflight, a reviewed plan's facts)."""
+        op = _op(request)
+        if op not in READS:
+            readonly.refuse(f"patch agent {self.name or self.address}", f"the {op} request")
         payload = encode(request)
         try:
             # One connection per request: loopback connects cost ~0.1 ms and nothing lingers.

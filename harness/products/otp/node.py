@@ -19,9 +19,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import readonly
 from harness.errors import ConfigError, GateTimeout, TransportError
 from harness.products.otp.files import string_of
 from harness.products.otp.terms import Atom, List, Tuple, parse_terms
@@ -32,8 +35,8 @@ if TYPE_CHECKING:
     from harness.plan.models import Inventory
     from harness.transports.base import CommandResult
 
-__all__ = ["CTL_SCRIPT", "NodeCallFailed", "NodeClient", "NodeDown", "NodeInfo", "ReleaseInfo", "check_vsn",
-           "node_client", "node_name"]
+__all__ = ["CTL_SCRIPT", "NodeCallFailed", "NodeClient", "NodeDown", "NodeInfo", "ReleaseInfo", "Releases",
+           "check_vsn", "node_client", "node_name", "reads_releases"]
 
 CTL_SCRIPT = r"""
 %% harness ctl: evaluated by file:script/2 with Req = {Op, Arg...} bound; returns the ~0p text of the result.
@@ -67,6 +70,9 @@ R = case Req of
 end,
 lists:flatten(io_lib:format("~0p", [Clean(R)])).
 """
+#: the control operations that only read the node
+READ_OPS = frozenset({"info"})
+WHICH_RELEASES = "release_handler which_releases"
 _CTL_NAME = "harness-ctl-" + hashlib.sha256(CTL_SCRIPT.encode()).hexdigest()[:12] + ".script"
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 CONNECT_RETRY = 0.5  # seconds erl_call may keep failing to connect (a node between two incarnations) per call
@@ -96,20 +102,16 @@ class ReleaseInfo:
     status: str  # permanent | current | old | unpacked
 
 
-@dataclass(frozen=True)
-class NodeInfo:
-    os_pid: str
-    release_handler: str     # its pid: a new one after init:restart()
-    root: str
-    script_id: str           # the release the node booted (init:script_id/0)
-    releases: tuple[ReleaseInfo, ...]
-    apps: dict[str, str]     # running application -> vsn
-    uptime_ms: int
+def _release_infos(term: Any) -> tuple[ReleaseInfo, ...]:
+    """``release_handler:which_releases()``'s ``[{Name, Vsn, Apps, Status}]``."""
+    return tuple(ReleaseInfo(string_of(r[0]) or "", string_of(r[1]) or "", tuple(string_of(a) or "" for a in r[2]),
+                             str(r[3])) for r in term)
 
-    @property
-    def incarnation(self) -> str:
-        """Changes on every restart: the OS pid on an emulator restart, release_handler's pid on init:restart()."""
-        return f"{self.os_pid}/{self.release_handler}"
+
+class _ReleaseView:
+    """What a node's releases say: the permanent one, the one running, the status of one."""
+
+    releases: tuple[ReleaseInfo, ...]
 
     def with_status(self, *statuses: str) -> list[str]:
         return [r.vsn for r in self.releases if r.status in statuses]
@@ -125,6 +127,29 @@ class NodeInfo:
 
     def status_of(self, vsn: str) -> str | None:
         return next((r.status for r in self.releases if r.vsn == vsn), None)
+
+
+@dataclass(frozen=True)
+class Releases(_ReleaseView):
+    """A node's releases alone (:meth:`NodeClient.releases`)."""
+
+    releases: tuple[ReleaseInfo, ...]
+
+
+@dataclass(frozen=True)
+class NodeInfo(_ReleaseView):
+    os_pid: str
+    release_handler: str     # its pid: a new one after init:restart()
+    root: str
+    script_id: str           # the release the node booted (init:script_id/0)
+    releases: tuple[ReleaseInfo, ...]
+    apps: dict[str, str]     # running application -> vsn
+    uptime_ms: int
+
+    @property
+    def incarnation(self) -> str:
+        """Changes on every restart: the OS pid on an emulator restart, release_handler's pid on init:restart()."""
+        return f"{self.os_pid}/{self.release_handler}"
 
 
 def _erl_arg(value: Any) -> str:
@@ -164,10 +189,13 @@ class NodeClient:
         bindings = f"[{{'Req', {_erl_arg((Atom(op), *args))}}}]"
         argv = [self.erl_call, "-n", self.node, "-c", self.cookie, "-timeout", str(max(1, int(timeout))),
                 "-a", f'file script ["{self.ctl_path}", {bindings}]']
+        if op not in READ_OPS:
+            readonly.refuse(self.node, f"release_handler's {op}")
         res = self._erl_call(argv, timeout)
         if res.ok and res.stdout.strip() == "{error, enoent}":
             # the control script is not on the node's host yet (put on first use, not checked on every call:
             # a check costs as much as the call itself on a remote transport)
+            readonly.refuse(self.node, f"writing the control script {self.ctl_path}")
             self.transport.put(self.ctl_path, CTL_SCRIPT.encode())
             res = self._erl_call(argv, timeout)
         out = res.stdout.strip()
@@ -198,17 +226,30 @@ class NodeClient:
             return False
         return True
 
+    def releases(self, timeout: float = 30.0) -> Releases:
+        """``release_handler:which_releases()``, asked directly (``erl_call -a 'release_handler which_releases'``):
+        it needs no control script on the node, so read-only code (preflight, a reviewed plan's facts) can ask
+        a node the harness never touched, through the read-only allowlist (:func:`reads_releases`)."""
+        res = self._erl_call([self.erl_call, "-n", self.node, "-c", self.cookie, "-timeout",
+                              str(max(1, int(timeout))), "-a", WHICH_RELEASES], timeout)
+        out = res.stdout.strip()
+        if res.exit_code != 0 or not out:
+            raise NodeDown(f"{self.node} did not answer ({self.transport.target}): "
+                           f"{(res.stderr or res.stdout).strip() or 'exit ' + str(res.exit_code)}\n"
+                           "Hint: is the node up, and are its name and cookie right (inventory facts)?")
+        term = parse_terms(out + ".", file=f"<{self.node} which_releases>")[0]
+        if not isinstance(term, List):
+            raise NodeCallFailed(f"{self.node}: release_handler:which_releases() answered {out[:300]}")
+        return Releases(_release_infos(term))
+
     def info(self, timeout: float = 30.0) -> NodeInfo:
         t = self.call("info", timeout=timeout)
         if not (isinstance(t, Tuple) and len(t) == 8 and t[0] == Atom("info")):
             raise NodeCallFailed(f"{self.node}: unexpected info reply {t!r}")
-        rels = []
-        for r in t[5] if isinstance(t[5], List) else []:
-            rels.append(ReleaseInfo(string_of(r[0]) or "", string_of(r[1]) or "",
-                                    tuple(string_of(a) or "" for a in r[2]), str(r[3])))
         sid = t[4]
         return NodeInfo(string_of(t[1]) or "", string_of(t[2]) or "", string_of(t[3]) or "",
-                        string_of(sid[1]) or "" if isinstance(sid, Tuple) else "", tuple(rels),
+                        string_of(sid[1]) or "" if isinstance(sid, Tuple) else "",
+                        _release_infos(t[5] if isinstance(t[5], List) else []),
                         {str(a): string_of(v) or "" for a, v in t[6]}, int(t[7]))
 
     def wait_up(self, timeout: float, *, unlike: str | None = None) -> NodeInfo:
@@ -249,8 +290,16 @@ def node_name(url: str) -> str:
     return rest
 
 
-def node_client(inv: Inventory, component: str) -> NodeClient:
-    """A client for one node of an OTP inventory (stand-in or real: the same facts)."""
+def node_client(inv: Inventory, component: str, transport: Transport | None = None) -> NodeClient:
+    """A client for one node of an OTP inventory (stand-in or real: the same facts), through ``transport``
+    (an environment's, e.g. preflight's read-only one) or a new one to the node's host."""
     c = next(c for c in inv.components if c.name == component)
-    return NodeClient(transport_for(inv.host(c.host).transport), node_name(c.url), inv.facts["cookie"], c.path,
-                      erl_call=str(inv.facts.get("erl_call", "erl_call")))
+    return NodeClient(transport or transport_for(inv.host(c.host).transport), node_name(c.url), inv.facts["cookie"],
+                      c.path, erl_call=str(inv.facts.get("erl_call", "erl_call")))
+
+
+def reads_releases(argv: Sequence[str]) -> bool:
+    """The one erl_call preflight and a reviewed plan's facts may run (:meth:`NodeClient.releases`): exactly
+    ``ERL_CALL -n NODE -c COOKIE -timeout N -a 'release_handler which_releases'``."""
+    return (len(argv) == 9 and Path(argv[0]).name == "erl_call" and argv[1] == "-n" and argv[3] == "-c"
+            and argv[5] == "-timeout" and argv[6].isdigit() and argv[7] == "-a" and argv[8] == WHICH_RELEASES)

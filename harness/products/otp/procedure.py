@@ -37,7 +37,7 @@ from harness.errors import ConfigError, PlanError, RefusedError
 from harness.plan.models import Component, Inventory, Plan
 from harness.products.otp.files import read_relup, relup_script
 from harness.products.otp.lint_relup import lint_relup
-from harness.products.otp.node import NodeDown, check_vsn, node_client
+from harness.products.otp.node import NodeDown, Releases, check_vsn, node_client, reads_releases
 
 
 class UpgradeParams(Params):
@@ -168,6 +168,12 @@ def _path_refusal(relup: Any, node: str, cur: str, a: dict[str, Any]) -> Refused
     return None
 
 
+def _releases(env: Environment, node: str) -> Releases:
+    """The node's releases, read through the environment's transport (read-only in preflight and facts)."""
+    host = next(c.host for c in env.inventory.components if c.name == node)
+    return node_client(env.inventory, node, env.hosts[host].transport).releases(timeout=10)
+
+
 def preflight(env: Environment, plan: Plan, params: UpgradeParams) -> list[Check]:
     """Read-only, before a window (the precheck's readers): each node answers and runs a release other than
     the target (``version``), and the package has an upgrade path from that release to the target: the
@@ -177,7 +183,7 @@ def preflight(env: Environment, plan: Plan, params: UpgradeParams) -> list[Check
     running: dict[str, str] = {}
     for c in _nodes(plan, env.inventory):
         try:
-            info = node_client(env.inventory, c.name).info(timeout=10)
+            info = _releases(env, c.name)
         except NodeDown as exc:
             out.append(Check("version", c.name, False, str(exc), f"start node {c.name}, or fix its inventory entry"))
             continue
@@ -207,7 +213,7 @@ def preflight(env: Environment, plan: Plan, params: UpgradeParams) -> list[Check
 
 
 def facts(env: Environment, plan: Plan, params: UpgradeParams) -> dict[str, dict[str, str]]:
-    """What the steps depend on, per node (the precheck's read-only ``info`` call): the release running now
+    """What the steps depend on, per node (``release_handler:which_releases()``): the release running now
     and the permanent one; and the sha256 of the release package the unpack step copies."""
     import hashlib
 
@@ -217,7 +223,7 @@ def facts(env: Environment, plan: Plan, params: UpgradeParams) -> dict[str, dict
     out: dict[str, dict[str, str]] = {}
     for c in _nodes(plan, env.inventory):
         try:
-            info = node_client(env.inventory, c.name).info(timeout=10)
+            info = _releases(env, c.name)
         except NodeDown as exc:
             raise RefusedError(f"node {c.name}: {exc}") from None
         out[c.name] = {"current release": info.current or "", "permanent release": info.permanent or "",
@@ -254,4 +260,4 @@ def rollback_steps(plan: Plan, params: UpgradeParams, inv: Inventory, done: Done
 PROCEDURE = Procedure("otp-release-upgrade", UpgradeParams, steps, precheck, rollback_steps,
                       summary="unpack_release -> check_install_release -> install_release -> make_permanent on "
                       "every node, rolling or synchronised; rollback to the release permanent before", facts=facts,
-                      preflight=preflight)
+                      preflight=preflight, read_only_commands=(reads_releases,))

@@ -120,7 +120,7 @@ def test_facts_are_read_through_the_read_only_transport(files: tuple[Path, Path]
     with fake_procedure("fake-proc", STEPS, facts_fn=writes), fake_actions({"fake.do": FakeAction()}):
         res = invoke("plan", plan, "--out", tmp_path / "r.json")
     assert res.exit_code == 4, res.output
-    assert "preflight refused" in res.output and "nothing was changed on any node" in res.output
+    assert "the facts of a reviewed plan refused" in res.output and "nothing was changed on any node" in res.output
     assert victim.read_text() == "keep me"
     assert not (tmp_path / "r.json").exists()
 

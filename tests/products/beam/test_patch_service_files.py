@@ -15,7 +15,8 @@ from harness.products.beam.standin.patch_service import MODULE, service_files
 def test_the_files_are_the_service_its_imports_and_their_packages() -> None:
     files = service_files()
     assert set(files) == {
-        "harness/__init__.py", "harness/errors.py", "harness/registry.py", "harness/products/__init__.py",
+        "harness/__init__.py", "harness/errors.py", "harness/readonly.py", "harness/registry.py",
+        "harness/products/__init__.py",
         "harness/products/beam/__init__.py", "harness/products/beam/service.py", "harness/products/beam/agent.py",
         "harness/products/beam/archive.py", "harness/products/beam/etf.py", "harness/products/beam/status.py"}
     for rel, data in files.items():
