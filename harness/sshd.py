@@ -109,6 +109,10 @@ class LocalSshd:
             "MaxStartups 200",
             "LogLevel VERBOSE",
             "Subsystem sftp internal-sftp",
+            # Debian's bash sources ~/.bashrc for a command run by sshd when it is a top-level shell (SHLVL
+            # < 2): this machine's root ~/.bashrc (pyenv init) then costs 100-250 ms per command, which is the
+            # account's cost, not the transport's. Started as a second-level shell, bash skips it.
+            "SetEnv SHLVL=1",
             self.extra_config, ""])
 
     def start(self) -> LocalSshd:
