@@ -15,6 +15,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -527,3 +528,69 @@ def test_teardown_leaves_nothing_running(zato: Zato) -> None:
     assert workers and all(alive(pid) for pid in everything)
     assert zato.teardown() == []
     assert not any(alive(pid) for pid in everything)
+
+
+SERVICE = b'''from zato.server.service import Service
+
+
+class Deployed(Service):
+    name = "from.archive"
+
+    def handle(self):
+        self.response.payload = {"deployed": "from the archive"}
+'''
+
+
+def _archive(path: Path, files: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in files.items():
+            z.writestr(name, data)
+    return path
+
+
+def test_start_deploy_a_zip_deploys_its_code_and_names_the_enmasse_files_it_cannot_import(
+        zato: Zato, tmp_path: Path) -> None:
+    """``zato start --deploy X.zip`` (3.2 ``Start._maybe_set_up_deploy``): extracted to a new temporary
+    directory, drilled into its one wrapper directory, ``code/`` deployed as a service source at start."""
+    (port,) = free_ports(1)
+    path = zato.create("server", "s1", "--boot-seconds", "0.05", port=port)
+    archive = _archive(tmp_path / "project.zip", {"my-project/code/deployed.py": SERVICE,
+                                                  "my-project/enmasse/export.yml": b"channel_rest: []\n"})
+    result = zato.run("start", str(path), "--deploy", str(archive))
+    assert (result.returncode, result.stdout) == (0, "OK\n"), result
+    zato.wait_ready("s1")
+    status, _, body = http_get(f"http://127.0.0.1:{port}/zato/api/invoke/from.archive")
+    assert status == 200 and json.loads(body) == {"deployed": "from the archive"}
+    messages = [e.message for e in zato.events("s1")]
+    [processing] = [m for m in messages if m.startswith("Processing hot-deployment configuration paths")]
+    code = processing.split("`'")[1].split("'`")[0]
+    assert processing.endswith("(source -> AutoDeploy)") and code.endswith("/my-project/code"), processing
+    assert "Deployed 1 user-defined service(s) (s1)" in messages
+    assert any(m.startswith("Not imported: `") and m.endswith("/my-project/enmasse/export.yml` (the stand-in has no "
+                                                              "enmasse; a real server imports it after the start)")
+               for m in messages), messages
+    extracted = Path(code).parent.parent
+    assert not (extracted / "project.zip").exists() and archive.exists()  # the copy is deleted, the original kept
+    shutil.rmtree(extracted)
+
+
+def test_start_deploy_refuses_a_corrupt_zip_and_deploys_nothing_from_a_directory(
+        zato: Zato, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (port,) = free_ports(1)
+    path = zato.create("server", "s1", "--boot-seconds", "0.05", port=port)
+    archive = _archive(tmp_path / "bad.zip", {"code/deployed.py": SERVICE})
+    data = bytearray(archive.read_bytes())
+    data[data.index(b"class Deployed")] ^= 0x20  # one byte of the stored member: its CRC no longer matches
+    archive.write_bytes(bytes(data))
+    result = zato.run("start", str(path), "--deploy", str(archive))
+    # ZatoCommand.run prints the exception as `Name: args`
+    assert result.returncode == 16 and result.stdout.startswith(
+        "ValueError: ('Zip contents CRC file error -> code/deployed.py',)"), result
+    assert not (path / "pidfile").exists()
+    # not a .zip (a directory, as 3.2 leaves it): accepted, nothing deployed; the environment variable is read
+    # when no --deploy is given
+    (tmp_path / "dir" / "code").mkdir(parents=True)
+    (tmp_path / "dir" / "code" / "deployed.py").write_bytes(SERVICE)
+    monkeypatch.setenv("ZATO_DEPLOY_FROM", str(tmp_path / "dir"))
+    zato.start_ready("s1")
+    assert "Deployed 0 user-defined service(s) (s1)" in [e.message for e in zato.events("s1")]

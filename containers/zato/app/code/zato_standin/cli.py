@@ -25,6 +25,7 @@ import getpass
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,7 @@ import sys
 import tempfile
 import time
 import traceback
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -258,10 +260,51 @@ def _wait_for_stderr(path: Path, timeout: float) -> str:
     return ""
 
 
+#: top-level directories of a deployment archive that hold assets, not a wrapper to drill into
+#: (zato.cli.start.ModuleCtx.Deploy_Dirs, 3.2)
+DEPLOY_DIRS = frozenset({"code", "config-server", "config-user", "enmasse", "env", "lib", "pip"})
+
+
+def _deploy_from(src: Path) -> Path:
+    """``_handle_deploy_local_dir``: a directory holding one directory (not an asset directory) is a wrapper:
+    drill into it; the first other directory is where the assets are."""
+    names = os.listdir(src)
+    if len(names) == 1 and (src / names[0]).is_dir() and names[0] not in DEPLOY_DIRS:
+        return _deploy_from(src / names[0])
+    return src
+
+
+def _deploy_auto_from(args: argparse.Namespace) -> Path | None:
+    """``Start._maybe_set_up_deploy`` (servers only): ``--deploy``, else ``Zato_Deploy_From``, else
+    ``ZATO_DEPLOY_FROM``. Only a local ``.zip`` is deployed: copied to a new temporary directory, CRC-tested,
+    extracted, the copy deleted; the server then deploys ``DIR/code`` and imports ``DIR/enmasse``. Anything
+    else (a directory, an ``ssh://`` or ``http://`` location) is accepted and deploys nothing, as in 3.2."""
+    deploy = args.deploy or os.environ.get("Zato_Deploy_From") or os.environ.get("ZATO_DEPLOY_FROM") or ""
+    if not deploy or deploy.startswith(("ssh://", "http://", "https//")):  # sic: upstream tests "https//"
+        return None
+    deploy = os.path.expanduser(deploy)
+    if not deploy.endswith(".zip"):
+        return None
+    tmp = Path(tempfile.gettempdir()) / f"zato-deploy-{secrets.token_hex(8)}"
+    tmp.mkdir()
+    copy = tmp / os.path.basename(deploy)
+    shutil.copy(deploy, copy)
+    with zipfile.ZipFile(copy) as archive:
+        bad = archive.testzip()
+        if bad:
+            raise ValueError(f"Zip contents CRC file error -> {bad}")
+        archive.extractall(tmp)
+    copy.unlink()
+    return _deploy_from(tmp)
+
+
 def cmd_start(args: argparse.Namespace, out: Output) -> int:
     comp = _component(args, out)
+    deploy_from = _deploy_auto_from(args) if comp.kind == "server" else None
     _check_config(comp)
     run_argv = [str(comp.path)]
+    if deploy_from is not None:
+        run_argv += ["--deploy-auto-from", str(deploy_from)]
     if args.sync_internal and comp.kind == "server":
         run_argv.append("--sync-internal")
     if args.stop_after:
@@ -373,8 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
     start = sub.add_parser("start", help="start a component in the background", parents=[base])
     start.add_argument("path", help="Path to the Zato component to be started")
     start.add_argument("--fg", action="store_true", help="If given, the component will run in foreground")
-    start.add_argument("--deploy", default=None, help="Resources to deploy (accepted; the stand-in deploys nothing "
-                       "from it)")
+    start.add_argument("--deploy", default=None, help="Resources to deploy")
     start.add_argument("--sync-internal", action="store_true",
                        help="Whether to synchronize component's internal state with ODB")
     start.add_argument("--secret-key", default=None, help="Component's secret key")

@@ -46,6 +46,8 @@ class Runtime:
     comp: component.Component
     log: logging.Logger
     sync_internal: bool = False
+    #: ``zato start --deploy X.zip``: where the archive was extracted (its ``code`` and ``enmasse``)
+    deploy_auto_from: str = ""
     stop_requested: threading.Event = field(default_factory=threading.Event)
     pid: int = field(default_factory=os.getpid)
     #: run after the HTTP servers stopped (e.g. the server's ODB up-status becomes clean-down)
@@ -64,9 +66,10 @@ def ready_line(rt: Runtime) -> str:
     return f"{comp.ready_name} `{comp.name}` ready (pid: {rt.pid})"
 
 
-def run(comp: component.Component, sync_internal: bool, stop_after: float | None = None) -> int:
+def run(comp: component.Component, sync_internal: bool, stop_after: float | None = None,
+        deploy_auto_from: str = "") -> int:
     log = logsetup.setup(comp.kind, comp.log_file)
-    rt = Runtime(comp, log, sync_internal)
+    rt = Runtime(comp, log, sync_internal, deploy_auto_from)
     if stop_after is not None:  # `zato start --stop-after N`: the component stops itself after N seconds
         timer = threading.Timer(stop_after, rt.stop_requested.set)
         timer.daemon = True
@@ -112,12 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("path")
     parser.add_argument("--sync-internal", action="store_true")
     parser.add_argument("--stop-after", type=float, default=None)
+    parser.add_argument("--deploy-auto-from", default="")
     args = parser.parse_args(argv)
     comp = component.load(Path(args.path).resolve())
     if comp is None:
         sys.stderr.write(f"Not a Zato component: `{args.path}`\n")
         return component.NOT_A_ZATO_COMPONENT
-    return run(comp, args.sync_internal, args.stop_after)
+    return run(comp, args.sync_internal, args.stop_after, args.deploy_auto_from)
 
 
 # imported for their side effect: loaded at start like every other module

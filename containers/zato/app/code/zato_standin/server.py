@@ -176,6 +176,10 @@ def _user_services(rt: Runtime) -> tuple[ServiceStore, hotdeploy.Deployer | None
                                     comp.config.get("main", "service_sources", fallback="./service-sources.txt")))
     log.info("Deploying user-defined services (%s)", comp.name)
     count = store.load_sources(comp.path, sources) if sources.is_file() else 0
+    if rt.deploy_auto_from:  # add_pickup_conf_from_auto_deploy: DIR/code is one more service source
+        code = os.path.join(rt.deploy_auto_from, "code")
+        log.info("Processing hot-deployment configuration paths `%r` (source -> AutoDeploy)", code)
+        count += store.load_dir(Path(code)) if os.path.isdir(code) else 0
     log.info("Deployed %d user-defined service(s) (%s)", count, comp.name)
     db_name = comp.config.get("odb", "db_name", fallback="")
     if comp.config.get("odb", "engine", fallback="") != "sqlite" or not db_name:
@@ -221,4 +225,15 @@ def boot(rt: Runtime) -> list[httpbase.GracefulHTTPServer] | None:
     httpd.zato_store = store  # type: ignore[attr-defined]
     httpd.zato_deployer = deployer  # type: ignore[attr-defined]
     httpbase.serve(httpd)
+    _enmasse_auto_from(rt)
     return [httpd]
+
+
+def _enmasse_auto_from(rt: Runtime) -> None:
+    """``handle_enmasse_auto_from``: after the start, a real server runs ``enmasse --import`` on each file of
+    ``DIR/enmasse``. The stand-in has no enmasse: each such file is named in an error line, not imported."""
+    path = Path(rt.deploy_auto_from, "enmasse") if rt.deploy_auto_from else None
+    if path is None or not path.is_dir():
+        return
+    for f in sorted(path.iterdir()):
+        rt.log.error("Not imported: `%s` (the stand-in has no enmasse; a real server imports it after the start)", f)

@@ -124,6 +124,11 @@ class ServiceStore:
         path = Path(getattr(module, "__file__", name) or name)
         return self.install(module, path, path.read_bytes() if path.is_file() else b"")
 
+    def load_dir(self, directory: Path) -> int:
+        """Import every Python file of ``directory``; returns the number of services."""
+        return sum(len(self.load_file_logged(f))
+                   for f in sorted(p for p in directory.iterdir() if p.suffix in (".py", ".pyw") and p.is_file()))
+
     def load_sources(self, server_dir: Path, sources_file: Path) -> int:
         """Import everything ``service-sources.txt`` lists, in order; returns the number of services."""
         count = 0
@@ -133,8 +138,7 @@ class ServiceStore:
                 continue
             entry = Path(os.path.normpath(line if os.path.isabs(line) else server_dir / line))
             if entry.is_dir():
-                for f in sorted(p for p in entry.iterdir() if p.suffix in (".py", ".pyw") and p.is_file()):
-                    count += len(self.load_file_logged(f))
+                count += self.load_dir(entry)
             elif entry.suffix in (".py", ".pyw"):
                 count += len(self.load_file_logged(entry))
             else:
