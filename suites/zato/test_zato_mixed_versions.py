@@ -62,8 +62,8 @@ def _verdicts(env: Environment, offsets: dict[str, int]) -> dict[str, str]:
         for e in parse_log(state.read_log(s)[offsets[s.name]:]):
             if e.kind == "uploaded_package" and e.fields.get("payload_name") == MODULE:
                 out[s.name] = "deployed"
-            elif f"`{MODULE}`" in e.first_line and e.level in ("ERROR", "WARNING"):
-                out.setdefault(s.name, e.first_line[:300])
+            elif f"`{MODULE}`" in e.first_line and e.level in ("ERROR", "WARNING"):  # and the error's last line
+                out.setdefault(s.name, f"{e.first_line[:200]} … {e.message.strip().splitlines()[-1][:200]}")
     return out
 
 
