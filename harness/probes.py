@@ -2,6 +2,11 @@
 
 The loop is bounded twice (``max_seconds`` and ``max_requests``) and stops by itself; it only ever
 talks to the URL it is given (127.0.0.1 or a project container's published port).
+
+Each sample says which server answered (``served_by``, when the product names it) and, once joined with
+what the nodes recorded (:meth:`ProbeResult.attributed`: a product reads each server's own log of its
+starts, stops and versions), which version that server ran: requests of a rolling window are then judged
+by the version that served them (:meth:`ProbeResult.by_version`).
 """
 
 from __future__ import annotations
@@ -9,7 +14,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import requests
@@ -23,6 +29,13 @@ class Sample:
     status: int | None
     served_by: str | None
     error: str | None
+    #: the version of the server that answered, joined in afterwards from the nodes' records (None: not
+    #: joined, no server named, or the server's records cannot tell)
+    version: str | None = None
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
 
 
 @dataclass
@@ -42,6 +55,22 @@ class ProbeResult:
         for s in self.samples:
             if s.served_by:
                 out[s.served_by] = out.get(s.served_by, 0) + 1
+        return out
+
+    def within(self, start: float, end: float) -> ProbeResult:
+        """The samples sent inside ``[start, end]`` (wall clock)."""
+        return ProbeResult([s for s in self.samples if start <= s.start <= end])
+
+    def attributed(self, version_of: Callable[[Sample], str | None]) -> ProbeResult:
+        """Every sample with ``version`` set by ``version_of`` (which server version served it)."""
+        return ProbeResult([replace(s, version=version_of(s)) for s in self.samples])
+
+    def by_version(self) -> dict[str, dict[str, int]]:
+        """``{version: {"ok": n, "failed": n}}``; ``"unknown"`` for samples no version was joined to."""
+        out: dict[str, dict[str, int]] = {}
+        for s in self.samples:
+            counts = out.setdefault(s.version or "unknown", {"ok": 0, "failed": 0})
+            counts["ok" if s.ok else "failed"] += 1
         return out
 
     def write(self, path: Path) -> None:

@@ -2,6 +2,7 @@
 
 They wrap the shipped procedure and gate (nothing here is shipped or registered unless a catalogue entry
 names it through ``HARNESS_MUTANT``), so a mutant stays one small transformation of what really runs.
+Product mutants are stand-in variants: the same stand-in with other code in one upstream revision.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from harness.engine.actions import StepContext
@@ -17,6 +19,8 @@ from harness.engine.step import Gate, Step
 from harness.plan.models import Inventory, Plan
 from harness.products.zato import actions, deploy
 from harness.products.zato.procedures.update import RESTART, UPDATE
+from harness.products.zato.standin import ZatoStandin
+from harness.products.zato.standin import upstream as zato_upstream
 
 Transform = Callable[[list[Step], Inventory], list[Step]]
 
@@ -116,6 +120,50 @@ def ready_without_rotation(ctx: StepContext, gate: Gate) -> None:
         ctx.observation.update(actions.wait_ready(ctx.env, comp, offset, gate.timeout, step=ctx.step.id))
     finally:
         actions._wait_in_rotation = original  # type: ignore[assignment]
+
+
+# --- product mutants --------------------------------------------------------------------------------------
+
+_SCHEMA_LINE = "            db.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: safe from every server at once\n"
+_MIGRATION = """\
+            try:  # 3.2.1: payloads are stored compressed
+                db.execute("ALTER TABLE deployment_package ADD COLUMN payload_encoding TEXT")
+            except sqlite3.OperationalError:  # another server migrated it
+                pass
+"""
+_INSERT = '"server_id) VALUES (?, ?, ?, ?, ?)", (now, details, payload_name, payload, server_id))'
+_INSERT_COMPRESSED = ('"server_id, payload_encoding) VALUES (?, ?, ?, ?, ?, \'zlib\')", '
+                      '(now, details, payload_name, zlib.compress(payload), server_id))')
+_READ = """\
+        rows = self.read("SELECT payload_name, payload FROM deployment_package WHERE id=?", (package_id,))
+        return str(rows[0][0]), bytes(rows[0][1])  # type: ignore[arg-type]
+"""
+_READ_COMPRESSED = """\
+        rows = self.read("SELECT payload_name, payload, payload_encoding FROM deployment_package WHERE id=?",
+                         (package_id,))
+        data = bytes(rows[0][1])  # type: ignore[arg-type]
+        return str(rows[0][0]), zlib.decompress(data) if rows[0][2] == "zlib" else data
+"""
+
+
+def _compressed_payloads(work: Path) -> None:
+    """3.2.1 migrates the ODB at start (a ``payload_encoding`` column) and stores hot-deployed payloads
+    zlib-compressed; it reads its own rows back, but a 3.2.0 server reads the compressed bytes as the module."""
+    odb = work / "code/zato_standin/odb.py"
+    for anchor, replacement in (("import sqlite3\n", "import sqlite3\nimport zlib\n"),
+                                (_SCHEMA_LINE, _SCHEMA_LINE + _MIGRATION), (_INSERT, _INSERT_COMPRESSED),
+                                (_READ, _READ_COMPRESSED)):
+        zato_upstream.edit(odb, anchor, replacement)
+
+
+class CompressedPayloadsStandin(ZatoStandin):
+    """Zato stand-ins whose 3.2.1 writes hot-deploy packages the 3.2.0 servers of the rolling window cannot read."""
+
+    def upstream_changes(self) -> dict[str, zato_upstream.Change]:
+        return {zato_upstream.UPDATE: _compressed_payloads}
+
+
+NEW_SERVERS_WRITE_PAYLOADS_OLD_CANNOT_READ = CompressedPayloadsStandin()
 
 
 # --- service installation (rules-zato-hot-deploy.yaml) -------------------------------------------------------

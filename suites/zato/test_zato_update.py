@@ -31,6 +31,7 @@ from harness.products.zato.checks import (
 )
 from harness.products.zato.fixtures import RecordedRun, ZatoStandin, record_run
 from harness.products.zato.logs import parse_log
+from harness.products.zato.versions import VersionTimeline, check_mixed_versions
 from harness.wait import wait_until
 from suites.zato.twins import KINDS, fresh_zato, plan_of
 
@@ -78,6 +79,19 @@ def test_no_failed_request_through_the_load_balancer(update: RecordedRun, zato: 
         window = verdict.details["no_server_window_s"]
         assert len(window) == 1 and 0 < window[0] < 30
         print(f"1-server window with no server: {window[0]:.3f}s, failed requests {verdict.details['failed']}")
+
+
+def test_requests_in_the_rolling_window_are_judged_by_the_version_that_served_them(update: RecordedRun,
+                                                                                   zato: ZatoStandin) -> None:
+    """While 3.2.0 and 3.2.1 servers both serve, every probe request is answered well, and each version
+    answered some (the servers' own logs say which version ran when each request was served)."""
+    timeline = VersionTimeline.collect(zato.env())
+    verdict = check_mixed_versions(update.probe, timeline, "3.2.0", "3.2.1")
+    if len([c for c in zato.inventory.components if c.role == "server"]) >= 2:
+        assert verdict.valid is True, verdict.explain()
+        print(f"rolling window {verdict.details['window_s']}s: {verdict.details['by_version']}")
+    else:  # one server: it stops on the old version before it starts on the new one
+        assert timeline.window("3.2.0", "3.2.1") is None and verdict.valid == "unknown", verdict.explain()
 
 
 def test_each_server_is_back_in_the_load_balancer_before_the_next_stops(update: RecordedRun,

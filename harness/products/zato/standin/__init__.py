@@ -28,7 +28,7 @@ from harness.plan.models import Component, Inventory
 from harness.products.zato import state
 from harness.products.zato.actions import wait_ready
 from harness.products.zato.logs import parse_log
-from harness.products.zato.standin.upstream import build_upstream_cached
+from harness.products.zato.standin.upstream import Change, build_upstream_cached
 from harness.standins import InstallContext, Standin, kill_pidfiles
 
 PORTS = {"server": 17010, "web-admin": 8183, "scheduler": 31530, "load-balancer": 11223}
@@ -117,8 +117,12 @@ class ZatoStandin(Standin):
                          mounts=(upstream, odb) if lay.role == "server" else (upstream,), account="zato")
                 for lay in topology(ctx.options.servers)]
 
+    def upstream_changes(self) -> dict[str, Change]:
+        """Edits of upstream revisions (:mod:`.upstream`): none; a stand-in variant ships other code this way."""
+        return {}
+
     def prepare(self, ctx: InstallContext) -> None:
-        build_upstream_cached(ctx.state_dir / "upstream")
+        build_upstream_cached(ctx.state_dir / "upstream", changes=self.upstream_changes())
         (ctx.state_dir / "odb").mkdir(exist_ok=True)
 
     def install(self, ctx: InstallContext) -> Inventory:

@@ -10,16 +10,21 @@
 Commits are made with plumbing (``write-tree``/``commit-tree``) and fixed dates and identity, so the
 commit ids are the same on every build and no git config is needed. ``build_upstream_cached`` copies
 a build kept under the temp directory (guarded by a FileLock, safe under pytest-xdist).
+
+``changes`` (``{tag: edit of the work tree}``) alters a revision after its own change, and every later one
+with it: how a stand-in variant (a product mutant) ships, say, a 3.2.1 that writes what 3.2.0 cannot read.
+A variant's build is cached apart, keyed by the source of its edits.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from filelock import FileLock
@@ -57,7 +62,11 @@ def _git(git_dir: Path, work_tree: Path | None, args: Sequence[str], date: str |
     return proc.stdout.strip()
 
 
-def _edit(path: Path, anchor: str, replacement: str) -> None:
+Change = Callable[[Path], None]
+
+
+def edit(path: Path, anchor: str, replacement: str) -> None:
+    """Replace ``anchor`` (once) in ``path``; an anchor that is not there is an error, never a silent no-op."""
     text = path.read_text()
     if anchor not in text:
         raise RuntimeError(f"{path}: anchor {anchor!r} not found; upstream builder and app are out of sync")
@@ -66,14 +75,14 @@ def _edit(path: Path, anchor: str, replacement: str) -> None:
 
 def _to_update(work: Path) -> None:
     (work / "VERSION").write_text(f"{UPDATE}\n")
-    _edit(work / "code/zato_standin/internal.py", _INTERNAL_ANCHOR,
-          '    "zato.server.service.internal.apispec": 1,\n' + _INTERNAL_ANCHOR)
+    edit(work / "code/zato_standin/internal.py", _INTERNAL_ANCHOR,
+         '    "zato.server.service.internal.apispec": 1,\n' + _INTERNAL_ANCHOR)
 
 
 def _to_broken(work: Path) -> None:
     (work / "VERSION").write_text("3.2.2\n")
-    _edit(work / "code/zato_standin/server.py", _BOOT_ANCHOR,
-          'BOOT_MODULES = ("zato_standin.internal", "zato_standin.pubsub_ng")\n')
+    edit(work / "code/zato_standin/server.py", _BOOT_ANCHOR,
+         'BOOT_MODULES = ("zato_standin.internal", "zato_standin.pubsub_ng")\n')
 
 
 _REVISIONS: list[tuple[str, str, Callable[[Path], None] | None]] = [
@@ -83,8 +92,11 @@ _REVISIONS: list[tuple[str, str, Callable[[Path], None] | None]] = [
 ]
 
 
-def build_upstream(dest: Path) -> Path:
+def build_upstream(dest: Path, changes: Mapping[str, Change] | None = None) -> Path:
     """Create ``dest/zato.git`` (bare) with the three tagged revisions; main points at 3.2.0."""
+    unknown = sorted(set(changes or {}) - set(TAGS))
+    if unknown:
+        raise ValueError(f"changes to unknown revisions {unknown}; the upstream has {list(TAGS)}")
     dest = Path(dest)
     git_dir = dest / REPO_NAME
     if git_dir.exists():
@@ -99,6 +111,8 @@ def build_upstream(dest: Path) -> Path:
         for tag, date, change in _REVISIONS:
             if change is not None:
                 change(work)
+            if changes and tag in changes:
+                changes[tag](work)
             _git(git_dir, work, ["add", "--all", "."])
             _git(git_dir, work, ["update-index", "--chmod=+x", *_EXECUTABLES])
             tree = _git(git_dir, work, ["write-tree"])
@@ -121,22 +135,25 @@ def set_main(git_dir: Path, ref: str) -> str:
     return sha
 
 
-def _app_digest() -> str:
+def _app_digest(changes: Mapping[str, Change] | None = None) -> str:
     digest = hashlib.sha256(Path(__file__).read_bytes())
+    for tag, change in sorted((changes or {}).items()):
+        digest.update(tag.encode() + b"\0" + inspect.getsource(change).encode())
     for path in sorted(APP_DIR.rglob("*")):
         if path.is_file() and "__pycache__" not in path.parts:
             digest.update(str(path.relative_to(APP_DIR)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def build_upstream_cached(dest: Path, cache_root: Path | None = None) -> Path:
-    """Like :func:`build_upstream`, but copies a build cached per app content (FileLock-guarded)."""
-    root = Path(cache_root or tempfile.gettempdir()) / f"upgrade-harness-zato-upstream-{_app_digest()}"
+def build_upstream_cached(dest: Path, cache_root: Path | None = None,
+                          changes: Mapping[str, Change] | None = None) -> Path:
+    """Like :func:`build_upstream`, but copies a build cached per app content and changes (FileLock-guarded)."""
+    root = Path(cache_root or tempfile.gettempdir()) / f"upgrade-harness-zato-upstream-{_app_digest(changes)}"
     root.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(root) + ".lock"):
         if not (root / REPO_NAME / "HEAD").exists():
             shutil.rmtree(root, ignore_errors=True)
-            build_upstream(root)
+            build_upstream(root, changes)
     target = Path(dest) / REPO_NAME
     Path(dest).mkdir(parents=True, exist_ok=True)
     shutil.copytree(root / REPO_NAME, target)
