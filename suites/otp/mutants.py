@@ -1,0 +1,102 @@
+"""Mutants of the OTP release upgrade: each breaks exactly one rule of ``rules-otp-release-upgrade.yaml``.
+
+They wrap the shipped procedure (nothing here is shipped or registered unless a catalogue entry names it
+through ``HARNESS_MUTANT``): a precheck whose relup lint is blind to one thing, a step list in another
+order or without a gate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from harness.engine.procedure import Procedure
+from harness.engine.step import Step
+from harness.environment import Environment
+from harness.plan.models import Inventory, Plan
+from harness.products.otp import procedure
+from harness.products.otp.files import relup_script
+from harness.products.otp.findings import Finding
+from harness.products.otp.lint_relup import lint_relup
+from harness.products.otp.procedure import PROCEDURE
+
+Blind = Callable[[Finding], bool]
+
+
+@contextlib.contextmanager
+def _patched(name: str, value: Any) -> Iterator[None]:
+    original = getattr(procedure, name)
+    setattr(procedure, name, value)
+    try:
+        yield
+    finally:
+        setattr(procedure, name, original)
+
+
+def _lint_blind_to(blind: Blind) -> Callable[..., list[Finding]]:
+    def blind_lint(*args: Any, **kwargs: Any) -> list[Finding]:
+        return [f for f in lint_relup(*args, **kwargs) if not blind(f)]
+
+    return blind_lint
+
+
+def _precheck(**patches: Any) -> Procedure:
+    """The shipped precheck with module attributes of the procedure replaced while it runs."""
+
+    def precheck(env: Environment, plan: Plan, params: Any) -> None:
+        with contextlib.ExitStack() as stack:
+            for name, value in patches.items():
+                stack.enter_context(_patched(name, value))
+            PROCEDURE.precheck(env, plan, params)
+
+    return dataclasses.replace(PROCEDURE, precheck=precheck)
+
+
+def _steps(transform: Callable[[list[Step]], list[Step]]) -> Procedure:
+    def steps(plan: Plan, params: Any, inv: Inventory) -> list[Step]:
+        return transform(PROCEDURE.steps(plan, params, inv))
+
+    return dataclasses.replace(PROCEDURE, steps=steps)
+
+
+def _accepts_any_path(relup: Any, node: str, cur: str, a: dict[str, Any]) -> Any:
+    """``_path_refusal`` that lets a relup without an upgrade from the running release through."""
+    if relup_script(relup, cur, "up") is None:
+        return None
+    return _SHIPPED_PATH_REFUSAL(relup, node, cur, a)
+
+
+_SHIPPED_PATH_REFUSAL = procedure._path_refusal
+
+
+def _without(action: str) -> Callable[[list[Step]], list[Step]]:
+    return lambda steps: [s for s in steps if s.action != action]
+
+
+def _swap(first: str, second: str) -> Callable[[list[Step]], list[Step]]:
+    """Per node, the ``second`` action's step where the ``first`` one's was, and the reverse."""
+
+    def transform(steps: list[Step]) -> list[Step]:
+        by = {(s.node, s.action): s for s in steps}
+        swap = {first: second, second: first}
+        return [by[(s.node, swap[s.action])] if s.action in swap else s for s in steps]
+
+    return transform
+
+
+def _install_unverified(steps: list[Step]) -> list[Step]:
+    """make_permanent right after install_release answered: the install step's gate (the node answers, runs
+    the release, every application of it started) is gone."""
+    return [dataclasses.replace(s, gate=None) if s.action == "otp.install" else s for s in steps]
+
+
+RESTART_NEW_EMULATOR_ANYWHERE = _precheck(lint_relup=_lint_blind_to(lambda f: "restart_new_emulator" in f.message))
+AFTER_RESTART_EMULATOR_ACCEPTED = _precheck(lint_relup=_lint_blind_to(lambda f: f.rule == "OTP053"))
+EMPTY_UPGRADE_ACCEPTED = _precheck(_path_refusal=_accepts_any_path,
+                                   lint_relup=_lint_blind_to(lambda f: f.rule == "OTP051"))
+NO_CHECK_INSTALL = _steps(_without("otp.check"))
+INSTALL_BEFORE_CHECK = _steps(_swap("otp.check", "otp.install"))
+PERMANENT_BEFORE_INSTALL = _steps(_swap("otp.install", "otp.permanent"))
+PERMANENT_UNVERIFIED = _steps(_install_unverified)
