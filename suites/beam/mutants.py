@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from harness.engine.actions import StepContext
@@ -11,6 +12,7 @@ from harness.engine.step import Step
 from harness.plan.models import Inventory, Plan
 from harness.products.beam import actions
 from harness.products.beam.procedure import PROCEDURE
+from harness.products.beam.standin import BeamStandin
 
 
 def _keep_archive(plan: Plan, params: Any, inv: Inventory) -> list[Step]:
@@ -38,3 +40,18 @@ class CheckNeverRefuses(actions.Check):
         result = dom.client().check()
         ctx.observation.update({"integral": int(result.integral),
                                 "nodes": actions.node_table(result, actions._names(dom))})
+
+
+# --- product mutants ----------------------------------------------------------------------------------------
+
+class MixedVersionStandin(BeamStandin):
+    """The system whose nodes tell each other which core_util code they run, and whose counters crash on a
+    domain that runs two versions of it (``mixed_version/``): the window a patch of core_util opens."""
+
+    def sources(self) -> dict[str, bytes]:
+        mutant = {f"core/src/{p.name}": p.read_bytes() for p in (Path(__file__).parent / "mixed_version").glob("*.erl")}
+        assert set(mutant) <= set(super().sources()), mutant
+        return {**super().sources(), **mutant}
+
+
+MIXED_VERSION_PEERS = MixedVersionStandin()

@@ -134,6 +134,39 @@ def test_run_patches_every_node_keeps_state_and_second_run_changes_nothing(beam:
     assert no_archive_stored(beam)
 
 
+# ---- the mixed-version window: the nodes run two versions while the patch is applied --------------------
+
+def installed_source(env: BeamEnv, module: str, out: Path) -> Path:
+    """The module's source as the system was built from it (the master host's copy), where a fix starts."""
+    master = env.node(env.domain.master)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{module}.erl"
+    path.write_bytes(master.transport.get(f"{master.layout.sources}/{APP[module]}/src/{module}.erl"))
+    return path
+
+
+def node_log(env: BeamEnv, name: str) -> list[str]:
+    n = env.node(name)
+    return n.transport.get(n.layout.log).decode(errors="replace").splitlines()
+
+
+def test_no_node_records_a_failure_while_the_patch_is_applied(beam: BeamEnv, tmp_path: Path) -> None:
+    """Every node bumps its counter (the nodes talk: what one does, the others may hear of), then a patch of
+    core_util, built from the system's own source, is applied: while it is, the nodes run two versions of
+    it. No node's log may record an error from the run's start to its end, and every long-lived process
+    keeps its pid and state (what the nodes' agents report)."""
+    for a in beam.agents:
+        a.bump()
+    state_before = {n: beam.domain.agent(n).state() for n in beam.domain.names}
+    seen = {n: len(node_log(beam, n)) for n in beam.domain.names}
+    fix = variant(installed_source(beam, "core_util", tmp_path / "installed"), tmp_path / "fix", secrets.token_hex(3))
+    r = run(beam, plan(sources=[f"core:{fix}"]), tmp_path / "runs")
+    errors = {n: [line for line in node_log(beam, n)[seen[n]:] if " error: " in line] for n in beam.domain.names}
+    assert not any(errors.values()), errors
+    assert {n: beam.domain.agent(n).state() for n in beam.domain.names} == state_before
+    assert r.outcome == Outcome.SUCCESS, [(x.step.id, x.reason) for x in r.records.values()]
+
+
 # ---- refusal: check integral 1-4 --------------------------------------------------------------
 
 def test_refused_when_the_check_integral_is_below_not_changed(beam: BeamEnv, tmp_path: Path) -> None:

@@ -133,6 +133,11 @@ class BeamStandin(Standin):
     def summary(self, options: BeamOptions) -> str:
         return f"{options.nodes}-node BEAM system"
 
+    def sources(self) -> dict[str, bytes]:
+        """The applications' sources the hosts compile, ``APP/src/FILE`` -> bytes (a variant of the system,
+        e.g. a product mutant of issue 17, replaces some)."""
+        return _sources()
+
     def hosts(self, ctx: InstallContext) -> list[HostSpec]:
         return [HostSpec(s.name, "beam", ports=(AGENT_PORT, SERVICE_PORT) if s.role == "master" else (AGENT_PORT,))
                 for s in topology(ctx.options.nodes)]
@@ -145,7 +150,7 @@ class BeamStandin(Standin):
         names = {s.name: inv.facts["erlang_nodes"][s.name] for s in specs}
         node.name_flag([ctx.hosts[s.name].address for s in specs])  # one naming mode for the whole domain
         domain = tuple(names[s.name] for s in specs if s.role != "master")
-        sources, apps = _sources(), _app_sources()
+        sources, apps = self.sources(), _app_sources()
 
         def install_node(spec: NodeSpec) -> None:
             host = ctx.hosts[spec.name]
