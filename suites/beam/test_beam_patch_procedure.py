@@ -93,7 +93,7 @@ def no_archive_stored(env: BeamEnv) -> bool:
     try:
         env.domain.client().composition()
     except PatchRefused as exc:
-        return exc.http_status == 404
+        return bool(exc.http_status == 404)  # http_status is Any to mypy
     return False
 
 
