@@ -40,11 +40,13 @@ SIZES = (3,)
 SSH_BACKEND = True  # CI runs this suite through SSH-only stand-ins too (docker-ssh)
 
 
-def _build(tmp: Path, modules: dict[str, str], version: str = "2.7.1", on_load_error: set[str] = frozenset()) -> Path:
+def _build(tmp: Path, modules: dict[str, str], version: str = "2.7.1",
+           on_load_error: frozenset[str] | set[str] = frozenset()) -> Path:
     """Patch of stand-in ``modules`` each changed with ``tag`` (module -> tag)."""
     d = tmp / secrets.token_hex(4)
     specs = [f"{APP[m]}:{variant(SRC[m], d, tag, on_load_error=m in on_load_error)}" for m, tag in modules.items()]
-    return build_patch(specs, version, d / "patch.zip")
+    out: Path = build_patch(specs, version, d / "patch.zip")
+    return out
 
 
 @pytest.fixture(scope="module")
