@@ -58,8 +58,9 @@ def test_the_installed_package_is_used_and_ships_its_data(installed: Path, tmp_p
     assert module.startswith(site) and containers.startswith(site) and examples.startswith(site)
     assert (Path(containers) / "Dockerfile").is_file() and (Path(containers) / "app/bin/zato").stat().st_mode & 0o111
     assert (Path(examples) / "zato-update.yaml").is_file()
-    version = _run(installed, tmp_path, "-m", "harness.cli", "--version")
-    assert version.returncode == 0 and version.stdout.strip() == f"harness {harness.__version__}"
+    for module in ("harness.cli", "harness"):  # `python -m harness` is the `harness` command too
+        version = _run(installed, tmp_path, "-m", module, "--version")
+        assert version.returncode == 0 and version.stdout.strip() == f"harness {harness.__version__}", module
 
 
 def test_a_plan_runs_and_standins_come_up_and_go_down_from_an_empty_directory(installed: Path,
