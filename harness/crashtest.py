@@ -22,6 +22,10 @@ each on a fresh environment, down to the point that fails alone — or, when eve
 failure is reported as the chain's (a crash during recovery), with its replay command.
 ``isolated``: each point on stand-ins started from nothing (an environment start per point).
 ``harness crashtest PLAN --point ID`` replays one point.
+
+For a test suite, :class:`CrashCase` holds a plan and its reference run (one module-scoped fixture), and
+:func:`point_shape_problems` and :func:`chain_failures` say what a suite asserts of every plan, one string a
+problem, so each suite keeps only what is its own: its plan, its sample of points, what its nodes record.
 """
 
 from __future__ import annotations
@@ -44,13 +48,17 @@ from harness.errors import ConfigError
 from harness.plan.loader import load_plan
 from harness.plan.models import Inventory, Plan
 
-__all__ = ["MODES", "PointResult", "Reference", "chain", "crashtest", "exercise", "in_step", "reference"]
+__all__ = ["MODES", "STEP_CLOSES", "STEP_OPENS", "CrashCase", "PointResult", "Reference", "chain", "chain_failures",
+           "crashtest", "exercise", "in_step", "point_shape_problems", "reference"]
 
 #: how the points are exercised: many in one environment, or each in its own (the module's doc)
 MODES = ("chain", "isolated")
 
 #: kill points inside a step (its outcome is unknown to the executor that dies there)
 _INSIDE = ("after-start", "after-action")
+#: the kill points every step reaches first and last, in this order (its remote commands, ``cmd-N``, between)
+STEP_OPENS = ("before-start", "after-start")
+STEP_CLOSES = ("after-action", "after-done")
 
 
 def in_step(point: str) -> bool:
@@ -298,3 +306,71 @@ def crashtest(plan_file: Path, workdir: Path, *, points: list[str] | None = None
         if progress:
             progress(res)
     return ref, results
+
+
+# ---- what a crash suite asserts of every plan -------------------------------------------------------
+
+def point_shape_problems(ref: Reference, plan_file: Path, *, commands: bool = False) -> list[str]:
+    """What is wrong with the kill points ``ref`` reached, one string a problem (none: every step boundary is a
+    kill point): each step planned for ``plan_file``, and no other, has points; each step's open with
+    :data:`STEP_OPENS` and close with :data:`STEP_CLOSES`; with ``commands``, each has a ``cmd-N`` between."""
+    from harness.engine.session import PlanSession
+
+    planned = [f"step:{s.id}" for s in PlanSession(plan_file).planned_steps()]
+    marks: dict[str, list[str]] = {}
+    for p in ref.points:
+        step, _, mark = p.rpartition(":")
+        marks.setdefault(step, []).append(mark)
+    problems = [f"{s}: planned, but no kill point reached in it" for s in planned if s not in marks]
+    problems += [f"{s}: kill points of no planned step: {', '.join(m)}" for s, m in marks.items() if s not in planned]
+    for step, got in ((s, m) for s, m in marks.items() if s in planned):
+        if tuple(got[:2]) != STEP_OPENS or tuple(got[-2:]) != STEP_CLOSES:
+            problems.append(f"{step}: kill points {', '.join(got)}; a step's points open with {', '.join(STEP_OPENS)} "
+                            f"and close with {', '.join(STEP_CLOSES)}")
+        if commands and not any(m.startswith("cmd-") for m in got):
+            problems.append(f"{step}: no cmd-N kill point (it ran no remote command?): {', '.join(got)}")
+    return problems
+
+
+def chain_failures(results: list[PointResult], ref: Reference) -> list[str]:
+    """What a chain over every point of ``ref`` failed at, one string a problem (none: it passed): a result for
+    each point, in the reference's order; each point reached and survived (with the points that replay it);
+    each resumed executor ended as the uninterrupted run did."""
+    got = [r.point for r in results]
+    problems = [] if got == ref.points else [f"results for {got}, not one for each point in order: {ref.points}"]
+    for r in results:
+        if not r.survived:
+            what = "reached" if r.reached else "NOT REACHED"
+            problems.append(f"{r.point} ({what}; replay: {', '.join(r.replay) or r.point}): {'; '.join(r.problems)}")
+        if r.exit_code != ref.exit_code:
+            problems.append(f"{r.point}: the executor ended {r.exit_code}, the uninterrupted run {ref.exit_code}")
+    return problems
+
+
+@dataclass
+class CrashCase:
+    """A crash suite's plan and its reference run, made once for a module-scoped fixture (:meth:`run`);
+    ``workdir`` (next to the plan) holds the stand-ins of the reference and of each point or chain."""
+
+    plan_file: Path
+    ref: Reference
+
+    @property
+    def workdir(self) -> Path:
+        return self.plan_file.parent / "work"
+
+    @classmethod
+    def run(cls, plan_file: Path, text: str) -> CrashCase:
+        """Write ``text`` to ``plan_file`` and run it uninterrupted (:func:`reference`)."""
+        plan_file.write_text(text)
+        return cls(plan_file, reference(plan_file, plan_file.parent / "work"))
+
+    def shape_problems(self, *, commands: bool = False) -> list[str]:
+        return point_shape_problems(self.ref, self.plan_file, commands=commands)
+
+    def exercise(self, point: str) -> PointResult:
+        return exercise(self.plan_file, point, self.ref, self.workdir)
+
+    def chain_failures(self) -> list[str]:
+        """Every point of the reference exercised in chains (:func:`chain`), judged by :func:`chain_failures`."""
+        return chain_failures(chain(self.plan_file, self.ref.points, self.ref, self.workdir), self.ref)
