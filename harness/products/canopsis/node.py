@@ -82,10 +82,10 @@ class CanopsisNode:
     def edition(self) -> str:
         return self.read("var/lib/canopsis/edition").strip() or "core"
 
-    def log(self, name: str) -> list[dict[str, Any]]:
-        """zerolog JSON lines of ``var/log/<name>.log`` (torn or foreign lines are skipped)."""
+    def log(self, name: str, *, file: str = "") -> list[dict[str, Any]]:
+        """zerolog JSON lines of ``var/log/<name>.log`` (or ``file``; torn or foreign lines are skipped)."""
         out = []
-        for line in self.read(f"var/log/{name}.log").splitlines():
+        for line in self.read(file or f"var/log/{name}.log").splitlines():
             try:
                 rec = json.loads(line)
             except ValueError:
@@ -93,6 +93,30 @@ class CanopsisNode:
             if isinstance(rec, dict):
                 out.append(rec)
         return out
+
+    def records(self, name: str, since: float = 0.0) -> list[dict[str, Any]]:
+        """JSON lines of ``var/log/<name>.log`` whose epoch ``time`` is at or after ``since`` (the records the
+        stand-in's own tools keep with an epoch time: ``migrationtool``, ``migrations``)."""
+        return [r for r in self.log(name) if isinstance(r.get("time"), int | float) and r["time"] >= since]
+
+    def journal(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The node's journal entries (``var/log/journal.json``, as ``journalctl -o json`` prints them) logged
+        at or after ``since`` (epoch seconds), in order; each with ``_ts``, its time in epoch seconds."""
+        out = []
+        for rec in self.log("journal", file="var/log/journal.json"):
+            try:
+                ts = int(rec["__REALTIME_TIMESTAMP"]) / 1e6
+            except (KeyError, TypeError, ValueError):
+                continue
+            if ts >= since:
+                out.append({**rec, "_ts": ts})
+        return out
+
+    def package_history(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """The package transactions (what ``yum history`` lists) that began at or after ``since``."""
+        doc = self.json("var/lib/canopsis/package.json")
+        history = doc.get("history", []) if isinstance(doc, dict) else []
+        return [h for h in history if float(h.get("begin", h.get("time", 0))) >= since]
 
     def log_sizes(self) -> dict[str, int]:
         return {n: len(self.read(f"var/log/{n}.log")) for n in ENGINE_LOGS}

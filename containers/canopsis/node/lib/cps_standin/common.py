@@ -23,6 +23,9 @@ CONFIG_DOC = STATE / "config.json"           # Mongo `configuration` document (f
 EDITION = STATE / "edition"                  # set by canopsinit --canopsis-edition
 DB = STATE / "alarms.db"
 VARS = ETC / "go-engines-vars.conf"
+#: the node's systemd journal, as ``journalctl -o json`` prints it: one JSON object a line, every value a
+#: string, ``__REALTIME_TIMESTAMP`` in microseconds since the epoch (the stand-in's systemd writes it)
+JOURNAL = LOGS / "journal.json"
 EDITIONS = {"core": "community", "cat": "pro"}
 
 
@@ -43,6 +46,24 @@ def log(level: str, message: str, *, file: Path | None = None, **fields: Any) ->
         file.parent.mkdir(parents=True, exist_ok=True)
         with file.open("a") as f:
             f.write(line)
+
+
+def append_line(path: Path, line: str) -> None:
+    """One line appended with a single write (O_APPEND): lines of concurrent writers never interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, (line.rstrip("\n") + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def journal(message: str, *, identifier: str = "systemd", pid: int = 1, **fields: Any) -> None:
+    """An entry of the node's journal (``journalctl -o json``): ``MESSAGE``, ``SYSLOG_IDENTIFIER``, ``_PID``,
+    ``__REALTIME_TIMESTAMP`` and ``fields`` (``UNIT``, ``JOB_TYPE``, ``JOB_RESULT`` for systemd's unit jobs)."""
+    rec = {"__REALTIME_TIMESTAMP": str(time.time_ns() // 1000), "_PID": str(pid), "SYSLOG_IDENTIFIER": identifier,
+           **{k: str(v) for k, v in fields.items()}, "MESSAGE": message}
+    append_line(JOURNAL, json.dumps(rec))
 
 
 def fatal(message: str, err: object = None, *, file: Path | None = None) -> int:

@@ -4,6 +4,13 @@ The repository is a directory with one folder per version (``<version>/release-n
 ``<version>/migrations/``); ``etc/yum.repos.d/*.repo`` points at it with ``baseurl=file://``. As with a
 real Canopsis repo (one per major line), ``update`` without a package spec goes to the latest version of
 the installed line; ``update canopsis-VERSION`` and ``downgrade canopsis-VERSION`` pick one.
+
+What the node keeps of it, as yum and dnf do: each transaction in the package database's history
+(``package.json`` ``history``: action, from, to, begin and end time, the command line, the tool, the return
+code — what ``yum history info`` shows), every dnf command line in ``var/log/dnf.log`` (``DDEBUG Command:``)
+and every yum package change in ``var/log/yum.log`` (``Updated: canopsis-…``). ``canopsinit`` logs to
+``var/log/migrationtool.log`` (its MigrationTool's log; one JSON object a line here, with the epoch time,
+what it printed, the arguments and the package version it found installed; its exit code last).
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ import json
 import re
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 from cps_standin.common import (
@@ -25,6 +33,7 @@ from cps_standin.common import (
     ROOT,
     STATE,
     UNITS,
+    append_line,
     edition,
     installed,
     read_json,
@@ -61,12 +70,16 @@ def write_units(version: str) -> None:
         f"ExecStart={ROOT}/bin/canopsis-api\n")
 
 
-def install(version: str, *, action: str) -> None:
+def install(version: str, *, action: str, cmdline: str = "", tool: str = "", begin: float | None = None) -> None:
     prev = installed().get("version")
     history = installed().get("history", [])
-    history.append({"action": action, "from": prev, "to": version, "time": time.time()})
-    write_json(PACKAGE, {"name": PKG, "version": version, "history": history})
     write_units(version)
+    history.append({"action": action, "from": prev, "to": version, "begin": begin or time.time(), "time": time.time(),
+                    "cmdline": cmdline, "tool": tool, "return_code": 0})
+    write_json(PACKAGE, {"name": PKG, "version": version, "history": history})
+    if tool == "yum":  # /var/log/yum.log: "Dec 03 12:00:01 Updated: canopsis-4.6.1-1.el7.x86_64"
+        word = {"install": "Installed", "downgrade": "Installed"}.get(action, "Updated")
+        append_line(LOGS / "yum.log", f"{datetime.now().strftime('%b %d %H:%M:%S')} {word}: {PKG}-{rel(version)}.{ARCH}")
 
 
 def _repos(disable: list[str], enable: list[str]) -> dict[str, Path]:
@@ -99,6 +112,10 @@ def yum(argv: list[str], prog: str = "yum") -> int:
         print(f"usage: {prog} [options] COMMAND", file=sys.stderr)
         return 1
     cmd, specs = words[0], words[1:]
+    begin, cmdline = time.time(), " ".join(argv)
+    if prog == "dnf":  # /var/log/dnf.log logs every command line
+        stamp = datetime.now().astimezone().strftime("%Y-%m-%dT%H:%M:%S%z")
+        append_line(LOGS / "dnf.log", f"{stamp} DDEBUG Command: dnf {cmdline}")
     repos = _repos(disable, enable)
     cur = installed().get("version")
     if cmd == "list" and specs[:1] == ["installed"]:
@@ -124,7 +141,7 @@ def yum(argv: list[str], prog: str = "yum") -> int:
         if want not in avail:
             print(f"No package {' '.join(specs)} available.\nError: Nothing to do", file=sys.stderr)
             return 1
-        install(want, action="install")
+        install(want, action="install", cmdline=cmdline, tool=prog, begin=begin)
         print(f"\nInstalled:\n  {PKG}.{ARCH} 0:{rel(want)}\n\nComplete!")
         return 0
     if cmd not in ("update", "upgrade", "downgrade"):
@@ -154,7 +171,7 @@ def yum(argv: list[str], prog: str = "yum") -> int:
     print(f"Resolving Dependencies\n--> Running transaction check\n---> Package {PKG}.{ARCH} 0:{rel(cur)} will be "
           f"{'downgraded' if cmd == 'downgrade' else 'updated'}\n---> Package {PKG}.{ARCH} 0:{rel(want)} will be an "
           f"{'downgrade' if cmd == 'downgrade' else 'update'}")
-    install(want, action=cmd)
+    install(want, action=cmd, cmdline=cmdline, tool=prog, begin=begin)
     print(f"\n{'Installed' if cmd == 'downgrade' else 'Updated'}:\n  {PKG}.{ARCH} 0:{rel(want)}\n\nComplete!")
     return 0
 
@@ -167,17 +184,25 @@ def canopsinit(argv: list[str]) -> int:
     p.add_argument("--authorize-reinit", action="store_true")
     args = p.parse_args(argv)
     flag = STATE / "mongo/initialized"
+
+    def say(message: str, **fields: object) -> None:
+        append_line(LOGS / "migrationtool.log", json.dumps({"time": time.time(), "levelname": "INFO",
+                                                            "name": "migrationtool", **fields, "message": message}))
+
     if flag.exists():
-        print("Database already intialized. Updating...")
+        message = "Database already intialized. Updating..."
     else:
-        print("Database not intialized. Initializing...")
+        message = "Database not intialized. Initializing..."
         flag.parent.mkdir(parents=True, exist_ok=True)
         flag.write_text("1\n")
+    print(message)
+    say(message, args=argv, installed=installed().get("version"), edition=args.canopsis_edition)
     changed = edition() != args.canopsis_edition or not EDITION.exists()
     EDITION.parent.mkdir(parents=True, exist_ok=True)
     EDITION.write_text(args.canopsis_edition + "\n")
     if changed and installed().get("version"):
         write_units(installed()["version"])  # Pro and Community ship different engine chains
+    say("canopsinit finished", exit_code=0)
     return 0
 
 

@@ -5,6 +5,12 @@ copies them to ``var/lib/systemd/loaded``, and ``start`` uses the loaded copy (a
 since the last reload gets systemd's warning, and the old definition, as with systemd). A started
 unit is a detached process whose output goes to ``var/log/<unit>.log``; its pid is in ``var/run``.
 canoctl wraps systemctl and returns its exit code (reference §2.5: canoctl's own output is unknown).
+
+Each job is in the node's journal (``var/log/journal.json``, as ``journalctl -o json`` prints it), as
+systemd logs it: ``Starting <Description>...`` then ``Started <Description>.`` (or ``Failed to start``),
+``Stopping …``/``Stopped …`` for a unit that was running, with ``UNIT``, ``JOB_TYPE`` (the verb asked:
+start, stop, restart) and ``JOB_RESULT``; ``Reloading.`` for ``daemon-reload``. The Description names the
+package version of the definition loaded, so the journal shows which version each start ran.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from cps_standin.common import LOADED, LOGS, ROOT, RUN, UNITS, edition, pid_alive, read_vars, started_at
+from cps_standin.common import LOADED, LOGS, ROOT, RUN, UNITS, edition, journal, pid_alive, read_vars, started_at
 
 ENGINES = ["engine-fifo", "engine-che", "engine-axe"]
 PRO_ENGINES = ["engine-correlation"]
@@ -60,7 +66,11 @@ def _pid(name: str) -> int | None:
     return pid if pid_alive(pid) and started_at(pid) <= written + 2 else None
 
 
-def start(name: str) -> int:
+def _description(unit: configparser.ConfigParser, name: str) -> str:
+    return unit["Unit"].get("Description", name) if unit.has_section("Unit") else name
+
+
+def start(name: str, job: str = "start") -> int:
     unit = _unit(name)
     if unit is None:
         print(f"Failed to start {name}: Unit {name} not found.", file=sys.stderr)
@@ -70,6 +80,8 @@ def start(name: str) -> int:
               "Run 'systemctl daemon-reload' to reload units.", file=sys.stderr)
     if _pid(name):
         return 0
+    desc = _description(unit, name)
+    journal(f"Starting {desc}...", UNIT=name, JOB_TYPE=job)
     svc = unit["Service"]
     env = dict(os.environ)
     if svc.get("EnvironmentFile"):
@@ -82,23 +94,31 @@ def start(name: str) -> int:
     _pidfile(name).write_text(f"{proc.pid}\n")
     time.sleep(0.2)
     if proc.poll() is not None:
+        journal(f"{name}: Main process exited, code=exited, status={proc.returncode}/FAILURE", UNIT=name)
+        journal(f"Failed to start {desc}.", UNIT=name, JOB_TYPE=job, JOB_RESULT="failed")
         print(f"Job for {name} failed because the control process exited with error code "
               f"(status={proc.returncode}).\nSee \"journalctl -xe\" for details.", file=sys.stderr)
         return 1
+    journal(f"Started {desc}.", UNIT=name, JOB_TYPE=job, JOB_RESULT="done")
     return 0
 
 
-def stop(name: str, timeout: float = 20.0) -> int:
+def stop(name: str, timeout: float = 20.0, job: str = "stop") -> int:
     pid = _pid(name)
     if pid is None:
         return 0
+    unit = _unit(name)
+    desc = _description(unit, name) if unit is not None else name
+    journal(f"Stopping {desc}...", UNIT=name, JOB_TYPE=job)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     if pid_alive(pid):
+        journal(f"{name}: State 'stop-sigterm' timed out. Killing.", UNIT=name)
         os.kill(pid, signal.SIGKILL)
     _pidfile(name).unlink(missing_ok=True)
+    journal(f"Stopped {desc}.", UNIT=name, JOB_TYPE=job, JOB_RESULT="done")
     return 0
 
 
@@ -107,12 +127,15 @@ def is_active(name: str) -> bool:
 
 
 def daemon_reload() -> int:
+    t0 = time.monotonic()
+    journal("Reloading.")
     LOADED.mkdir(parents=True, exist_ok=True)
     for old in LOADED.glob("*.service"):
         if not (UNITS / old.name).exists():
             old.unlink()
     for unit in UNITS.glob("*.service"):
         shutil.copyfile(unit, LOADED / unit.name)
+    journal(f"Reloading finished in {max(1, round((time.monotonic() - t0) * 1000))} ms.")
     return 0
 
 
@@ -134,8 +157,8 @@ def systemctl(argv: list[str]) -> int:
         elif verb == "stop":
             rc = rc or stop(n)
         elif verb == "restart":
-            stop(n)
-            rc = rc or start(n)
+            stop(n, job="restart")
+            rc = rc or start(n, job="restart")
         elif verb == "is-active":
             active = is_active(n)
             print("active" if active else "inactive")
