@@ -6,12 +6,19 @@ crash never loses a message and never forwards one twice from the same delivery.
 alarm state (``store.apply_batch``: deduplicated by event id) and then acks. SIGTERM finishes the
 batch in hand and logs ``engine stopped``. A consumer that fails (the broker gone) logs ``engine stopped``,
 then ``exit with error`` with the error, and the engine exits 1, as upstream's ``engine.Run`` and ``main`` do.
+
+Fault injection (the stand-in's, not a Canopsis feature): with ``CPS_STANDIN_FAULT=kill-after-apply:N`` in
+its environment, an engine SIGKILLs itself once its Nth batch is applied (engine-axe: committed to the alarm
+store) and before that batch is acked, after logging ``fault injected: SIGKILL`` with the batch number, the
+events in it and how many it applied in all, so a test kills it at that moment, not at a time that can
+fall before or after it, and the node's log says where the kill landed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import sys
 import time
@@ -25,6 +32,7 @@ from cps_standin.common import CONFIG_DOC, LOGS, edition, fatal, installed_versi
 QUEUES = {"fifo": "Engine_fifo", "che": "Engine_che", "axe": "Engine_axe", "correlation": "Engine_correlation"}
 REQUIRED = ("connector", "connector_name", "source_type", "event_type", "component")
 BATCH = 500
+FAULT_ENV = "CPS_STANDIN_FAULT"
 
 
 def validate(ev: Any) -> str | None:
@@ -55,6 +63,15 @@ class Engine:
         self.logfile = LOGS / f"engine-{name}.log"
         self.stopping = False
         self.db = store.connect() if name in ("fifo", "axe", "correlation") else None
+        self.batches = self.handled = 0
+
+    def fault(self, point: str, events: int) -> None:
+        """SIGKILL this engine here if ``CPS_STANDIN_FAULT`` names this point and batch (see the module doc)."""
+        name, _, n = os.environ.get(FAULT_ENV, "").partition(":")
+        if name == point and n.isdigit() and int(n) == self.batches:
+            self.log("warn", "fault injected: SIGKILL", point=point, batch=self.batches, events=events,
+                     handled=self.handled)
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         log(level, message, file=self.logfile, engine=f"engine-{self.name}", **fields)
@@ -101,6 +118,9 @@ class Engine:
                 applied.append((eid, cur.rowcount == 1))
             store.record(self.db, "engine-correlation", applied, now)
             self.db.execute("COMMIT")
+        self.batches += 1
+        self.handled += len(batch)
+        self.fault("kill-after-apply", len(batch))  # applied, not yet forwarded nor acked
         if self.publish_queue:
             for eid, body in out:
                 ch.basic_publish("amq.direct", self.publish_queue, body,
