@@ -55,7 +55,8 @@ def test_each_command_leaves_its_record_and_the_order_is_judged_from_them(node: 
         "DDEBUG Command: dnf --disablerepo=* --enablerepo=canopsis* update canopsis-4.6.1 -y")
     messages = [(e.get("UNIT"), e.get("JOB_TYPE"), e["MESSAGE"]) for e in node.journal(t0)]
     assert messages[0] == (None, None, "Reloading.") and messages[1][2].startswith("Reloading finished in ")
-    assert messages[2:] == [(UNIT, "restart", "Starting Sleeper (4.6.1)..."), (UNIT, "restart", "Started Sleeper (4.6.1)."),
+    assert messages[2:] == [(UNIT, "restart", "Starting Sleeper (4.6.1)..."),
+                            (UNIT, "restart", "Started Sleeper (4.6.1)."),
                             (UNIT, "stop", "Stopping Sleeper (4.6.1)..."), (UNIT, "stop", "Stopped Sleeper (4.6.1).")]
     events = node_runbook(node, t0)
     assert stages(events) == ["packages", "canopsinit", "daemon-reload", "start", "stop"]

@@ -79,7 +79,8 @@ def install(version: str, *, action: str, cmdline: str = "", tool: str = "", beg
     write_json(PACKAGE, {"name": PKG, "version": version, "history": history})
     if tool == "yum":  # /var/log/yum.log: "Dec 03 12:00:01 Updated: canopsis-4.6.1-1.el7.x86_64"
         word = {"install": "Installed", "downgrade": "Installed"}.get(action, "Updated")
-        append_line(LOGS / "yum.log", f"{datetime.now().strftime('%b %d %H:%M:%S')} {word}: {PKG}-{rel(version)}.{ARCH}")
+        stamp = datetime.now().strftime("%b %d %H:%M:%S")
+        append_line(LOGS / "yum.log", f"{stamp} {word}: {PKG}-{rel(version)}.{ARCH}")
 
 
 def _repos(disable: list[str], enable: list[str]) -> dict[str, Path]:
