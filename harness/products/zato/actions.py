@@ -29,7 +29,7 @@ import requests
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, Environment, HostHandle
-from harness.errors import StepFailed
+from harness.errors import GateTimeout, StepFailed
 from harness.products.zato import serving, state
 from harness.products.zato.logs import parse_line, parse_log
 from harness.transports.base import CommandResult
@@ -124,11 +124,11 @@ def wait_process_gone(comp: ComponentHandle, pid: int, timeout: float) -> float:
     """Wait until process ``pid`` of ``comp`` has exited (its pidfile is already gone: ``zato stop``
     deletes it at once); the seconds it took."""
     t0 = time.monotonic()
-    wait_until(lambda: not state.pid_alive(comp.host, pid), timeout=timeout, interval=0.05,
-               what=f"the old process of {comp.name} (pid {pid}) to exit after SIGTERM",
-               details=lambda: "--- log tail ---\n" + "\n".join(state.read_log(comp).splitlines()[-10:]),
-               hint=f"`zato stop` returns before the process is gone; check {state.log_path(comp)} on "
-                    f"{comp.host.name} for what keeps it from stopping")
+    if not state.wait_pid_gone(comp.host, pid, timeout):  # one command on the host, whatever it takes
+        tail = "\n".join(state.read_log(comp).splitlines()[-10:])
+        raise GateTimeout(f"the old process of {comp.name} (pid {pid}) to exit after SIGTERM not ready after "
+                          f"{timeout:g}s\n--- log tail ---\n{tail}\nHint: `zato stop` returns before the process "
+                          f"is gone; check {state.log_path(comp)} on {comp.host.name} for what keeps it from stopping")
     return round(time.monotonic() - t0, 4)
 
 

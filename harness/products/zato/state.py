@@ -46,6 +46,21 @@ def pid_alive(host: HostHandle, pid: int) -> bool:
     return res.ok and not res.stdout.strip().startswith("Z")
 
 
+#: on the host: wait until process "$1" is gone (or a zombie), at most "$2" polls 50 ms apart; exit 0 when it
+#: is gone, 1 when it still runs. One command however long the process takes: polled from here, each poll
+#: would be a command of its own, and the step's command count (its kill points) would vary from run to run.
+_WAIT_GONE = ('n=0; while kill -0 "$1" 2>/dev/null; do case $(ps -o stat= -p "$1" 2>/dev/null) in Z*) exit 0;; '
+              'esac; [ "$n" -ge "$2" ] && exit 1; n=$((n + 1)); sleep 0.05; done; exit 0')
+
+
+def wait_pid_gone(host: HostHandle, pid: int, timeout: float) -> bool:
+    """Wait on ``host`` until process ``pid`` has exited (or is a zombie), for at most ``timeout`` seconds;
+    True when it is gone."""
+    polls = max(1, int(timeout / 0.05))
+    res = host.transport.run(["sh", "-c", _WAIT_GONE, "gone", str(pid), str(polls)], timeout=timeout * 2 + 30)
+    return res.exit_code == 0
+
+
 def haproxy_log(comp: ComponentHandle) -> str:
     """What HAProxy of the load balancer ``comp`` sent to syslog (its ``log`` directive), as the LB's host
     keeps it: ``logs/haproxy.log`` under the component (the stand-in's syslog; on a VM, point rsyslog there)."""
