@@ -8,12 +8,13 @@ environment start plus the run (a sample of ``--sample`` points unless ``--all``
 the full enumeration of the 3-server update fits the 10-minute goal.
 
 Usage: python bench/crashtest.py [--procedure zato-update] [--servers 3] [--mode chain|isolated]
-                                 [--sample 6] [--all]
+                                 [--sample 6] [--all] [--jobs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ def main() -> None:
     ap.add_argument("--mode", default="chain", choices=MODES)
     ap.add_argument("--sample", type=int, default=6, help="isolated: kill points to exercise, spread over the run")
     ap.add_argument("--all", action="store_true", help="isolated: every kill point (long); chain always does all")
+    ap.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)),
+                    help="chain: chains at once, each on environments of its own (default: the cores)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-crashtest-"))
     plan = work / "plan.yaml"
@@ -38,7 +41,8 @@ def main() -> None:
     every = args.all or args.mode == "chain"
     points = ref.points if every else ref.points[:: max(1, len(ref.points) // args.sample)][: args.sample]
     print(f"{args.procedure}, {args.servers} server(s): {len(ref.points)} kill points; "
-          f"uninterrupted run incl. stand-ins {ref.seconds:.1f} s; mode {args.mode}")
+          f"uninterrupted run incl. stand-ins {ref.seconds:.1f} s; mode {args.mode}"
+          + (f", {args.jobs} chains at once" if args.mode == "chain" else ""))
     t0 = time.monotonic()
 
     def show(res: PointResult) -> None:
@@ -46,7 +50,7 @@ def main() -> None:
         print(f"  {res.point}: {mark} ({res.seconds:.1f} s)")
 
     if args.mode == "chain":
-        results = chain(plan, points, ref, work, progress=show)
+        results = chain(plan, points, ref, work, progress=show, jobs=args.jobs)
     else:
         results = []
         for p in points:

@@ -35,8 +35,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,17 +172,22 @@ def exercise(plan_file: Path, point: str, ref: Reference, workdir: Path, *, time
 
 
 def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, timeout: float = 900,
-          progress: Callable[[PointResult], None] | None = None) -> list[PointResult]:
-    """Exercise ``points`` in chains (see the module's doc); one result per point, in their order."""
+          progress: Callable[[PointResult], None] | None = None, jobs: int = 1) -> list[PointResult]:
+    """Exercise ``points`` in chains (see the module's doc); one result per point, in their order. ``jobs``
+    chains run at once, each on environments of its own (``workdir/laneN``): the points start as that many
+    consecutive parts, and the groups a chain leaves (points it did not reach, halves of a failing chain)
+    go to whichever lane is free."""
     _checked(plan_file)
     results: dict[str, PointResult] = {}
     failed_chains: list[tuple[list[str], list[str]]] = []
-    queue = [list(points)]
-    while queue:
-        group = queue.pop(0)
-        t0 = time.monotonic()
-        killed, exit_code, problems = _chain_once(plan_file, group, ref, workdir, timeout)
-        seconds = time.monotonic() - t0
+    lanes = max(1, min(jobs, len(points)))
+    size = -(-len(points) // lanes) if points else 1
+    queue = deque(points[i:i + size] for i in range(0, len(points), size))
+    cond = threading.Condition()
+    busy, errors = 0, list[BaseException]()
+
+    def finished(group: list[str], killed: list[str], exit_code: int | None, problems: list[str],
+                 seconds: float) -> None:  # under cond
         rest = [p for p in group if p not in killed]
         if not killed:  # a run from the start ended without reaching any of them
             for p in rest:
@@ -187,11 +195,11 @@ def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, 
                                          seconds=seconds / len(rest))
                 if progress:
                     progress(results[p])
-            continue
+            return
         if problems and len(killed) > 1:  # which of them: each half on a fresh environment
             failed_chains.append((killed, problems))
             half = len(killed) // 2
-            queue[:0] = [killed[:half], killed[half:]]
+            queue.extendleft([killed[half:], killed[:half]])
         else:
             for p in killed:
                 results[p] = PointResult(p, reached=True, exit_code=exit_code, problems=list(problems),
@@ -200,6 +208,40 @@ def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, 
                     progress(results[p])
         if rest:
             queue.append(rest)
+
+    def lane(n: int) -> None:
+        nonlocal busy
+        lane_dir = workdir / f"lane{n}" if lanes > 1 else workdir
+        while True:
+            with cond:
+                while not queue and busy and not errors:
+                    cond.wait()
+                if not queue or errors:
+                    cond.notify_all()
+                    return
+                group = queue.popleft()
+                busy += 1
+            t0 = time.monotonic()
+            try:
+                killed, exit_code, problems = _chain_once(plan_file, group, ref, lane_dir, timeout)
+            except BaseException as exc:  # an environment that cannot start: every lane stops, it is raised
+                with cond:
+                    busy -= 1
+                    errors.append(exc)
+                    cond.notify_all()
+                return
+            with cond:
+                busy -= 1
+                finished(group, killed, exit_code, problems, time.monotonic() - t0)
+                cond.notify_all()
+
+    if lanes == 1:
+        lane(0)
+    else:
+        with ThreadPoolExecutor(lanes, thread_name_prefix="crash-lane") as pool:
+            list(pool.map(lane, range(lanes)))
+    if errors:
+        raise errors[0]
     for killed, problems in failed_chains:  # every part survived: the failure needs the kills together
         if all(results[p].survived for p in killed):
             last = results[killed[-1]]
@@ -287,8 +329,10 @@ def _checked(plan_file: Path) -> Plan:
 
 def crashtest(plan_file: Path, workdir: Path, *, points: list[str] | None = None, mode: str = "chain",
               limit: int = 0, progress: Callable[[PointResult], None] | None = None,
-              announce: Callable[[Reference, int], None] | None = None) -> tuple[Reference, list[PointResult]]:
-    """The reference run, then ``points`` (default: every point it reached; at most ``limit``) exercised."""
+              announce: Callable[[Reference, int], None] | None = None,
+              jobs: int = 1) -> tuple[Reference, list[PointResult]]:
+    """The reference run, then ``points`` (default: every point it reached; at most ``limit``) exercised
+    (chains: ``jobs`` at once)."""
     if mode not in MODES:
         raise ConfigError(f"unknown crash-test mode {mode!r}", hint=f"use one of: {', '.join(MODES)}")
     ref = reference(plan_file, workdir)
@@ -298,7 +342,7 @@ def crashtest(plan_file: Path, workdir: Path, *, points: list[str] | None = None
     if announce:
         announce(ref, len(todo))
     if mode == "chain":
-        return ref, chain(plan_file, todo, ref, workdir, progress=progress)
+        return ref, chain(plan_file, todo, ref, workdir, progress=progress, jobs=jobs)
     results = []
     for point in todo:
         res = exercise(plan_file, point, ref, workdir)

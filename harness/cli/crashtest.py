@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +26,8 @@ def crashtest_cmd(
                                           "killed at the next (default); isolated: fresh stand-ins per point")
                         ] = "chain",
         workdir: Annotated[Path | None, typer.Option(help="where stand-ins and runs go (default: a temp dir)")] = None,
+        jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="chain: chains at once, each on "
+                                          "environments of its own (default: this machine's cores)")] = 0,
 ) -> None:
     """Kill the executor at every kill point (step boundaries and every remote command of a step), run
     `harness resume`, and prove the end state, the nodes' own records and the journal match an
@@ -45,6 +48,7 @@ def crashtest_cmd(
     started = time.monotonic()
     try:
         _, results = crashtest(plan, work, points=point, mode=mode, progress=show, limit=limit,
+                               jobs=jobs or len(os.sched_getaffinity(0)),
                                  announce=lambda ref, n: console.print(
                                      f"{len(ref.points)} kill points in an uninterrupted run ({ref.seconds:.1f} s);"
                                      f" exercising {n} ({mode})"))

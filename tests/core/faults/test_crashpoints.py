@@ -3,11 +3,13 @@ the resumed run journals the interrupted step indeterminate and re-checks it."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,25 +96,31 @@ def test_told_several_points_the_executor_dies_at_the_first_it_reaches(created: 
 # ---- chains: which kill point a failed chain's end is due to (the splitting logic alone) -------------
 
 def _chained(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, points: list[str],
-             fails: Callable[[list[str]], bool], reached: set[str] | None = None) -> tuple[list[Any], list[list[str]]]:
+             fails: Callable[[list[str]], bool], reached: set[str] | None = None, jobs: int = 1,
+             lanes: list[Path] | None = None) -> tuple[list[Any], list[list[str]]]:
     """:func:`harness.crashtest.chain` with each environment's chain replaced by a rule: every point of the
     group the chain is given is killed at (in order, those in ``reached``), and its end fails when ``fails``
     says so for the points killed at."""
     from harness import crashtest
 
     chains: list[list[str]] = []
+    both, calls = threading.Barrier(jobs, timeout=30), itertools.count()
 
     def once(plan_file: Path, group: list[str], ref: Any, workdir: Path,
              timeout: float) -> tuple[list[str], int | None, list[str]]:
+        if jobs > 1 and next(calls) < jobs:
+            both.wait()  # the first groups run at once, one per lane (a real chain takes seconds)
         killed = [p for p in group if reached is None or p in reached]
         chains.append(killed)
+        if lanes is not None:
+            lanes.append(workdir)
         return killed, 0, ([f"end state differs after {killed}"] if killed and fails(killed) else [])
 
     monkeypatch.setattr(crashtest, "_chain_once", once)
     plan = tmp_path / "plan.yaml"
     plan.write_text("procedure: zato-restart\nstandins: {product: zato, servers: 1, backend: process}\n")
     ref = crashtest.Reference(points, 0, {}, {}, 0.0)
-    return crashtest.chain(plan, points, ref, tmp_path), chains
+    return crashtest.chain(plan, points, ref, tmp_path, jobs=jobs), chains
 
 
 POINTS = [f"step:s{i}:after-done" for i in range(8)]
@@ -148,6 +156,44 @@ def test_points_a_chain_does_not_reach_get_an_environment_of_their_own(monkeypat
     results, chains = _chained(monkeypatch, tmp_path, POINTS, lambda killed: False, reached=set(POINTS[:3]))
     assert chains[0] == POINTS[:3] and chains[1] == [], "the rest was tried from the start again"
     assert [r.reached for r in results] == [True] * 3 + [False] * 5
+
+
+def test_chains_in_two_lanes_judge_every_point_as_one_lane_does(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    bad = POINTS[5]
+    lanes: list[Path] = []
+    results, chains = _chained(monkeypatch, tmp_path, POINTS, lambda killed: bad in killed, jobs=2, lanes=lanes)
+    assert [r.point for r in results] == POINTS
+    assert [r.point for r in results if not r.survived] == [bad]
+    assert POINTS[:4] in chains and POINTS[4:] in chains, "two consecutive parts, one per lane"
+    assert {p.name for p in lanes} == {"lane0", "lane1"}, "each lane on environments of its own"
+    alone, _ = _chained(monkeypatch, tmp_path, POINTS, lambda killed: bad in killed)
+    assert [(r.point, r.survived, r.reached) for r in alone] == [(r.point, r.survived, r.reached) for r in results]
+
+
+def test_a_lane_whose_environment_cannot_start_stops_every_lane_and_is_raised(monkeypatch: pytest.MonkeyPatch,
+                                                                              tmp_path: Path) -> None:
+    from harness import crashtest
+    from harness.errors import SetupFailed
+
+    started: list[list[str]] = []
+    both = threading.Barrier(2, timeout=30)
+
+    def once(plan_file: Path, group: list[str], ref: Any, workdir: Path,
+             timeout: float) -> tuple[list[str], int | None, list[str]]:
+        started.append(group)
+        if len(started) <= 2:
+            both.wait()  # both lanes have taken their first part
+        if workdir.name == "lane1":
+            raise SetupFailed("stand-ins could not start")
+        return group, 0, []
+
+    monkeypatch.setattr(crashtest, "_chain_once", once)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("procedure: zato-restart\nstandins: {product: zato, servers: 1, backend: process}\n")
+    with pytest.raises(SetupFailed, match="could not start"):
+        crashtest.chain(plan, POINTS, crashtest.Reference(POINTS, 0, {}, {}, 0.0), tmp_path, jobs=2)
+    assert len(started) <= 3, "lane0 may finish its part; nothing more is started"
 
 
 def test_crashtest_refuses_a_plan_without_standins(tmp_path: Path) -> None:
