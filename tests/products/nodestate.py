@@ -32,9 +32,14 @@ class Log(bytes):
         return f"Log({len(self)} bytes)"
 
 
-def files(root: Path) -> dict[str, Any]:
-    out = {}
+def files(root: Path, *, own: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Each file under ``root`` but those under a directory named in ``own``: a store the product's runtime
+    writes on its own schedule (RabbitMQ's ``mnesia``: Ra rewrites its quorum queues' ``meta.dets`` as it
+    applies its log), which the caller judges by what it holds instead (the queues and their messages)."""
+    out: dict[str, Any] = {}
     for p in sorted(root.rglob("*")):
+        if own and any(part in own for part in p.relative_to(root).parts[:-1]):
+            continue
         if p.is_file() and not p.is_socket() and not p.name.endswith(TRANSIENT):
             try:
                 st = p.stat()
@@ -64,9 +69,10 @@ def processes(root: Path) -> dict[int, str]:
     return out
 
 
-def snapshot(root: Path, **extra: Any) -> dict[str, Any]:
-    """Files and processes under ``root``, and whatever product state the caller adds (ODB rows, versions)."""
-    return {"files": files(root), "processes": processes(root), **extra}
+def snapshot(root: Path, *, own: tuple[str, ...] = (), **extra: Any) -> dict[str, Any]:
+    """Files (but those of ``own`` stores, see :func:`files`) and processes under ``root``, and whatever product
+    state the caller adds (ODB rows, versions, a broker's queues)."""
+    return {"files": files(root, own=own), "processes": processes(root), **extra}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:

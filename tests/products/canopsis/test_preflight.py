@@ -16,21 +16,32 @@ from typer.testing import CliRunner
 from harness.cli import app
 from harness.environment import Environment
 from harness.plan.models import Inventory
+from harness.products.canopsis.amqp import queue_depths
+from harness.products.canopsis.fixtures import ENGINE_QUEUES
 from harness.products.canopsis.node import CanopsisNode
+from harness.secrets import reveal
 from tests.products import nodestate
 
 PARAMS = {"to": "4.6.1", "guides_followed": ["migration-4.6.0"]}
+
+
+def state(inv: Inventory) -> dict[str, Any]:
+    """The node's files and processes; RabbitMQ's own store (``mnesia``, rewritten by the broker on its own)
+    by what it holds: every engine queue and its messages."""
+    depths = queue_depths(str(reveal(inv.facts["amqp_url"])), ENGINE_QUEUES)
+    assert all(d >= 0 for d in depths.values()), depths
+    return nodestate.snapshot(Path(str(inv.state_dir)), own=("mnesia",), queues=depths)
 
 
 def preflight(inv: Inventory, tmp_path: Path, **params: Any) -> tuple[int, dict[str, Any],
                                                                        dict[tuple[str, str], dict[str, Any]]]:
     plan = tmp_path / "plan.yaml"
     plan.write_text(yaml.safe_dump({"procedure": "canopsis-update", "params": {**PARAMS, **params}}))
-    before = nodestate.snapshot(Path(str(inv.state_dir)))
+    before = state(inv)
     assert before["processes"] and before["files"]  # RabbitMQ and the engines, the node's files
     res = CliRunner().invoke(app, ["preflight", str(plan), "--target", str(Path(str(inv.state_dir)) / "inventory.yaml"),
                                    "--json", "--free-mib", "1"])
-    assert nodestate.diff(before, nodestate.snapshot(Path(str(inv.state_dir)))) == {}
+    assert nodestate.diff(before, state(inv)) == {}
     doc = json.loads(res.stdout)
     return res.exit_code, doc, {(c["name"], c["node"]): c for c in doc["checks"] if not c["ok"]}
 
