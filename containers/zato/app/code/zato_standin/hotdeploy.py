@@ -31,7 +31,7 @@ from zato_standin import odb as odb_mod
 from zato_standin.store import ServiceStore
 
 if TYPE_CHECKING:
-    from zato_standin.runner import Runtime
+    from zato_standin.runtime import Runtime
 
 IN_CLOSE_WRITE, IN_MOVED_TO, IN_ISDIR = 0x8, 0x80, 0x40000000
 IN_NONBLOCK, IN_CLOEXEC = 0o4000, 0o2000000

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from zato_standin import component, httpbase
 
 if TYPE_CHECKING:
-    from zato_standin.runner import Runtime
+    from zato_standin.runtime import Runtime
 
 HAPROXY_CANDIDATES = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 

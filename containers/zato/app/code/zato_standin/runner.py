@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from zato_standin import (
@@ -32,6 +29,7 @@ from zato_standin import (
     store,
     webadmin,
 )
+from zato_standin.runtime import Runtime
 
 BOOTERS = {
     "server": server.boot,
@@ -39,23 +37,6 @@ BOOTERS = {
     "scheduler": simple.boot,
     "load-balancer": lb.boot,
 }
-
-
-@dataclass
-class Runtime:
-    comp: component.Component
-    log: logging.Logger
-    sync_internal: bool = False
-    #: ``zato start --deploy X.zip``: where the archive was extracted (its ``code`` and ``enmasse``)
-    deploy_auto_from: str = ""
-    stop_requested: threading.Event = field(default_factory=threading.Event)
-    pid: int = field(default_factory=os.getpid)
-    #: run after the HTTP servers stopped (e.g. the server's ODB up-status becomes clean-down)
-    on_stop: list[Callable[[], None]] = field(default_factory=list)
-
-    def sleep(self, seconds: float) -> bool:
-        """Sleep, but wake up early on SIGTERM; True when a stop was requested."""
-        return self.stop_requested.wait(max(seconds, 0.0))
 
 
 def ready_line(rt: Runtime) -> str:

@@ -31,7 +31,7 @@ from zato_standin import __version__, component, hotdeploy, httpbase, internal, 
 from zato_standin.store import BadRequest, ServiceNotFound, ServiceStore
 
 if TYPE_CHECKING:
-    from zato_standin.runner import Runtime
+    from zato_standin.runtime import Runtime
 
 # Modules imported on the first worker while the server boots (the real server imports its internal
 # service modules here).

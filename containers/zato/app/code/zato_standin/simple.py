@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from zato_standin import httpbase
 
 if TYPE_CHECKING:
-    from zato_standin.runner import Runtime
+    from zato_standin.runtime import Runtime
 
 
 def boot(rt: Runtime) -> list[httpbase.GracefulHTTPServer] | None:

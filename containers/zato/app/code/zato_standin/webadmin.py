@@ -28,7 +28,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from zato_standin import httpbase
 
 if TYPE_CHECKING:
-    from zato_standin.runner import Runtime
+    from zato_standin.runtime import Runtime
 
 LOGIN_FORM = (b"<html><body><form method='post' action='/accounts/login/'>"
               b"<input name='username'><input name='password' type='password'><button>Log in</button>"
