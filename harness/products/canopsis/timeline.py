@@ -12,9 +12,14 @@ stopped``, then ``exit with error`` (``cmd/engine-*/main.go``), exit status 1. z
 RFC 3339 to the second: a change is placed at the start of the second it was logged in, and
 :meth:`CanopsisTimeline.window` keeps the records of every second the window overlaps. A line that is not a
 JSON record (a Go panic's goroutine dump, a Python traceback) continues the record before it.
-Neither the engines nor the API log anything on the way up or down (systemd does, in its journal), so their
-lanes know ready, stopped and failed; the version is the one an ``engine started`` (``http server started``
-for the API) names.
+Neither the engines nor the API log anything on the way up or down: systemd does, in its journal. Each lane
+therefore also holds its unit's journal entries (``journalctl -o json -u UNIT``: ``canopsis-engine-go@<engine>``,
+``canopsis-service@canopsis-api``), in which ``Starting …`` and ``Stopping …`` are the ``starting`` and
+``stopping`` states and ``Failed to start …`` is ``failed``; the program's own ``engine started`` /
+``http server started`` is ``ready`` and names the version, its ``engine stopped`` is ``stopped``::
+
+    {"__REALTIME_TIMESTAMP": "1764740829512345", "UNIT": "canopsis-engine-go@engine-che.service",
+     "JOB_TYPE": "restart", "MESSAGE": "Starting Canopsis engine-che 4.6.1..."}
 
 The broker's lane (``rabbitmq``, the packages installation's own RabbitMQ node) is RabbitMQ's log, every line
 of a multi-line message under the same header::
@@ -31,6 +36,7 @@ It has no version: the broker's is not Canopsis's, which the report compares acr
 from __future__ import annotations
 
 import contextlib
+import heapq
 import json
 import re
 from collections.abc import Iterator
@@ -58,6 +64,26 @@ _RABBIT = [("Starting RabbitMQ ", "starting"), ("Server startup complete", "read
 _STATE = {"engine started": "ready", "engine stopped": "stopped", "exit with error": "failed",
           "http server started": "ready", "http server stopped": "stopped"}
 _FAILED_LEVELS = ("fatal", "panic")
+#: systemd's job messages in a unit's journal -> swimlane state ("Started" is systemd's fork of a simple
+#: service, not the program ready: the program's own line says that; "Stopped" repeats the program's)
+_JOURNAL = [("Starting ", "starting"), ("Stopping ", "stopping"), ("Failed to start ", "failed")]
+JOURNAL_FILE = "var/log/journal.json"
+
+
+def unit_of(lane: str) -> str:
+    """The systemd unit whose journal entries go with ``lane``."""
+    return "canopsis-service@canopsis-api.service" if lane == "api" else f"canopsis-engine-go@{lane}.service"
+
+
+def journal_entry(line: str) -> tuple[float, str, str] | None:
+    """``(ts, unit, message)`` of a ``journalctl -o json`` line, or None."""
+    if not line.startswith('{"__REALTIME_TIMESTAMP"') and '"__REALTIME_TIMESTAMP"' not in line[:200]:
+        return None
+    try:
+        rec = json.loads(line)
+        return int(rec["__REALTIME_TIMESTAMP"]) / 1e6, str(rec.get("UNIT", "")), str(rec.get("MESSAGE", ""))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def record(line: str) -> dict[str, Any] | None:
@@ -92,6 +118,9 @@ def rabbit_line(line: str) -> tuple[float, str, str] | None:
 
 def _line_time(line: str) -> tuple[float, float] | None:
     """When a line was logged and to what precision, for either log format; None for a continuation line."""
+    entry = journal_entry(line)
+    if entry is not None:
+        return entry[0], 1e-6
     rec = record(line)
     if rec is not None:
         return rec["_ts"], rec["_res"]
@@ -120,13 +149,19 @@ class CanopsisTimeline:
         except (TransportError, OSError, KeyError):
             return {}
         out: dict[str, str] = {}
+        try:
+            journal = node.read(JOURNAL_FILE).splitlines()
+        except (TransportError, OSError):
+            journal = []
         for lane, prog in LOGS.items():
             try:
                 text = node.read(f"var/log/{prog}.log")
             except (TransportError, OSError):
-                continue
-            if text:
-                out[lane] = text
+                text = ""
+            unit = unit_of(lane)
+            jobs = [line for line in journal if (e := journal_entry(line)) is not None and e[1] == unit]
+            if text or jobs:
+                out[lane] = "\n".join(filter(None, [text.rstrip("\n"), *jobs]))
         if "broker_node" in env.inventory.facts:  # the packages installation's broker (compose: a container's)
             with contextlib.suppress(TransportError, OSError, KeyError, ValueError):
                 broker = broker_of(env.inventory, env)
@@ -136,16 +171,31 @@ class CanopsisTimeline:
     def parse(self, node: str, text: str) -> list[StateChange]:
         if node == BROKER:
             return self._parse_broker(node, text)
-        changes: list[StateChange] = []
-        version: str | None = None
-        for rec in records(text):
+        own: list[tuple[float, str, str | None, str]] = []  # the program's: ts, state, version, detail
+        jobs: list[tuple[float, str, str | None, str]] = []  # systemd's, for its unit
+        for line in text.splitlines():
+            entry = journal_entry(line)
+            if entry is not None:
+                state = next((st for prefix, st in _JOURNAL if entry[2].startswith(prefix)), None)
+                if state is not None:
+                    jobs.append((entry[0], state, None, entry[2][:200]))
+                continue
+            rec = record(line)
+            if rec is None:
+                continue
             level, message = str(rec.get("level", "")), str(rec.get("message", ""))
             state = "failed" if level in _FAILED_LEVELS else _STATE.get(message)
-            if state is None:
-                continue
-            if state == "ready":
-                version = str(rec.get("version") or "") or version
-            changes.append(StateChange(rec["_ts"], node, state, version, _detail(rec)))
+            if state is not None:
+                own.append((rec["_ts"], state, str(rec.get("version") or "") or None, _detail(rec)))
+        changes: list[StateChange] = []
+        version: str | None = None
+        # the two logs merged by time, each in the order it was written (a program line to the second is
+        # placed at the start of its second)
+        for ts, state, named, detail in heapq.merge(own, jobs, key=lambda c: c[0]):
+            version = named if state == "ready" and named else version
+            if changes and changes[-1].state == state == "failed":
+                continue  # systemd's "Failed to start" after the program's own fatal line
+            changes.append(StateChange(ts, node, state, version, detail))
         return changes
 
     def _parse_broker(self, node: str, text: str) -> list[StateChange]:

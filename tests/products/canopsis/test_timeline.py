@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from harness.products.canopsis.timeline import TIMELINE, record
@@ -118,3 +119,39 @@ def test_an_engine_whose_consumer_failed_is_stopped_then_failed() -> None:
     changes = TIMELINE.parse("engine-fifo", log)
     assert [(c.state, c.version) for c in changes] == [("ready", "4.4.0"), ("stopped", "4.4.0"), ("failed", "4.4.0")]
     assert changes[2].detail.startswith("exit with error: consumer failed: ConnectionClosedByBroker: (320")
+
+
+def _job(hms: str, unit: str, message: str, job: str = "restart") -> str:
+    us = int(ts(hms) * 1e6) + 250_000  # systemd's time is to the microsecond
+    return json.dumps({"__REALTIME_TIMESTAMP": str(us), "_PID": "1", "SYSLOG_IDENTIFIER": "systemd", "UNIT": unit,
+                       "JOB_TYPE": job, "MESSAGE": message})
+
+
+CHE = "canopsis-engine-go@engine-che.service"
+
+
+def test_systemds_jobs_in_the_units_journal_are_the_lanes_starting_and_stopping() -> None:
+    """The engine logs only that it runs and that it stopped; its unit's journal has the way down and up."""
+    program = [ENGINE.splitlines()[0], ENGINE.splitlines()[1], ENGINE.splitlines()[2]]  # 4.4.0 up, down, 4.6.1 up
+    journal = [_job("05:47:09", CHE, "Stopping Canopsis Go engine engine-che (4.4.0)..."),
+               _job("05:47:10", CHE, "Stopped Canopsis Go engine engine-che (4.4.0)."),
+               _job("05:47:12", CHE, "Starting Canopsis Go engine engine-che (4.6.1)..."),
+               _job("05:47:12", CHE, "Started Canopsis Go engine engine-che (4.6.1).")]
+    changes = TIMELINE.parse("engine-che", "\n".join(program + journal))
+    assert [(c.state, c.version) for c in changes] == [
+        ("ready", "4.4.0"), ("stopping", "4.4.0"), ("stopped", "4.4.0"), ("starting", "4.4.0"), ("ready", "4.6.1")]
+    assert changes[1].ts == ts("05:47:09") + 0.25 and changes[3].detail.startswith("Starting Canopsis Go engine")
+    # the journal's lines are kept with the window they fall in, to the microsecond
+    kept = TIMELINE.window("\n".join(program + journal), ts("05:47:11"), ts("05:47:12.5"))
+    assert [line for line in kept.splitlines() if "Starting Canopsis" in line] == [journal[2]]
+
+
+def test_a_failed_start_is_failed_once_with_the_programs_own_error() -> None:
+    fatal = ('{"level": "fatal", "time": "2026-12-03T05:47:21Z", "error": "CPS_AMQP_URL is empty", '
+             '"message": "failed to connect to rabbitmq"}')
+    journal = [_job("05:47:20", CHE, "Starting Canopsis Go engine engine-che (4.6.1)...", "start"),
+               _job("05:47:21", CHE, "Failed to start Canopsis Go engine engine-che (4.6.1).", "start")]
+    changes = TIMELINE.parse("engine-che", "\n".join([fatal, *journal]))
+    assert [(c.state, c.detail) for c in changes] == [
+        ("starting", "Starting Canopsis Go engine engine-che (4.6.1)..."),
+        ("failed", "failed to connect to rabbitmq: CPS_AMQP_URL is empty")]
