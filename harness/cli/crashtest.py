@@ -26,8 +26,8 @@ def crashtest_cmd(
                                           "killed at the next (default); isolated: fresh stand-ins per point")
                         ] = "chain",
         workdir: Annotated[Path | None, typer.Option(help="where stand-ins and runs go (default: a temp dir)")] = None,
-        jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="chain: chains at once, each on "
-                                          "environments of its own (default: this machine's cores)")] = 0,
+        jobs: Annotated[int, typer.Option("--jobs", "-j", min=0, help="chain: chains at once, each on "
+                                          "environments of its own (0, the default: this machine's cores)")] = 0,
 ) -> None:
     """Kill the executor at every kill point (step boundaries and every remote command of a step), run
     `harness resume`, and prove the end state, the nodes' own records and the journal match an

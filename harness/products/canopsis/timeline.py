@@ -68,6 +68,9 @@ _FAILED_LEVELS = ("fatal", "panic")
 #: service, not the program ready: the program's own line says that; "Stopped" repeats the program's)
 _JOURNAL = [("Starting ", "starting"), ("Stopping ", "stopping"), ("Failed to start ", "failed")]
 JOURNAL_FILE = "var/log/journal.json"
+#: (the program's state, systemd's job state) where the job began first: its start's ready or failure, its
+#: stop's stopped
+_AFTER_ITS_JOB = {("ready", "starting"), ("failed", "starting"), ("stopped", "stopping")}
 
 
 def unit_of(lane: str) -> str:
@@ -172,7 +175,7 @@ class CanopsisTimeline:
         if node == BROKER:
             return self._parse_broker(node, text)
         own: list[tuple[float, str, str | None, str]] = []  # the program's: ts, state, version, detail
-        jobs: list[tuple[float, str, str | None, str]] = []  # systemd's, for its unit
+        jobs: list[tuple[float, str, str | None, str]] = []  # systemd's, for its unit (to the microsecond)
         for line in text.splitlines():
             entry = journal_entry(line)
             if entry is not None:
@@ -187,11 +190,21 @@ class CanopsisTimeline:
             state = "failed" if level in _FAILED_LEVELS else _STATE.get(message)
             if state is not None:
                 own.append((rec["_ts"], state, str(rec.get("version") or "") or None, _detail(rec)))
+        # the two logs merged by time, each in the order it was written; a program line to the second is placed
+        # at the start of its second, so a systemd job begun in that second (Starting at .3, the program's
+        # "engine started" at .8 logged as .0) goes before it, and the program's line takes the job's time
+        merged = list(heapq.merge(own, jobs, key=lambda c: c[0]))
+        moved = True
+        while moved:
+            moved = False
+            for i in range(len(merged) - 1):
+                (pts, pst, pv, pd), (jts, jst, jv, jd) = merged[i], merged[i + 1]
+                if (pst, jst) in _AFTER_ITS_JOB and pts <= jts < pts + 1 and (pts, pst, pv, pd) in own:
+                    merged[i], merged[i + 1] = (jts, jst, jv, jd), (jts, pst, pv, pd)
+                    moved = True
         changes: list[StateChange] = []
         version: str | None = None
-        # the two logs merged by time, each in the order it was written (a program line to the second is
-        # placed at the start of its second)
-        for ts, state, named, detail in heapq.merge(own, jobs, key=lambda c: c[0]):
+        for ts, state, named, detail in merged:
             version = named if state == "ready" and named else version
             if changes and changes[-1].state == state == "failed":
                 continue  # systemd's "Failed to start" after the program's own fatal line

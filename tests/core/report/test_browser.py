@@ -96,7 +96,9 @@ def _missing(*programs: str) -> list[str]:
 #: a hot patch restarts nothing; OTP: a hot upgrade changes the version of a running node
 PRODUCT_RUNS: dict[str, tuple[str, tuple[str, ...], dict[str, list[tuple[str, str | None]]]]] = {
     "canopsis-update": ("canopsis", ("/usr/lib/rabbitmq/bin/rabbitmq-server", "python3"), {
-        **{lane: [("ready", "4.4.0"), ("stopped", "4.4.0"), ("ready", "4.6.1")]
+        # systemd's jobs (the unit's journal) and the program's own lines: up on 4.4.0, down, up on 4.6.1
+        **{lane: [("starting", None), ("ready", "4.4.0"), ("stopping", "4.4.0"), ("stopped", "4.4.0"),
+                  ("starting", "4.4.0"), ("ready", "4.6.1")]
            for lane in ("engine-fifo", "engine-che", "engine-axe", "api")},
         "rabbitmq": [("starting", None), ("ready", None)]}),
     "beam-patch": ("beam", ("erl", "erlc"), {

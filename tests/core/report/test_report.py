@@ -180,7 +180,8 @@ def test_the_png_is_drawn_after_a_pytest_run_in_this_process_dropped_what_it_imp
     stop 21: 'cannot load module more than once per process'). The repo's conftest imports numpy first."""
     pytester.makepyfile(test_inner="def test_x():\n    pass\n")
     before = set(sys.modules)
-    pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:xdist").assert_outcomes(passed=1)
+    pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:benchmark").assert_outcomes(
+        passed=1)
     for name in set(sys.modules) - before:  # what pytester's teardown does
         del sys.modules[name]
     run_dir = synthetic_run(tmp_path / "r", nodes=2, steps_per_node=2, failures=0)
