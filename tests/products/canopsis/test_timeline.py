@@ -155,3 +155,16 @@ def test_a_failed_start_is_failed_once_with_the_programs_own_error() -> None:
     assert [(c.state, c.detail) for c in changes] == [
         ("starting", "Starting Canopsis Go engine engine-che (4.6.1)..."),
         ("failed", "failed to connect to rabbitmq: CPS_AMQP_URL is empty")]
+
+
+def test_a_programs_line_to_the_second_goes_after_the_job_begun_in_that_second() -> None:
+    """systemd logs Starting at 05:47:12.25; the engine's "engine started" in that second reads 05:47:12."""
+    started = ('{"level": "info", "time": "2026-12-03T05:47:12Z", "engine": "engine-che", "version": "4.6.1", '
+               '"message": "engine started"}')
+    stopped = '{"level": "info", "time": "2026-12-03T05:47:20Z", "engine": "engine-che", "message": "engine stopped"}'
+    journal = [_job("05:47:12", CHE, "Starting Canopsis Go engine engine-che (4.6.1)...", "start"),
+               _job("05:47:20", CHE, "Stopping Canopsis Go engine engine-che (4.6.1)...", "stop")]
+    changes = TIMELINE.parse("engine-che", "\n".join([started, stopped, *journal]))
+    assert [(c.state, c.version) for c in changes] == [
+        ("starting", None), ("ready", "4.6.1"), ("stopping", "4.6.1"), ("stopped", "4.6.1")]
+    assert [c.ts for c in changes] == [ts("05:47:12") + 0.25] * 2 + [ts("05:47:20") + 0.25] * 2
