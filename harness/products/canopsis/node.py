@@ -22,6 +22,11 @@ SOURCED = 'set -o allexport; . "$1"; set +o allexport; shift; exec "$@"'
 ENGINE_LOGS = ("engine-fifo", "engine-che", "engine-axe", "engine-correlation")
 
 
+def unit_of(program: str) -> str:
+    """The systemd unit of an engine (``engine-che``) or of the API (``api``), as the packages install them."""
+    return "canopsis-service@canopsis-api.service" if program == "api" else f"canopsis-engine-go@{program}.service"
+
+
 @dataclass
 class CanopsisNode:
     transport: Transport

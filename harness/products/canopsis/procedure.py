@@ -49,7 +49,7 @@ from harness.errors import PlanError, RefusedError
 from harness.plan.models import Inventory, Plan
 from harness.products.canopsis import config, notes, versions
 from harness.products.canopsis.actions import EDITIONS
-from harness.products.canopsis.node import CanopsisNode
+from harness.products.canopsis.node import CanopsisNode, unit_of
 from harness.secrets import reveal
 
 NODE = "node"
@@ -58,7 +58,7 @@ UNITS = {"core": ["engine-fifo", "engine-che", "engine-axe"],
 
 
 def _units(edition: str) -> list[str]:
-    return [f"canopsis-engine-go@{e}.service" for e in UNITS[edition]] + ["canopsis-service@canopsis-api.service"]
+    return [unit_of(e) for e in [*UNITS[edition], "api"]]
 
 
 class UpdateParams(Params):

@@ -47,7 +47,7 @@ from harness.environment import Environment
 from harness.errors import TransportError
 from harness.plan.models import Inventory
 from harness.probes import HttpProbe
-from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
+from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode, unit_of
 from harness.products.canopsis.standin.packages import broker_of
 from harness.report.timeline import StateChange
 
@@ -73,14 +73,9 @@ JOURNAL_FILE = "var/log/journal.json"
 _AFTER_ITS_JOB = {("ready", "starting"), ("failed", "starting"), ("stopped", "stopping")}
 
 
-def unit_of(lane: str) -> str:
-    """The systemd unit whose journal entries go with ``lane``."""
-    return "canopsis-service@canopsis-api.service" if lane == "api" else f"canopsis-engine-go@{lane}.service"
-
-
 def journal_entry(line: str) -> tuple[float, str, str] | None:
     """``(ts, unit, message)`` of a ``journalctl -o json`` line, or None."""
-    if not line.startswith('{"__REALTIME_TIMESTAMP"') and '"__REALTIME_TIMESTAMP"' not in line[:200]:
+    if '"__REALTIME_TIMESTAMP"' not in line[:200]:  # journalctl -o json puts __CURSOR first; the stand-in not
         return None
     try:
         rec = json.loads(line)
@@ -193,18 +188,14 @@ class CanopsisTimeline:
         # the two logs merged by time, each in the order it was written; a program line to the second is placed
         # at the start of its second, so a systemd job begun in that second (Starting at .3, the program's
         # "engine started" at .8 logged as .0) goes before it, and the program's line takes the job's time
-        merged = list(heapq.merge(own, jobs, key=lambda c: c[0]))
-        moved = True
-        while moved:
-            moved = False
-            for i in range(len(merged) - 1):
-                (pts, pst, pv, pd), (jts, jst, jv, jd) = merged[i], merged[i + 1]
-                if (pst, jst) in _AFTER_ITS_JOB and pts <= jts < pts + 1 and (pts, pst, pv, pd) in own:
-                    merged[i], merged[i + 1] = (jts, jst, jv, jd), (jts, pst, pv, pd)
-                    moved = True
+        merged = list(heapq.merge(((*c, True) for c in own), ((*c, False) for c in jobs), key=lambda c: c[0]))
+        for i in range(len(merged) - 1):
+            (pts, pst, *_, mine), (jts, jst, *_, _theirs) = merged[i], merged[i + 1]
+            if mine and (pst, jst) in _AFTER_ITS_JOB and pts <= jts < pts + 1:
+                merged[i], merged[i + 1] = merged[i + 1], (jts, *merged[i][1:])
         changes: list[StateChange] = []
         version: str | None = None
-        for ts, state, named, detail in merged:
+        for ts, state, named, detail, _ in merged:
             version = named if state == "ready" and named else version
             if changes and changes[-1].state == state == "failed":
                 continue  # systemd's "Failed to start" after the program's own fatal line

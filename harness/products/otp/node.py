@@ -200,12 +200,15 @@ class NodeClient:
             res = self._erl_call(argv, timeout)
         out = res.stdout.strip()
         if res.exit_code != 0 or not out:
-            raise NodeDown(f"{self.node} did not answer ({self.transport.target}): "
-                           f"{(res.stderr or res.stdout).strip() or 'exit ' + str(res.exit_code)}\n"
-                           "Hint: is the node up, and are its name and cookie right (inventory facts)?")
+            raise self._down(res)
         if not (out.startswith('{ok, "') and out.endswith('"}')):
             raise NodeCallFailed(f"{self.node}: control operation {op} failed: {out[:500]}")
         return parse_terms(out[len('{ok, "'):-2] + ".", file=f"<{self.node} {op}>")[0]
+
+    def _down(self, res: CommandResult) -> NodeDown:
+        return NodeDown(f"{self.node} did not answer ({self.transport.target}): "
+                        f"{(res.stderr or res.stdout).strip() or 'exit ' + str(res.exit_code)}\n"
+                        "Hint: is the node up, and are its name and cookie right (inventory facts)?")
 
     def _erl_call(self, argv: list[str], timeout: float) -> CommandResult:
         tried: list[CommandResult] = []
@@ -234,9 +237,7 @@ class NodeClient:
                               str(max(1, int(timeout))), "-a", WHICH_RELEASES], timeout)
         out = res.stdout.strip()
         if res.exit_code != 0 or not out:
-            raise NodeDown(f"{self.node} did not answer ({self.transport.target}): "
-                           f"{(res.stderr or res.stdout).strip() or 'exit ' + str(res.exit_code)}\n"
-                           "Hint: is the node up, and are its name and cookie right (inventory facts)?")
+            raise self._down(res)
         term = parse_terms(out + ".", file=f"<{self.node} which_releases>")[0]
         if not isinstance(term, List):
             raise NodeCallFailed(f"{self.node}: release_handler:which_releases() answered {out[:300]}")

@@ -22,7 +22,7 @@ from harness.backends import HostSpec, Mount
 from harness.environment import Environment
 from harness.errors import TransportError
 from harness.plan.models import Component, Host, Inventory
-from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode
+from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode, unit_of
 from harness.products.canopsis.standin import broker as rabbitmq
 from harness.products.canopsis.standin import common
 from harness.products.canopsis.standin.common import API_PORT, REPO_MOUNT, SOURCE
@@ -33,8 +33,7 @@ from harness.standins import InstallContext, kill_pidfiles
 ROOT = "/opt/canopsis"
 REPO_FILE = "etc/yum.repos.d/canopsis.repo"
 #: what a running unit's pid is kept in (``systemctl``'s stand-in, lib/cps_standin/units.py)
-UNIT_PIDFILES = [f"var/run/canopsis-engine-go@{e}.service.pid" for e in ENGINE_LOGS] + [
-    "var/run/canopsis-service@canopsis-api.service.pid"]
+UNIT_PIDFILES = [f"var/run/{unit_of(p)}.pid" for p in [*ENGINE_LOGS, "api"]]
 
 
 def hosts(ctx: InstallContext) -> list[HostSpec]:
