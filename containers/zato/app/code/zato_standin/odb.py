@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,30 +54,45 @@ def sha256(data: bytes) -> str:
 
 
 class ODB:
+    """A server's handle on the ODB: one connection, opened at first use and kept until :meth:`close`, as
+    Zato's SQLAlchemy pool keeps its own. A connection per query would let the count of open connections
+    fall to zero between polls, and each time it does SQLite checkpoints and deletes the WAL on close and
+    the next opener rebuilds the WAL index, both under exclusive locks: a server paused (SIGSTOP) inside
+    one of those left every other reader spinning until SQLite gave up with "locking protocol". With each
+    running server holding its connection, the WAL lives as long as the cluster runs and a paused server
+    blocks nobody (WAL readers never wait; a write transaction lasts microseconds)."""
+
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        self._db: sqlite3.Connection | None = None
+        self._lock = threading.RLock()  # the HTTP threads and the deployer share the one connection
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        db = self.connect()
-        try:
+        with self._lock:
             # WAL: readers never block the writer, and with synchronous=NORMAL a commit does not fsync
             # (a crash of the machine may lose the last commits, never corrupt the file): the ODB sits
             # on the path of every hot-deploy confirmation. Works across processes and containers of
             # one kernel (the -shm file is mmap-shared).
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: safe from every server at once
-        finally:
-            db.close()
+            self.connection().execute("PRAGMA journal_mode=WAL")
+            self.connection().executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: safe from every server at once
 
-    def connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=30000")
-        db.execute("PRAGMA synchronous=NORMAL")
-        return db
+    def connection(self) -> sqlite3.Connection:
+        with self._lock:
+            if self._db is None:
+                self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+                self._db.execute("PRAGMA busy_timeout=30000")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            return self._db
+
+    def close(self) -> None:
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        db = self.connect()
-        try:
+        with self._lock:
+            db = self.connection()
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -84,15 +100,10 @@ class ODB:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
-        finally:
-            db.close()
 
     def read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        db = self.connect()
-        try:
-            return db.execute(sql, args).fetchall()
-        finally:
-            db.close()
+        with self._lock:
+            return self.connection().execute(sql, args).fetchall()
 
     # ---- servers ------------------------------------------------------------------------------
     def register_server(self, name: str, cluster: str) -> int:

@@ -194,7 +194,7 @@ def _user_services(rt: Runtime) -> tuple[ServiceStore, hotdeploy.Deployer | None
     db.replace_deployed(server_id, store.rows(), drop_all=True)
     deployer.catch_up()
     db.set_up_status(server_id, "running")
-    rt.on_stop.append(lambda: db.set_up_status(server_id, "clean-down"))
+    rt.on_stop.append(lambda: (db.set_up_status(server_id, "clean-down"), db.close()))
     threading.Thread(target=deployer.poll_forever, daemon=True, name="hot-deploy-odb").start()
     hotdeploy.watch(rt, _conf_path(comp, "hot_deploy", "pickup_dir", "../../pickup/incoming/services"),
                     deployer.picked_up)
