@@ -27,6 +27,22 @@ def unit_of(program: str) -> str:
     return "canopsis-service@canopsis-api.service" if program == "api" else f"canopsis-engine-go@{program}.service"
 
 
+#: the node's systemd journal, as ``journalctl -o json`` prints it (one JSON object per line)
+JOURNAL_FILE = "var/log/journal.json"
+
+
+def journal_record(line: str) -> dict[str, Any] | None:
+    """One ``journalctl -o json`` line as its record, with ``_ts`` (``__REALTIME_TIMESTAMP``, µs since the
+    epoch, in seconds); None for a torn or foreign line."""
+    if '"__REALTIME_TIMESTAMP"' not in line:
+        return None  # not an entry; cheaper than a JSON parse of every line of a long journal
+    try:
+        rec = json.loads(line)
+        return {**rec, "_ts": int(rec["__REALTIME_TIMESTAMP"]) / 1e6}
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 @dataclass
 class CanopsisNode:
     transport: Transport
@@ -107,15 +123,8 @@ class CanopsisNode:
     def journal(self, since: float = 0.0) -> list[dict[str, Any]]:
         """The node's journal entries (``var/log/journal.json``, as ``journalctl -o json`` prints them) logged
         at or after ``since`` (epoch seconds), in order; each with ``_ts``, its time in epoch seconds."""
-        out = []
-        for rec in self.log("journal", file="var/log/journal.json"):
-            try:
-                ts = int(rec["__REALTIME_TIMESTAMP"]) / 1e6
-            except (KeyError, TypeError, ValueError):
-                continue
-            if ts >= since:
-                out.append({**rec, "_ts": ts})
-        return out
+        entries = (journal_record(line) for line in self.read(JOURNAL_FILE).splitlines())
+        return [e for e in entries if e is not None and e["_ts"] >= since]
 
     def package_history(self, since: float = 0.0) -> list[dict[str, Any]]:
         """The package transactions (what ``yum history`` lists) that began at or after ``since``."""

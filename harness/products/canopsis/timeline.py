@@ -47,7 +47,7 @@ from harness.environment import Environment
 from harness.errors import TransportError
 from harness.plan.models import Inventory
 from harness.probes import HttpProbe
-from harness.products.canopsis.node import ENGINE_LOGS, CanopsisNode, unit_of
+from harness.products.canopsis.node import ENGINE_LOGS, JOURNAL_FILE, CanopsisNode, journal_record, unit_of
 from harness.products.canopsis.standin.packages import broker_of
 from harness.report.timeline import StateChange
 
@@ -67,7 +67,6 @@ _FAILED_LEVELS = ("fatal", "panic")
 #: systemd's job messages in a unit's journal -> swimlane state ("Started" is systemd's fork of a simple
 #: service, not the program ready: the program's own line says that; "Stopped" repeats the program's)
 _JOURNAL = [("Starting ", "starting"), ("Stopping ", "stopping"), ("Failed to start ", "failed")]
-JOURNAL_FILE = "var/log/journal.json"
 #: (the program's state, systemd's job state) where the job began first: its start's ready or failure, its
 #: stop's stopped
 _AFTER_ITS_JOB = {("ready", "starting"), ("failed", "starting"), ("stopped", "stopping")}
@@ -75,13 +74,8 @@ _AFTER_ITS_JOB = {("ready", "starting"), ("failed", "starting"), ("stopped", "st
 
 def journal_entry(line: str) -> tuple[float, str, str] | None:
     """``(ts, unit, message)`` of a ``journalctl -o json`` line, or None."""
-    if '"__REALTIME_TIMESTAMP"' not in line[:200]:  # journalctl -o json puts __CURSOR first; the stand-in not
-        return None
-    try:
-        rec = json.loads(line)
-        return int(rec["__REALTIME_TIMESTAMP"]) / 1e6, str(rec.get("UNIT", "")), str(rec.get("MESSAGE", ""))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
+    rec = journal_record(line)
+    return None if rec is None else (rec["_ts"], str(rec.get("UNIT", "")), str(rec.get("MESSAGE", "")))
 
 
 def record(line: str) -> dict[str, Any] | None:

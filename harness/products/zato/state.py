@@ -38,14 +38,6 @@ def pidfile_pid(comp: ComponentHandle) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def pid_alive(host: HostHandle, pid: int) -> bool:
-    """True while process ``pid`` exists on ``host`` and is not a zombie (asked on the host: ``kill -0``
-    and its state in ``ps``, the same through every transport)."""
-    res = host.transport.run(["sh", "-c", 'kill -0 "$1" 2>/dev/null && ps -o stat= -p "$1"', "alive", str(pid)],
-                             timeout=30)
-    return res.ok and not res.stdout.strip().startswith("Z")
-
-
 #: on the host: wait until process "$1" is gone (or a zombie), at most "$2" polls 50 ms apart; exit 0 when it
 #: is gone, 1 when it still runs. One command however long the process takes: polled from here, each poll
 #: would be a command of its own, and the step's command count (its kill points) would vary from run to run.
@@ -53,12 +45,20 @@ _WAIT_GONE = ('n=0; while kill -0 "$1" 2>/dev/null; do case $(ps -o stat= -p "$1
               'esac; [ "$n" -ge "$2" ] && exit 1; n=$((n + 1)); sleep 0.05; done; exit 0')
 
 
+def _gone(host: HostHandle, pid: int, polls: int, timeout: float) -> int:
+    return host.transport.run(["sh", "-c", _WAIT_GONE, "gone", str(pid), str(polls)], timeout=timeout).exit_code
+
+
+def pid_alive(host: HostHandle, pid: int) -> bool:
+    """True while process ``pid`` exists on ``host`` and is not a zombie (asked on the host: ``kill -0``
+    and its state in ``ps``, the same through every transport)."""
+    return _gone(host, pid, 0, 30) == 1
+
+
 def wait_pid_gone(host: HostHandle, pid: int, timeout: float) -> bool:
     """Wait on ``host`` until process ``pid`` has exited (or is a zombie), for at most ``timeout`` seconds;
     True when it is gone."""
-    polls = max(1, int(timeout / 0.05))
-    res = host.transport.run(["sh", "-c", _WAIT_GONE, "gone", str(pid), str(polls)], timeout=timeout * 2 + 30)
-    return res.exit_code == 0
+    return _gone(host, pid, max(1, int(timeout / 0.05)), timeout * 2 + 30) == 0
 
 
 def haproxy_log(comp: ComponentHandle) -> str:

@@ -43,6 +43,8 @@ def test_a_process_that_does_not_exit_is_reported_after_the_timeout() -> None:
     try:
         assert not state.wait_pid_gone(h, proc.pid, timeout=0.3)
         assert t.commands == 1 and proc.poll() is None
+        t0 = time.monotonic()
+        assert state.pid_alive(h, proc.pid) and time.monotonic() - t0 < 0.3  # asked once, not awaited
     finally:
         proc.kill()
         proc.wait()
