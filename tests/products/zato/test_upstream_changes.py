@@ -35,3 +35,25 @@ def test_an_edit_of_an_unknown_revision_or_a_missing_anchor_is_refused(tmp_path:
         up.build_upstream(tmp_path / "a", {"3.9.9": _marker})
     with pytest.raises(RuntimeError, match="anchor 'nowhere' not found"):
         up.build_upstream(tmp_path / "b", {up.UPDATE: lambda work: up.edit(work / "VERSION", "nowhere", "")})
+
+
+def _product_mutants() -> list[tuple[str, str]]:
+    from harness import mutants, resources
+
+    root = resources.containers("zato").parents[1]  # the checkout (suites/ beside containers/)
+    return [(str(path), m.standin) for path in mutants.find_catalogues(root / "suites", "zato")
+            for rule in mutants.load_catalogue(path).rules for m in rule.mutants if m.standin]
+
+
+@pytest.mark.parametrize(("catalogue", "standin"), _product_mutants())
+def test_every_zato_product_mutant_still_applies_to_the_standin_app(catalogue: str, standin: str,
+                                                                    tmp_path: Path) -> None:
+    """A product mutant edits the stand-in app's source at anchors; an edit of the app that moves one would
+    otherwise surface only when the mutant's guards run (minutes into CI), as an error."""
+    import importlib
+
+    module, _, attr = standin.partition(":")
+    variant = getattr(importlib.import_module(module), attr)
+    changes = variant.upstream_changes()
+    assert changes, f"{standin} changes no upstream revision"
+    up.build_upstream(tmp_path / "variant", changes)  # every anchor found (else RuntimeError names it)

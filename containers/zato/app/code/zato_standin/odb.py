@@ -68,12 +68,13 @@ class ODB:
         self._lock = threading.RLock()  # the HTTP threads and the deployer share the one connection
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
+            db = self.connection()
             # WAL: readers never block the writer, and with synchronous=NORMAL a commit does not fsync
             # (a crash of the machine may lose the last commits, never corrupt the file): the ODB sits
             # on the path of every hot-deploy confirmation. Works across processes and containers of
             # one kernel (the -shm file is mmap-shared).
-            self.connection().execute("PRAGMA journal_mode=WAL")
-            self.connection().executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: safe from every server at once
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS: safe from every server at once
 
     def connection(self) -> sqlite3.Connection:
         with self._lock:
