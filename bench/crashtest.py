@@ -47,7 +47,7 @@ def main() -> None:
 
     def show(res: PointResult) -> None:
         mark = "survived" if res.survived else "not reached" if not res.reached else "FAILED " + "; ".join(res.problems)
-        print(f"  {res.point}: {mark} ({res.seconds:.1f} s)")
+        print(f"  {res.point}: {mark} ({res.seconds:.1f} s, environment {res.environment})")
 
     if args.mode == "chain":
         results = chain(plan, points, ref, work, progress=show, jobs=args.jobs)
@@ -60,6 +60,12 @@ def main() -> None:
     spent = time.monotonic() - t0
     rate = len(points) / (spent / 60)
     print(f"exercised {len(points)}, survived {survived}, {spent:.0f} s: {rate:.2f} kill points per minute")
+    if args.mode == "chain":
+        per: dict[int, int] = {}
+        for r in results:
+            per[r.environment] = per.get(r.environment, 0) + 1
+        sizes = sorted(per.values(), reverse=True)
+        print(f"environments: {len(sizes)}; points judged in each, largest first: {sizes}")
     print(f"full enumeration at this rate: {len(ref.points) / rate:.0f} min (goal: 10 min)")
 
 

@@ -52,7 +52,7 @@ from harness.plan.loader import load_plan
 from harness.plan.models import Inventory, Plan
 
 __all__ = ["MODES", "STEP_CLOSES", "STEP_OPENS", "CrashCase", "PointResult", "Reference", "chain", "chain_failures",
-           "crashtest", "exercise", "in_step", "point_shape_problems", "reference"]
+           "crashtest", "exercise", "groups", "in_step", "lanes_of", "point_shape_problems", "reference"]
 
 #: how the points are exercised: many in one environment, or each in its own (the module's doc)
 MODES = ("chain", "isolated")
@@ -87,6 +87,8 @@ class PointResult:
     seconds: float = 0.0
     #: the points to replay it (in one chain): the point alone, or the chain it failed in
     replay: list[str] = field(default_factory=list)
+    #: which environment of the crash test judged it (chains count from 1 in the order they began)
+    environment: int = 0
 
     @property
     def survived(self) -> bool:
@@ -174,25 +176,24 @@ def exercise(plan_file: Path, point: str, ref: Reference, workdir: Path, *, time
 def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, timeout: float = 900,
           progress: Callable[[PointResult], None] | None = None, jobs: int = 1) -> list[PointResult]:
     """Exercise ``points`` in chains (see the module's doc); one result per point, in their order. ``jobs``
-    chains run at once, each on environments of its own (``workdir/laneN``): the points start as that many
-    consecutive parts, and the groups a chain leaves (points it did not reach, halves of a failing chain)
-    go to whichever lane is free."""
+    chains run at once, each on environments of its own (``workdir/laneN``): the points start as the
+    :func:`groups` for that many, and the groups a chain leaves (points it did not reach, halves of a
+    failing chain) go to whichever lane is free."""
     _checked(plan_file)
     results: dict[str, PointResult] = {}
     failed_chains: list[tuple[list[str], list[str]]] = []
     lanes = max(1, min(jobs, len(points)))
-    size = -(-len(points) // lanes) if points else 1
-    queue = deque(points[i:i + size] for i in range(0, len(points), size))
+    queue = deque(groups(points, lanes_of(plan_file), lanes))
     cond = threading.Condition()
-    busy, errors = 0, list[BaseException]()
+    busy, errors, begun = 0, list[BaseException](), 0
 
     def finished(group: list[str], killed: list[str], exit_code: int | None, problems: list[str],
-                 seconds: float) -> None:  # under cond
+                 seconds: float, environment: int) -> None:  # under cond
         rest = [p for p in group if p not in killed]
         if not killed:  # a run from the start ended without reaching any of them
             for p in rest:
                 results[p] = PointResult(p, reached=False, exit_code=exit_code, problems=problems,
-                                         seconds=seconds / len(rest))
+                                         seconds=seconds / len(rest), environment=environment)
                 if progress:
                     progress(results[p])
             return
@@ -203,14 +204,14 @@ def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, 
         else:
             for p in killed:
                 results[p] = PointResult(p, reached=True, exit_code=exit_code, problems=list(problems),
-                                         seconds=seconds / len(killed))
+                                         seconds=seconds / len(killed), environment=environment)
                 if progress:
                     progress(results[p])
         if rest:
             queue.append(rest)
 
     def lane(n: int) -> None:
-        nonlocal busy
+        nonlocal busy, begun
         lane_dir = workdir / f"lane{n}" if lanes > 1 else workdir
         while True:
             with cond:
@@ -221,6 +222,8 @@ def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, 
                     return
                 group = queue.popleft()
                 busy += 1
+                begun += 1
+                environment = begun
             t0 = time.monotonic()
             try:
                 killed, exit_code, problems = _chain_once(plan_file, group, ref, lane_dir, timeout)
@@ -232,7 +235,7 @@ def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, 
                 return
             with cond:
                 busy -= 1
-                finished(group, killed, exit_code, problems, time.monotonic() - t0)
+                finished(group, killed, exit_code, problems, time.monotonic() - t0, environment)
                 cond.notify_all()
 
     if lanes == 1:
@@ -249,6 +252,49 @@ def chain(plan_file: Path, points: list[str], ref: Reference, workdir: Path, *, 
                               f"(a crash during recovery): {pr}" for pr in problems]
             last.replay = killed
     return [results[p] for p in points]
+
+
+def lanes_of(plan_file: Path) -> dict[str, tuple[int, str]]:
+    """The lane (its stage's number, its node) of each step that runs beside others, in a stage of more than
+    one lane, as the plan expands on the stand-ins it names."""
+    from harness.engine.session import PlanSession
+    from harness.engine.step import stages
+
+    out = {}
+    for n, stage in enumerate(stages(PlanSession(plan_file).planned_steps())):
+        if len(stage) > 1:
+            out.update({s.id: (n, s.node) for lane in stage for s in lane})
+    return out
+
+
+def groups(points: list[str], lane_of: dict[str, tuple[int, str]], parts: int) -> list[list[str]]:
+    """The first chains' points: the points outside parallel stages in ``parts`` consecutive parts, and to
+    the k-th group the points of the k-th lane of every parallel stage (each group in the points' order).
+
+    A chain dies at the first of its points any lane reaches, and the other lanes of that stage go on to
+    the end of their steps meanwhile, which a resume then skips: of the points of two lanes in one chain,
+    one or two were killed at and the rest were left for an environment of their own each (the tail of the
+    3-server Zato update's crash test: the code-update stage's 6 lanes, 14-28 s a point). With one lane a
+    chain, the other lanes never stop the executor, and a chain reaches its lane's points one after another
+    as it reaches those of a sequential stage."""
+    def lane(point: str) -> tuple[int, str] | None:
+        event, _, rest = point.partition(":")
+        return lane_of.get(rest.rpartition(":")[0]) if event == "step" else None
+
+    order = {p: i for i, p in enumerate(points)}
+    sequential = [p for p in points if lane(p) is None]
+    size = max(1, -(-len(sequential) // max(1, parts)))
+    out = [sequential[i:i + size] for i in range(0, len(sequential), size)]
+    by_stage: dict[int, dict[str, list[str]]] = {}
+    for p in points:
+        if (at := lane(p)) is not None:
+            by_stage.setdefault(at[0], {}).setdefault(at[1], []).append(p)
+    for of_stage in by_stage.values():
+        for k, lane_points in enumerate(of_stage.values()):
+            if k == len(out):
+                out.append([])
+            out[k] += lane_points
+    return [sorted(g, key=order.__getitem__) for g in out if g]
 
 
 def _chain_once(plan_file: Path, group: list[str], ref: Reference, workdir: Path,

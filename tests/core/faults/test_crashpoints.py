@@ -171,6 +171,72 @@ def test_chains_in_two_lanes_judge_every_point_as_one_lane_does(monkeypatch: pyt
     assert [(r.point, r.survived, r.reached) for r in alone] == [(r.point, r.survived, r.reached) for r in results]
 
 
+#: a parallel stage of three lanes (a, b, c; two steps each), then two sequential steps
+STAGE = {f"{step}@{node}": (0, node) for node in "abc" for step in ("pull", "install")}
+STAGED = ([f"step:{step}@{node}:{mark}" for step in ("pull", "install") for mark in ("after-start", "cmd-1")
+           for node in "abc"] + [f"step:{s}:after-done" for s in ("stop@x", "start@x")])
+
+
+def test_each_first_chain_holds_one_lane_of_a_parallel_stage_and_a_part_of_the_rest() -> None:
+    from harness.crashtest import groups
+
+    lane = {n: [p for p in STAGED if f"@{n}:" in p] for n in "abc"}
+    after = STAGED[-2:]
+    assert groups(STAGED, STAGE, 1) == [lane["a"] + after, lane["b"], lane["c"]]
+    assert groups(STAGED, STAGE, 2) == [lane["a"] + after[:1], lane["b"] + after[1:], lane["c"]]
+    assert groups(POINTS, {}, 2) == [POINTS[:4], POINTS[4:]], "no parallel stage: consecutive parts"
+    assert sorted(p for g in groups(STAGED, STAGE, 3) for p in g) == sorted(STAGED), "every point, once"
+
+
+def test_the_lanes_of_a_plan_are_its_parallel_stages_nodes(tmp_path: Path) -> None:
+    from harness.crashtest import lanes_of
+
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("procedure: zato-update\nparams: {revision: 3.2.1}\n"
+                    "standins: {product: zato, servers: 3, backend: process}\n")
+    lanes = lanes_of(plan)
+    assert {node for _, node in lanes.values()} == {"vm-web-admin", "vm-server1", "vm-server2", "vm-server3",
+                                                    "vm-load-balancer", "vm-scheduler"}
+    assert lanes["pull@vm-server2"] == lanes["install@vm-server2"] and "stop@server1" not in lanes
+
+
+def test_a_parallel_stage_costs_an_environment_a_lane_not_one_a_point(monkeypatch: pytest.MonkeyPatch,
+                                                                      tmp_path: Path) -> None:
+    """As a real chain does: when the executor dies in one lane of a stage, each other lane finishes the step it
+    is in meanwhile (its command runs on), and the resume finds that step done: its points left are not
+    reached in that environment."""
+    from harness import crashtest
+
+    chains: list[list[str]] = []
+    at = {p: i for i, p in enumerate(STAGED)}  # the order the uninterrupted run reached them in
+
+    def step(point: str) -> str:
+        return point.split(":")[1]
+
+    def once(plan_file: Path, group: list[str], ref: Any, workdir: Path,
+             timeout: float) -> tuple[list[str], int | None, list[str]]:
+        killed: list[str] = []
+        finished: set[str] = set()
+        for p in group:
+            if p in finished:
+                continue
+            killed.append(p)
+            for lane in {lane for lane in STAGE.values() if step(p) in STAGE and lane != STAGE[step(p)]}:
+                before = [q for q in STAGED[:at[p]] if STAGE.get(step(q)) == lane]
+                if before:  # that lane was in this step: it ran to its end while this executor died
+                    finished |= {q for q in STAGED[at[p]:] if step(q) == step(before[-1])}
+        chains.append(killed)
+        return killed, 0, []
+
+    monkeypatch.setattr(crashtest, "_chain_once", once)
+    monkeypatch.setattr(crashtest, "lanes_of", lambda plan_file: STAGE)
+    plan = tmp_path / "plan.yaml"
+    plan.write_text("procedure: zato-restart\nstandins: {product: zato, servers: 1, backend: process}\n")
+    results = crashtest.chain(plan, STAGED, crashtest.Reference(STAGED, 0, {}, {}, 0.0), tmp_path)
+    assert [r.point for r in results] == STAGED and all(r.survived for r in results)
+    assert len(chains) == 3, f"one environment a lane: {chains}"
+
+
 def test_a_lane_whose_environment_cannot_start_stops_every_lane_and_is_raised(monkeypatch: pytest.MonkeyPatch,
                                                                               tmp_path: Path) -> None:
     from harness import crashtest
