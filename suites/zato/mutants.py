@@ -18,6 +18,7 @@ from harness.engine.procedure import Done, Procedure
 from harness.engine.step import Gate, Step
 from harness.plan.models import Inventory, Plan
 from harness.products.zato import actions, deploy
+from harness.products.zato.procedures.install import EXTRA_PATHS, SERVICE_SOURCES
 from harness.products.zato.procedures.update import RESTART, UPDATE
 from harness.products.zato.standin import ZatoStandin
 from harness.products.zato.standin import upstream as zato_upstream
@@ -64,7 +65,8 @@ def _restart_before_code_update(steps: list[Step], inv: Inventory) -> list[Step]
 
 def _servers_at_once(steps: list[Step], inv: Inventory) -> list[Step]:
     """Every server's stop + start in one concurrent stage (each server still stops before it starts)."""
-    return [dataclasses.replace(s, parallel="servers") if _role(inv, s.node) == "server" else s for s in steps]
+    moving = _restarts_of(steps, inv, "server")
+    return [dataclasses.replace(s, parallel="servers") if s in moving else s for s in steps]
 
 
 def _no_server_gate(steps: list[Step], inv: Inventory) -> list[Step]:
@@ -164,6 +166,39 @@ class CompressedPayloadsStandin(ZatoStandin):
 
 
 NEW_SERVERS_WRITE_PAYLOADS_OLD_CANNOT_READ = CompressedPayloadsStandin()
+
+
+# --- static service installation (rules-zato-service-sources.yaml, rules-zato-extra-paths.yaml) -------------
+
+def _no_server_restart(steps: list[Step], inv: Inventory) -> list[Step]:
+    moving = _restarts_of(steps, inv, "server")
+    return [s for s in steps if s not in moving]
+
+
+def _restart_before_the_files(steps: list[Step], inv: Inventory) -> list[Step]:
+    """The rolling restart first, the files and service-sources.txt entries after it."""
+    files = [s for s in steps if s.action == "zato.put_files"]
+    rest = [s for s in steps if s not in files]
+    last = max(i for i, s in enumerate(rest) if s.action in ("zato.stop", "zato.start"))
+    return rest[:last + 1] + files + rest[last + 1:]
+
+
+def _only_on_the_first(kind: str) -> Transform:
+    """The ``kind@NODE`` steps (``sources``: modules and service-sources.txt; ``extra-paths``: the package) on
+    the first node only; the others keep what they had."""
+    def transform(steps: list[Step], inv: Inventory) -> list[Step]:
+        mine = [s for s in steps if s.id.startswith(f"{kind}@")]
+        return [s for s in steps if s not in mine[1:]]
+    return transform
+
+
+SOURCES_ON_THE_FIRST_SERVER_ONLY = _mutate(SERVICE_SOURCES, _only_on_the_first("sources"))
+SOURCES_WITHOUT_RESTART = _mutate(SERVICE_SOURCES, _no_server_restart)
+SOURCES_AFTER_THE_RESTART = _mutate(SERVICE_SOURCES, _restart_before_the_files)
+SOURCES_SERVERS_AT_ONCE = _mutate(SERVICE_SOURCES, _servers_at_once)
+PACKAGE_ON_THE_FIRST_HOST_ONLY = _mutate(EXTRA_PATHS, _only_on_the_first("extra-paths"))
+PACKAGE_WITHOUT_RESTART = _mutate(EXTRA_PATHS, _no_server_restart)
+PACKAGE_SERVERS_AT_ONCE = _mutate(EXTRA_PATHS, _servers_at_once)
 
 
 # --- service installation (rules-zato-hot-deploy.yaml) -------------------------------------------------------
