@@ -461,6 +461,7 @@ class CrashCase:
     def exercise(self, point: str) -> PointResult:
         return exercise(self.plan_file, point, self.ref, self.workdir)
 
-    def chain_failures(self) -> list[str]:
-        """Every point of the reference exercised in chains (:func:`chain`), judged by :func:`chain_failures`."""
-        return chain_failures(chain(self.plan_file, self.ref.points, self.ref, self.workdir), self.ref)
+    def chain_failures(self, *, jobs: int = 1) -> list[str]:
+        """Every point of the reference exercised in chains (:func:`chain`, ``jobs`` at once), judged by
+        :func:`chain_failures`."""
+        return chain_failures(chain(self.plan_file, self.ref.points, self.ref, self.workdir, jobs=jobs), self.ref)
