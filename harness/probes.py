@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -32,6 +33,9 @@ class Sample:
     #: the version of the server that answered, joined in afterwards from the nodes' records (None: not
     #: joined, no server named, or the server's records cannot tell)
     version: str | None = None
+    #: this request's own id, sent in its query string when the probe marks its requests (``mark``): what
+    #: finds it again in the front door's own request log
+    request: str | None = None
 
     @property
     def end(self) -> float:
@@ -60,6 +64,12 @@ class ProbeResult:
     def within(self, start: float, end: float) -> ProbeResult:
         """The samples sent inside ``[start, end]`` (wall clock)."""
         return ProbeResult([s for s in self.samples if start <= s.start <= end])
+
+    def served(self, server_of: dict[str, str]) -> ProbeResult:
+        """Every sample no answer named a server for, with the server ``server_of`` (request id -> server, as
+        the front door logged it) gives its request."""
+        return ProbeResult([replace(s, served_by=server_of.get(s.request or "")) if not s.served_by and s.request
+                            else s for s in self.samples])
 
     def attributed(self, version_of: Callable[[Sample], str | None]) -> ProbeResult:
         """Every sample with ``version`` set by ``version_of`` (which server version served it)."""
@@ -99,26 +109,38 @@ class ProbeResult:
         return windows
 
 
+def marked(url: str, mark: str, request: str) -> str:
+    """``url`` with ``mark=request`` added to its query string."""
+    return f"{url}{'&' if '?' in url else '?'}{mark}={request}"
+
+
 class HttpProbe:
-    """GETs ``url`` every ``interval`` seconds on a fresh connection (no keep-alive hiding a failure)."""
+    """GETs ``url`` every ``interval`` seconds on a fresh connection (no keep-alive hiding a failure).
+
+    With ``mark`` (a query parameter name), each request carries its own id (``?MARK=TOKEN-N``, kept in its
+    sample's ``request``), so a front door that logs requests (HAProxy's ``option httplog``) says which
+    server it sent each one to: :meth:`ProbeResult.served` joins that in."""
 
     def __init__(self, url: str, *, expect: str = "ZATO_OK", interval: float = 0.01, timeout: float = 2.0,
-                 max_seconds: float = 600.0, max_requests: int = 100_000) -> None:
+                 max_seconds: float = 600.0, max_requests: int = 100_000, mark: str | None = None) -> None:
         self.url, self.expect, self.interval, self.timeout = url, expect, interval, timeout
-        self.max_seconds, self.max_requests = max_seconds, max_requests
+        self.max_seconds, self.max_requests, self.mark = max_seconds, max_requests, mark
+        self._token = uuid.uuid4().hex[:12]
         self.result = ProbeResult()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="http-probe", daemon=True)
 
     def _once(self) -> Sample:
+        request = f"{self._token}-{self.result.sent}" if self.mark else None
+        url = marked(self.url, self.mark, request) if self.mark and request else self.url
         t0, m0 = time.time(), time.monotonic()
         try:
-            r = requests.get(self.url, timeout=self.timeout, headers={"Connection": "close"})
+            r = requests.get(url, timeout=self.timeout, headers={"Connection": "close"})
             ok = r.status_code == 200 and self.expect in r.text
             return Sample(t0, time.monotonic() - m0, ok, r.status_code, r.headers.get("X-Zato-Server"),
-                          None if ok else f"HTTP {r.status_code}: {r.text[:80]!r}")
+                          None if ok else f"HTTP {r.status_code}: {r.text[:80]!r}", request=request)
         except requests.RequestException as exc:
-            return Sample(t0, time.monotonic() - m0, False, None, None, type(exc).__name__)
+            return Sample(t0, time.monotonic() - m0, False, None, None, type(exc).__name__, request=request)
 
     def _loop(self) -> None:
         deadline = time.monotonic() + self.max_seconds

@@ -38,6 +38,10 @@ class StateChange:
 
 @runtime_checkable
 class NodeTimeline(Protocol):
+    """A product's view of its nodes for reports. It may also define ``served(env, probe) -> ProbeResult``:
+    the probe's samples with the server that answered each, where the answers did not say (Zato: from the
+    load balancer's request log)."""
+
     def collect(self, env: Environment) -> dict[str, str]:
         """Each node's log text, by node name (read-only; a node whose log cannot be read is left out)."""
         ...

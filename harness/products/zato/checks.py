@@ -125,6 +125,39 @@ def haproxy_states(env: Environment, since: float, until: float | None = None) -
     return sorted(out)
 
 
+#: the query parameter a probe marks its requests with, so the load balancer's request log names the
+#: server of each (:func:`lb_request_servers`)
+PROBE_MARK = "harness-probe"
+#: HAProxy's log of one HTTP request (``option httplog``, which Zato's LB config has): the backend and the
+#: server it went to (``<NOSRV>`` when none), the timers, the status, and at the end the request line
+_HAPROXY_REQUEST = re.compile(r'\s(?P<backend>[^\s/]+)/(?:http_plain--)?(?P<server>\S+) (?:-?\d+/){4}-?\d+ '
+                              r'\d{3} .*"\w+ (?P<uri>\S+)')
+
+
+def lb_request_servers(env: Environment, mark: str = PROBE_MARK, *, tail: int = 0) -> dict[str, str]:
+    """Which server each marked request (``?MARK=ID``, :class:`~harness.probes.HttpProbe` ``mark``) was sent
+    to, as every load balancer's HAProxy logged it (with ``tail``, in the last bytes of its log): ``{ID:
+    server}``. A Zato server does not say who it is in its answer (the stand-in's ``X-Zato-Server`` header
+    is its own); HAProxy's request log does."""
+    wanted = re.compile(rf"[?&]{re.escape(mark)}=([\w-]+)")
+    out: dict[str, str] = {}
+    for comp in env.components.values():
+        if comp.role != "load-balancer":
+            continue
+        for line in state.haproxy_log(comp, tail=tail).splitlines():
+            m = _HAPROXY_REQUEST.search(line)
+            if m and m["server"] != "<NOSRV>" and (request := wanted.search(m["uri"])):
+                out[request[1]] = m["server"]
+    return out
+
+
+def served(env: Environment, probe: ProbeResult) -> ProbeResult:
+    """``probe`` with each sample no answer named a server for attributed from the LB's request log."""
+    if all(s.served_by or not s.request for s in probe.samples):
+        return probe
+    return probe.served(lb_request_servers(env))
+
+
 @dataclass(frozen=True)
 class LbServer:
     """One backend server as the load balancer's HAProxy sees it now."""

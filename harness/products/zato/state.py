@@ -61,11 +61,16 @@ def wait_pid_gone(host: HostHandle, pid: int, timeout: float) -> bool:
     return _gone(host, pid, max(1, int(timeout / 0.05)), timeout * 2 + 30) == 0
 
 
-def haproxy_log(comp: ComponentHandle) -> str:
+def haproxy_log(comp: ComponentHandle, *, tail: int = 0) -> str:
     """What HAProxy of the load balancer ``comp`` sent to syslog (its ``log`` directive), as the LB's host
-    keeps it: ``logs/haproxy.log`` under the component (the stand-in's syslog; on a VM, point rsyslog there)."""
+    keeps it: ``logs/haproxy.log`` under the component (the stand-in's syslog; on a VM, point rsyslog there).
+    With ``tail``, only its last ``tail`` bytes (``tail -c``: the log holds a line per request)."""
+    path = f"{comp.path}/logs/haproxy.log"
+    if tail:
+        res = comp.host.transport.run(["tail", "-c", str(tail), path], timeout=30)
+        return res.stdout if res.ok else ""
     try:
-        return comp.host.transport.get(f"{comp.path}/logs/haproxy.log").decode(errors="replace")
+        return comp.host.transport.get(path).decode(errors="replace")
     except FileNotFoundError:
         return ""
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from harness.environment import Environment
 from harness.errors import TransportError
 from harness.plan.models import Inventory
-from harness.probes import HttpProbe
+from harness.probes import HttpProbe, ProbeResult
+from harness.products.zato.checks import PROBE_MARK, served
 from harness.products.zato.logs import parse_line, parse_log
 from harness.products.zato.state import read_log
 from harness.report.timeline import StateChange
@@ -48,10 +49,15 @@ class ZatoTimeline:
         return "\n".join(out)
 
     def probe(self, inventory: Inventory) -> HttpProbe | None:
-        """GET /zato/ping through the load balancer (the servers answer ``X-Zato-Server``), every 50 ms."""
+        """GET /zato/ping through the load balancer every 50 ms, each request marked so that the LB's request
+        log says which server answered it (the stand-in's servers also say so in ``X-Zato-Server``)."""
         if not inventory.front_door:
             return None
-        return HttpProbe(inventory.front_door.rstrip("/") + "/zato/ping", interval=0.05, max_seconds=1800)
+        return HttpProbe(inventory.front_door.rstrip("/") + "/zato/ping", interval=0.05, max_seconds=1800,
+                         mark=PROBE_MARK)
+
+    def served(self, env: Environment, probe: ProbeResult) -> ProbeResult:
+        return served(env, probe)
 
 
 TIMELINE = ZatoTimeline()
