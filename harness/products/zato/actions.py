@@ -276,7 +276,7 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
         return {}
     token = f"rotation-{comp.name}-{time.monotonic_ns()}"
     sent: list[str] = []
-    seen: dict[str, Any] = {"logged": 0}
+    seen: dict[str, Any] = {}
 
     def routed() -> bool:
         request = f"{token}-{len(sent)}"
@@ -291,7 +291,6 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
             return bool(seen["by"] == comp.name)
         servers = lb_request_servers(env, tail=256 * 1024)
         logged = [servers[s] for s in sent if s in servers]
-        seen["logged"] = len(logged)
         if not logged and len(sent) >= 25:  # half a second of requests and not one logged: no httplog
             seen["by"] = ""
             return True
