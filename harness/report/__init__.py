@@ -82,16 +82,15 @@ def finish_run(run: Any, *, warn: Callable[[str], None] = lambda m: None, probe:
 
     run_dir: Path = run.run_dir
     try:
+        if probe is not None:  # kept first: whatever fails below, the samples are not lost
+            probe.write(run_dir / PROBE_FILE)
         timeline = timeline_of(run.inventory.product)
-        if timeline is None:
-            if probe is not None:
-                probe.write(run_dir / PROBE_FILE)
-        else:
+        if timeline is not None:
             env = Environment.from_inventory(run.inventory)
             try:
                 served = getattr(timeline, "served", None)  # optional: who served each sample, from the nodes
-                if probe is not None:
-                    (served(env, probe) if served else probe).write(run_dir / PROBE_FILE)
+                if probe is not None and served is not None:
+                    served(env, probe).write(run_dir / PROBE_FILE)
                 logs = timeline.collect(env)
             finally:
                 env.close()
