@@ -36,7 +36,6 @@ It has no version: the broker's is not Canopsis's, which the report compares acr
 from __future__ import annotations
 
 import contextlib
-import heapq
 import json
 import re
 from collections.abc import Iterator
@@ -67,9 +66,46 @@ _FAILED_LEVELS = ("fatal", "panic")
 #: systemd's job messages in a unit's journal -> swimlane state ("Started" is systemd's fork of a simple
 #: service, not the program ready: the program's own line says that; "Stopped" repeats the program's)
 _JOURNAL = [("Starting ", "starting"), ("Stopping ", "stopping"), ("Failed to start ", "failed")]
-#: (the program's state, systemd's job state) where the job began first: its start's ready or failure, its
-#: stop's stopped
-_AFTER_ITS_JOB = {("ready", "starting"), ("failed", "starting"), ("stopped", "stopping")}
+#: the program's state -> the systemd job it ends: a start's ready or failure, a stop's stopped
+_ITS_JOB = {"ready": "starting", "failed": "starting", "stopped": "stopping"}
+
+_Change = tuple[float, str, str | None, str]  # ts, state, version, detail
+
+
+def _merge(own: list[_Change], jobs: list[_Change]) -> list[_Change]:
+    """The program's changes and its unit's systemd jobs in one order, each list in the order it was written.
+
+    The program's lines are to the second (at ``t``: any time in ``[t, t + 1)``), the jobs to the microsecond,
+    so a job in the program line's second is ambiguous by time alone. A start and the update's stop can fall in
+    one second (up at .1, ready at .2, Stopping at .5, stopped at .6: the program's ready and stopped both read
+    ``.0``), so the ambiguity is settled by what each program line ends: it goes after the job it waits for
+    (ready after Starting, stopped after Stopping) unless that job was already placed and not yet answered,
+    and before any other job. A program line placed after a job of its second takes the job's time, so times
+    never go back.
+    (heapq.merge cannot do this: the order is not a key of either item alone.)
+    """
+    out: list[_Change] = []
+    i = j = 0
+    unanswered: str | None = None  # the last job placed, until a program line ends it
+    last_job = float("-inf")  # when the last job placed began
+    while i < len(own) or j < len(jobs):
+        take_job = i == len(own)
+        if not take_job and j < len(jobs):
+            (ts, state, *_), jts = own[i], jobs[j][0]
+            if jts < ts:
+                take_job = True
+            elif jts < ts + 1:  # in the program line's second
+                waits_for = _ITS_JOB.get(state)
+                take_job = waits_for is not None and unanswered != waits_for and jobs[j][1] == waits_for
+        if take_job:
+            out.append(jobs[j])
+            last_job, unanswered, j = jobs[j][0], jobs[j][1], j + 1
+        else:
+            ts, state, version, detail = own[i]
+            out.append((last_job if ts <= last_job < ts + 1 else ts, state, version, detail))
+            unanswered = None if _ITS_JOB.get(state) == unanswered else unanswered
+            i += 1
+    return out
 
 
 def journal_entry(line: str) -> tuple[float, str, str] | None:
@@ -163,8 +199,8 @@ class CanopsisTimeline:
     def parse(self, node: str, text: str) -> list[StateChange]:
         if node == BROKER:
             return self._parse_broker(node, text)
-        own: list[tuple[float, str, str | None, str]] = []  # the program's: ts, state, version, detail
-        jobs: list[tuple[float, str, str | None, str]] = []  # systemd's, for its unit (to the microsecond)
+        own: list[_Change] = []  # the program's
+        jobs: list[_Change] = []  # systemd's, for its unit (to the microsecond)
         for line in text.splitlines():
             entry = journal_entry(line)
             if entry is not None:
@@ -179,17 +215,10 @@ class CanopsisTimeline:
             state = "failed" if level in _FAILED_LEVELS else _STATE.get(message)
             if state is not None:
                 own.append((rec["_ts"], state, str(rec.get("version") or "") or None, _detail(rec)))
-        # the two logs merged by time, each in the order it was written; a program line to the second is placed
-        # at the start of its second, so a systemd job begun in that second (Starting at .3, the program's
-        # "engine started" at .8 logged as .0) goes before it, and the program's line takes the job's time
-        merged = list(heapq.merge(((*c, True) for c in own), ((*c, False) for c in jobs), key=lambda c: c[0]))
-        for i in range(len(merged) - 1):
-            (pts, pst, *_, mine), (jts, jst, *_, _theirs) = merged[i], merged[i + 1]
-            if mine and (pst, jst) in _AFTER_ITS_JOB and pts <= jts < pts + 1:
-                merged[i], merged[i + 1] = merged[i + 1], (jts, *merged[i][1:])
+        merged = _merge(own, jobs)
         changes: list[StateChange] = []
         version: str | None = None
-        for ts, state, named, detail, _ in merged:
+        for ts, state, named, detail in merged:
             version = named if state == "ready" and named else version
             if changes and changes[-1].state == state == "failed":
                 continue  # systemd's "Failed to start" after the program's own fatal line

@@ -168,3 +168,40 @@ def test_a_programs_line_to_the_second_goes_after_the_job_begun_in_that_second()
     assert [(c.state, c.version) for c in changes] == [
         ("starting", None), ("ready", "4.6.1"), ("stopping", "4.6.1"), ("stopped", "4.6.1")]
     assert [c.ts for c in changes] == [ts("05:47:12") + 0.25] * 2 + [ts("05:47:20") + 0.25] * 2
+
+
+def test_a_start_and_a_stop_in_one_second_keep_each_program_line_after_its_own_job() -> None:
+    """Seen in CI: the API up at 21:39:47.1 (ready logged 47), the update's Stopping at 47.5 (stopped logged 47),
+    then the whole restart inside 21:39:49 (Starting at 49.37, ready logged 49): by time alone the program's
+    ready and stopped both went before every job of their seconds."""
+    api = "canopsis-service@canopsis-api.service"
+
+    def at(hms: str, us: int, message: str, job: str) -> str:
+        return json.dumps({"__REALTIME_TIMESTAMP": str(int(ts(hms) * 1e6) + us), "UNIT": api, "JOB_TYPE": job,
+                           "MESSAGE": message})
+
+    program = ['{"level": "info", "time": "2026-12-03T21:39:47Z", "version": "4.4.0", '
+               '"message": "http server started"}',
+               '{"level": "info", "time": "2026-12-03T21:39:47Z", "message": "http server stopped"}',
+               '{"level": "info", "time": "2026-12-03T21:39:49Z", "version": "4.6.1", '
+               '"message": "http server started"}']
+    journal = [at("21:39:47", 100_000, "Starting Canopsis API (4.4.0)...", "start"),
+               at("21:39:47", 150_000, "Started Canopsis API (4.4.0).", "start"),
+               at("21:39:47", 500_000, "Stopping Canopsis API (4.4.0)...", "stop"),
+               at("21:39:49", 369_883, "Starting Canopsis API (4.6.1)...", "start")]
+    changes = TIMELINE.parse("api", "\n".join(program + journal))
+    assert [(c.state, c.version) for c in changes] == [
+        ("starting", None), ("ready", "4.4.0"), ("stopping", "4.4.0"), ("stopped", "4.4.0"),
+        ("starting", "4.4.0"), ("ready", "4.6.1")]
+    assert [c.ts for c in changes] == [ts("21:39:47") + 0.1] * 2 + [ts("21:39:47") + 0.5] * 2 + \
+        [ts("21:39:49") + 0.369883] * 2
+
+
+def test_a_program_line_whose_job_was_answered_does_not_wait_for_the_next_job() -> None:
+    """A stop job in the second of a ready whose own Starting came a second earlier: the ready goes first."""
+    program = ['{"level": "info", "time": "2026-12-03T05:47:13Z", "version": "4.6.1", "message": "engine started"}']
+    journal = [_job("05:47:12", CHE, "Starting Canopsis Go engine engine-che (4.6.1)...", "start"),
+               _job("05:47:13", CHE, "Starting Canopsis Go engine engine-che (4.6.1)...", "start")]
+    changes = TIMELINE.parse("engine-che", "\n".join(program + journal))
+    # the second Starting (a restart job queued in that second) is not the one the ready answered
+    assert [(c.state, c.version) for c in changes] == [("starting", None), ("ready", "4.6.1"), ("starting", "4.6.1")]
