@@ -51,6 +51,23 @@ def holds(pid: int, since: float) -> bool:
     return alive(pid) and started_at(pid) <= since + START_SLACK_S
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes under ``pid`` on this host (children first, then theirs), from each process's parent in
+    /proc; a process that ends while it is read is left out."""
+    parents: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents.setdefault(int(stat.read_text().rsplit(")", 1)[1].split()[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [pid]
+    while todo:
+        kids = parents.get(todo.pop(0), [])
+        out += kids
+        todo += kids
+    return out
+
+
 def terminate(pid: int, *, group: bool = False, grace: float = 2.5) -> None:
     """SIGTERM ``pid`` (or the process group it leads), then SIGKILL if it is still there after ``grace``
     seconds; returns once it is gone (or after the kill's own short wait)."""

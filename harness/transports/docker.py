@@ -2,7 +2,8 @@
 
 Calls go through one long-lived agent per container (:mod:`harness.transports._docker_agent`: a docker
 exec costs 70–90 ms, a command through the agent a few), and through one exec (or archive call) each when
-the agent cannot run (no ``python3`` in the container) or ``HARNESS_DOCKER_AGENT=0``. The SDK's exec has no
+the agent cannot run (no ``python3`` in the container) or ``HARNESS_DOCKER_AGENT=0`` (under ``sh``, which keeps
+the program's output in the container until it is read whole: :meth:`DockerTransport._exec`). The SDK's exec has no
 timeout, so the blocking ``exec_start`` runs in a daemon thread; on timeout the process is killed (by the
 agent; without it best effort, only when the engine is on this host) and :class:`TransportError` raised.
 Paths given to ``put``/``get`` are absolute paths in the container.
@@ -10,12 +11,15 @@ Paths given to ``put``/``get`` are absolute paths in the container.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import posixpath
+import re
 import tarfile
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +33,20 @@ from harness.transports import _docker_agent
 from harness.transports._docker_agent import Agent, AgentGone
 from harness.transports.base import CommandResult, Transport
 
+#: where a plain exec leaves its program's output (one directory an exec)
+_EXEC_DIR = "/tmp/.harness-exec"
+#: the wrapper's exit when it could not make its directory (before the program ran)
+_NO_BOX = 199
+#: what follows each stream once the wrapper copied all of it
+_END = "\x1eharness-exec-end\x1e"
+#: ``sh -c _WRAPPER BOX N SPENT... ARGV...``: removes the N spent directories, makes BOX, runs ARGV (never
+#: through a shell string: ``"$@"``) with its streams in BOX/out and BOX/err, copies each to the exec's stream
+#: with :data:`_END` after it, and exits with the program's status
+_WRAPPER = ('n=$1; shift; while [ "$n" -gt 0 ]; do rm -rf -- "$1"; shift; n=$((n - 1)); done; '
+            f'mkdir -p -- "$0" || exit {_NO_BOX}; "$@" >"$0/out" 2>"$0/err"; c=$?; '
+            f"cat \"$0/out\"; printf '\\036harness-exec-end\\036'; "
+            f"cat \"$0/err\" >&2; printf '\\036harness-exec-end\\036' >&2; exit $c")
+
 
 class DockerTransport(Transport):
     NAME = "docker"
@@ -38,6 +56,9 @@ class DockerTransport(Transport):
         self._agent: Agent | None = None
         self._agent_lock = threading.Lock()
         self._plain = os.environ.get("HARNESS_DOCKER_AGENT", "1") == "0"  # one exec per call
+        self._direct = False  # plain execs take the attach stream (no sh, or no writable /tmp, in the container)
+        self._spent: list[str] = []  # plain execs' output directories, read, for the next exec to remove
+        self._spent_lock = threading.Lock()
 
     @property
     def target(self) -> str:
@@ -136,12 +157,68 @@ class DockerTransport(Transport):
             if self._agent is not None:
                 self._agent.close()
                 self._agent = None
+        with self._spent_lock:
+            spent, self._spent = self._spent, []
+        if spent:  # the plain execs' last output directories (best effort: the container may be gone)
+            with contextlib.suppress(TransportError):
+                self._exec_once(["rm", "-rf", "--", *spent], timeout=10, cwd=None, env=None)
 
     # --- one exec or archive call each ---------------------------------------------------------------
     def _exec(self, argv: Sequence[str], *, timeout: float, cwd: str | None,
               env: Mapping[str, str] | None) -> CommandResult:
-        start, done = time.monotonic(), threading.Event()
-        out: dict[str, Any] = {}
+        """One exec. The engine's attach stream can lose a short-lived process's output (moby/moby#27289,
+        docker/docker-py#2042: an empty stdout of ``printf`` here, once in ~1,500 tests). So ``sh`` runs the
+        program (argv untouched: ``"$@"``) with its streams in files in the container, then copies them to
+        the stream, each followed by an end mark: when both marks arrived, the stream is whole; when one did
+        not, the files are read back with one archive call (~45 ms more). The directories read are removed by
+        the next exec. A container without ``sh``, or whose /tmp cannot be written, gets the bare stream."""
+        start = time.monotonic()
+        if self._direct:
+            exit_code, stdout, stderr = self._exec_once(argv, timeout=timeout, cwd=cwd, env=env)
+            return CommandResult(tuple(argv), exit_code, stdout, stderr, time.monotonic() - start, self.target)
+        with self._spent_lock:
+            spent, self._spent = self._spent, []
+        box = f"{_EXEC_DIR}/{uuid.uuid4().hex}"
+        try:
+            exit_code, stdout, stderr = self._exec_once(["sh", "-c", _WRAPPER, box, str(len(spent)), *spent, *argv],
+                                                        timeout=timeout, cwd=cwd, env=env, what=argv)
+        except TransportError as exc:
+            if "cannot run 'sh'" not in str(exc):
+                self._spend(box)
+                raise
+            self._direct = True  # no sh here: the bare stream, as before
+            return self._exec(argv, timeout=timeout, cwd=cwd, env=env)
+        if exit_code == _NO_BOX and not stdout.endswith(_END):  # stopped before the program: /tmp not writable
+            self._direct = True
+            return self._exec(argv, timeout=timeout, cwd=cwd, env=env)
+        self._spend(box)
+        if stdout.endswith(_END) and stderr.endswith(_END):
+            stdout, stderr = stdout[:-len(_END)], stderr[:-len(_END)]
+        else:  # the stream lost some of it: the files have all of it
+            try:
+                files = self._archive(box)
+            except FileNotFoundError as exc:
+                raise TransportError(f"{self.target}: {' '.join(argv)}: exited {exit_code}; the engine lost its "
+                                     f"output and {box} is gone") from exc
+            name = posixpath.basename(box)
+            stdout, stderr = (files.get(f"{name}/{k}", b"").decode(errors="replace") for k in ("out", "err"))
+        # sh names itself by $0 (the box) in its own messages: "BOX: 1: PROGRAM: not found" (dash), "BOX: line
+        # 1: PROGRAM: command not found" (bash), and "Permission denied" with exit 126
+        said = re.fullmatch(rf"{re.escape(box)}: (?:line )?\d+: {re.escape(argv[0])}: (.*)",
+                            stderr.rstrip("\n").rpartition("\n")[2])
+        if exit_code in (126, 127) and said:
+            raise TransportError(f"{self.target}: cannot run {argv[0]!r}: {said.group(1)}")
+        return CommandResult(tuple(argv), exit_code, stdout, stderr, time.monotonic() - start, self.target)
+
+    def _spend(self, box: str) -> None:
+        with self._spent_lock:
+            self._spent.append(box)
+
+    def _exec_once(self, argv: Sequence[str], *, timeout: float, cwd: str | None, env: Mapping[str, str] | None,
+                   what: Sequence[str] | None = None) -> tuple[int, str, str]:
+        """Exit code, stdout and stderr of one exec, as the attach stream carried them."""
+        done, out = threading.Event(), dict[str, Any]()
+        said = " ".join(what or argv)
 
         def exec_start() -> None:
             try:
@@ -150,13 +227,13 @@ class DockerTransport(Transport):
                 out["error"] = exc
             done.set()
 
-        with map_exceptions(f"{self.target}: exec {' '.join(argv)}", error=TransportError):
+        with map_exceptions(f"{self.target}: exec {said}", error=TransportError):
             exec_id = self.api.exec_create(self.container, list(argv), workdir=cwd,
                                            environment=[f"{k}={v}" for k, v in (env or {}).items()])["Id"]
             threading.Thread(target=exec_start, daemon=True, name=f"exec {self.target}").start()
             if not done.wait(timeout):
                 self._kill(self.api.exec_inspect(exec_id))
-                raise TransportError(f"{self.target}: {' '.join(argv)} did not finish within {timeout}s\n"
+                raise TransportError(f"{self.target}: {said} did not finish within {timeout}s\n"
                                      f"{self._describe()}\nHint: raise the timeout or "
                                      f"check the command does not wait for input")
             if "error" in out:
@@ -165,7 +242,7 @@ class DockerTransport(Transport):
         stdout, stderr = (b.decode(errors="replace") if b else "" for b in out["result"])
         if exit_code in (126, 127) and "OCI runtime exec failed" in stdout:
             raise TransportError(f"{self.target}: cannot run {argv[0]!r}: {stdout.strip()}")
-        return CommandResult(tuple(argv), exit_code, stdout, stderr, time.monotonic() - start, self.target)
+        return exit_code, stdout, stderr
 
     def _put_archive(self, path: str, data: bytes, *, mode: int) -> None:
         buf, info = io.BytesIO(), tarfile.TarInfo(path.lstrip("/"))
@@ -176,6 +253,14 @@ class DockerTransport(Transport):
             self.api.put_archive(self.container, "/", buf.getvalue())
 
     def _get_archive(self, path: str) -> bytes:
+        data = self._archive(path).get(posixpath.basename(path.rstrip("/")))
+        if data is None:
+            raise IsADirectoryError(f"{self.target}: {path}")
+        return data
+
+    def _archive(self, path: str) -> dict[str, bytes]:
+        """The regular files of one archive call on ``path`` (a file, or a directory and all under it), by
+        their names in the archive (``NAME``, ``NAME/FILE``)."""
         import docker.errors
 
         with map_exceptions(f"{self.target}: get {path}", error=TransportError):
@@ -184,10 +269,8 @@ class DockerTransport(Transport):
             except docker.errors.NotFound as exc:
                 raise FileNotFoundError(f"{self.target}: {path}") from exc
             with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
-                member = tar.extractfile(posixpath.basename(path.rstrip("/")))
-                if member is None:
-                    raise IsADirectoryError(f"{self.target}: {path}")
-                return member.read()
+                return {m.name: f.read() for m in tar.getmembers()
+                        if m.isfile() and (f := tar.extractfile(m)) is not None}
 
     def _describe(self) -> str:
         try:
@@ -199,10 +282,12 @@ class DockerTransport(Transport):
     def _kill(exec_info: Mapping[str, Any]) -> None:
         # Best effort: the exec's pid is in the engine host's namespace, so kill it only when that pid
         # here really belongs to the container (engine on this host); otherwise it runs on, orphaned.
+        # The program runs under the plain exec's sh: the processes under the exec go first.
         pid, container_id = exec_info.get("Pid", 0), exec_info.get("ContainerID", "")
         try:
             ours = bool(pid and container_id and container_id in Path(f"/proc/{pid}/cgroup").read_text())
         except OSError:
             return
         if ours:
-            procs.terminate(pid, grace=1.0)
+            for each in [*reversed(procs.descendants(pid)), pid]:
+                procs.terminate(each, grace=1.0)

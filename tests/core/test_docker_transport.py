@@ -32,6 +32,7 @@ from harness.backends.docker_engine import (
 from harness.errors import CommandFailed, SetupFailed, TransportError
 from harness.pytest_plugin.backends import skip_unless_backend_runs
 from harness.transports.base import Transport
+from harness.transports.docker import DockerTransport
 from harness.transports.local import LocalTransport
 from harness.wait import wait_until
 
@@ -167,6 +168,67 @@ def test_docker_target_and_labels(node: object, run_id: str) -> None:
     assert t.target.startswith("docker://") and t.NAME == "docker"
     labels = client().containers.get(t.container).labels
     assert labels[LABEL_RUN] == run_id and labels[LABEL_PROJECT] == "standin"
+
+
+def _plain_transport(node: object) -> DockerTransport:
+    """One exec a call, as for a container without python3 (the base image has none: the default already)."""
+    from harness.backends.containers import docker_exec_transport
+
+    t = docker_exec_transport(node)  # type: ignore[arg-type]
+    t._plain = True
+    return t
+
+
+@requires_docker
+def test_a_plain_exec_whose_stream_lost_its_output_reads_the_programs_own_files(
+        node: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine's attach stream can lose a fast program's output (moby/moby#27289): the stream the engine
+    returned is cut here as that race cuts it, and the output still comes back whole, from the container."""
+    t = _plain_transport(node)
+    real = t.api.exec_start
+
+    def lossy(exec_id: str, **kw: object) -> tuple[bytes | None, bytes | None]:
+        _, err = real(exec_id, **kw)
+        return None, (err or b"")[:3]  # stdout lost, stderr cut
+
+    monkeypatch.setattr(t.api, "exec_start", lossy)
+    got = t.run(["sh", "-c", 'printf "[%s]" "$1"; printf "to stderr" >&2; exit 4', "sh", 'say "hi"'])
+    assert (got.exit_code, got.stdout, got.stderr) == (4, '[say "hi"]', "to stderr")
+    with pytest.raises(TransportError, match="cannot run 'no-such-program': not found"):
+        t.run(["no-such-program"])
+
+
+@requires_docker
+def test_plain_execs_leave_no_output_behind(node: object) -> None:
+    """Each exec removes the directories of the execs read before it; close() removes the last."""
+    t = _plain_transport(node)
+    boxes = []
+    for i in range(5):
+        assert t.run(["printf", str(i)]).stdout == str(i)
+        boxes += [b.rsplit("/", 1)[1] for b in t._spent]  # the exec just read
+    listed = set(t.run(["ls", "/tmp/.harness-exec"]).stdout.split())
+    assert len(boxes) == 5 and not listed & set(boxes)  # each removed by the exec after it
+    [last] = [b.rsplit("/", 1)[1] for b in t._spent]  # the ls's own
+    assert last in listed
+    t.close()
+    other = _plain_transport(node)
+    left = other._exec_once(["ls", "-A", "/tmp/.harness-exec"], timeout=30, cwd=None, env=None)[1].split()
+    assert last not in left  # removed by close()
+
+
+@requires_docker
+def test_a_container_whose_tmp_is_read_only_gets_the_bare_stream(run_id: str, network: object) -> None:
+    from harness.backends.containers import StandinContainer, docker_exec_transport, wait_for_exec
+
+    container = (StandinContainer(ensure_base_image(), run_id=run_id).with_command(["sleep", "infinity"])
+                 .with_kwargs(read_only=True).waiting_for(wait_for_exec(["true"], timeout=30)))
+    with container:
+        t = docker_exec_transport(container)
+        t._plain = True
+        assert t.run(["printf", "[%s]", "a b"]).stdout == "[a b]"
+        assert t._direct  # the wrapper could not make its directory: nothing ran twice
+        with pytest.raises(TransportError, match="no-such-program"):
+            t.run(["no-such-program"])
 
 
 @requires_docker

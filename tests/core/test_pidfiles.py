@@ -17,6 +17,7 @@ import pytest
 from harness.procs import pidfile_pids
 from harness.standins import kill_pidfiles
 from harness.transports.local import LocalTransport
+from harness.wait import wait_until
 
 
 @pytest.fixture
@@ -77,3 +78,22 @@ def test_a_pid_holds_only_for_the_process_that_had_it_then(sleeper: subprocess.P
     sleeper.kill()
     sleeper.wait()
     assert not holds(sleeper.pid, time.time())
+
+
+def test_descendants_are_the_whole_tree_under_a_process() -> None:
+    """What a timed-out plain docker exec kills: its sh, and the program and that program's children under it."""
+    from harness.procs import descendants
+
+    tree = subprocess.Popen(["sh", "-c", 'sh -c "sleep 60 & sleep 61; :" & sleep 62; :'])
+    try:
+        def names() -> list[str]:
+            return sorted(Path(f"/proc/{p}/cmdline").read_bytes().decode().replace("\0", " ").strip()
+                          for p in descendants(tree.pid))
+
+        wait_until(lambda: len(names()) >= 4, timeout=10, interval=0.02, what="the tree to fork")
+        assert names() == ["sh -c sleep 60 & sleep 61; :", "sleep 60", "sleep 61", "sleep 62"]
+        assert tree.pid in descendants(os.getpid())
+    finally:
+        for pid in [*descendants(tree.pid), tree.pid]:
+            os.kill(pid, 9)
+        tree.wait()
