@@ -2,7 +2,7 @@
 
 They wrap the shipped procedure (nothing here is shipped or registered unless a catalogue entry names it
 through ``HARNESS_MUTANT``): a precheck whose relup lint is blind to one thing, a step list in another
-order or without a gate.
+order or without a gate. The product mutant is another sample release, built from ``mixed_version/``.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from harness.engine.procedure import Procedure
@@ -21,6 +22,8 @@ from harness.products.otp.files import relup_script
 from harness.products.otp.findings import Finding
 from harness.products.otp.lint_relup import lint_relup
 from harness.products.otp.procedure import PROCEDURE
+from harness.products.otp.standin import OtpOptions, OtpStandin
+from harness.products.otp.standin.release import Build, build_release
 
 Blind = Callable[[Finding], bool]
 
@@ -100,3 +103,17 @@ NO_CHECK_INSTALL = _steps(_without("otp.check"))
 INSTALL_BEFORE_CHECK = _steps(_swap("otp.check", "otp.install"))
 PERMANENT_BEFORE_INSTALL = _steps(_swap("otp.install", "otp.permanent"))
 PERMANENT_UNVERIFIED = _steps(_install_unverified)
+
+
+# --- product mutants ----------------------------------------------------------------------------------------
+
+class MixedVersionGossip(OtpStandin):
+    """The sample release whose counters tell each other their state, and whose 1.1 tells it in 1.1's format,
+    which 1.0 cannot read (``mixed_version/``): a node upgraded first crashes the counters of the nodes still
+    on 1.0, which restart with their count lost. Nodes find each other on their host's epmd (process backend)."""
+
+    def release(self, options: OtpOptions) -> Build:
+        return build_release(options.variant, overlay=Path(__file__).parent / "mixed_version")
+
+
+MIXED_VERSION_GOSSIP = MixedVersionGossip()

@@ -8,6 +8,8 @@
   writes every call it answered to a file on the node's host).
 * ``make_permanent`` only after the node was seen running the release: a node that restarted right after
   ``install_release`` answered (so it is back on its permanent release) is never asked to make it permanent.
+* Nodes on two releases side by side: while a rolling upgrade goes node by node, every node's counter keeps
+  its process and state, as each node reports at each install (the mixed-version window).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ from suites.otp.test_otp_upgrade import (  # the same fixtures and node helpers 
     a,
     clients,
     idle_node,
+    incr,
     make_env,
     pytest_generate_tests,
     releases,
     run_plan,
+    server,
 )
 
 __all__ = ["idle_node", "make_env", "pytest_generate_tests"]  # re-exported: fixtures and the parametrisation
@@ -199,3 +203,32 @@ def test_a_node_that_restarted_after_install_is_never_made_permanent(make_env: A
     calls = [line[:2] for line in rh_log(c)]
     assert ("install_release", "1.1") in calls and not [x for x in calls if x[0] == "make_permanent"], calls
     assert releases(c) == {"1.0": "permanent"}
+
+
+# ----- nodes on two releases side by side ------------------------------------------------------------------
+
+def test_nodes_on_two_releases_side_by_side_keep_their_processes_and_state(make_env: Any, tmp_path: Path) -> None:
+    """A rolling upgrade of three nodes: while it goes node by node, nodes on 1.1 and nodes still on 1.0 run
+    side by side (seen on the nodes at each install). Every node's counter keeps its process and its count
+    through the whole window, as each node itself reports, not only at the end of the run."""
+    inv = make_env(nodes=3)
+    nodes = clients(inv)
+    for k, c in enumerate(nodes, start=1):
+        incr(c, k)
+    before = [server(c) for c in nodes]
+    seen: list[tuple[list[str | None], list[str]]] = []  # at each install: each node's release and counter pid
+
+    def at_each_install(kind: str, step: Any, status: str, reason: str) -> None:
+        if kind == "step" and status == "ok" and step.action == "otp.install":
+            seen.append(([c.info().current for c in nodes], [server(c)[0] for c in nodes]))
+
+    run = run_plan(inv, tmp_path, listener=at_each_install, release="1.1")
+    assert run.outcome == Outcome.SUCCESS, {k: r.reason for k, r in run.records.items()}
+    assert [running for running, _ in seen] == [["1.1", "1.0", "1.0"], ["1.1", "1.1", "1.0"],
+                                                  ["1.1", "1.1", "1.1"]]  # the mixed-version window was open
+    pids = [pid for pid, _ in before]
+    for running, counters in seen:
+        assert counters == pids, f"a counter_server restarted while the nodes ran {running}"
+    for c, (pid, state), n in zip(nodes, before, (1, 2, 3), strict=True):
+        assert state == Tuple((a("state"), n))
+        assert server(c) == (pid, Tuple((a("state"), n, [Tuple((a("upgraded_from"), "1.0", a("from_1_0")))])))

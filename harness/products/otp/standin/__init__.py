@@ -37,7 +37,7 @@ from harness.plan.models import Component, Inventory
 from harness.plan.models import Host as InventoryHost
 from harness.products.otp.node import node_client, node_name
 from harness.products.otp.standin import target
-from harness.products.otp.standin.release import BUILD_TOOLS, NAME, VARIANTS, build_release
+from harness.products.otp.standin.release import BUILD_TOOLS, NAME, VARIANTS, Build, build_release
 from harness.products.otp.standin.target import NodeSetup, install_node, stop_node
 from harness.standins import InstallContext, Standin
 from harness.transports import transport_for
@@ -93,6 +93,10 @@ class OtpStandin(Standin):
     def summary(self, options: OtpOptions) -> str:
         return f"{options.nodes}-node OTP release"
 
+    def release(self, options: OtpOptions) -> Build:
+        """The sample release the nodes boot and are upgraded to (built once, cached)."""
+        return build_release(options.variant)
+
     def hosts(self, ctx: InstallContext) -> list[HostSpec]:
         return [HostSpec(_host_name(k), "otp") for k in range(1, ctx.options.nodes + 1)]
 
@@ -102,7 +106,7 @@ class OtpStandin(Standin):
         if missing:
             raise SetupFailed(f"building the sample release needs {', '.join(missing)} on this machine\n"
                               "Hint: apt-get install erlang-base")
-        build = build_release(ctx.options.variant)
+        build = self.release(ctx.options)
         _link_packages(build.packages_dir, ctx.state_dir / "packages")
         cookie = ctx.state_dir / "cookie"
         cookie.write_text("c" + secrets.token_hex(10))
@@ -110,7 +114,7 @@ class OtpStandin(Standin):
 
     def install(self, ctx: InstallContext) -> Inventory:
         inv = self.inventory(ctx)
-        build = build_release(ctx.options.variant)
+        build = self.release(ctx.options)
         package = build.package(ctx.version).read_bytes()
 
         def one(c: Component) -> None:

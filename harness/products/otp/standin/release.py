@@ -12,7 +12,10 @@ Variants (``build_release(variant)``): ``main`` (1.0, 1.1, 1.2), ``restart_emula
 appup is ``[restart_emulator]``: the node restarts onto 1.1, needs heart) and ``after_restart`` (1.0, 1.1
 with a hand-edited relup that has an instruction after ``restart_emulator``, which never runs).
 
-A build is cached per content hash (sources, variant, builder, OTP version) under
+An ``overlay`` directory (``VSN/*.erl``) replaces or adds modules of each version it names: another system
+built the same way (a mutant's, beside the suites; nothing of it is shipped).
+
+A build is cached per content hash (sources, variant, overlay, builder, OTP version) under
 ``$HARNESS_STATE_DIR/otp-builds`` (pytest sets ``HARNESS_STATE_DIR`` per xdist worker), behind a file
 lock so concurrent callers build it once. One build takes ≈1–2 s; a cached one is free.
 """
@@ -79,11 +82,11 @@ def cache_dir() -> Path:
     return (base / "otp-builds").resolve()
 
 
-def _source_files(variant: str) -> list[Path]:
+def _source_files(variant: str, overlay: Path | None = None) -> list[Path]:
     root = SOURCES / NAME
     files = [p for p in sorted(root.rglob("*")) if p.is_file()
              and (p.parts[len(root.parts)] != "variants" or p.parts[len(root.parts) + 1] == variant)]
-    return [*files, SOURCES / "build_release.escript"]
+    return [*files, SOURCES / "build_release.escript", *(sorted(overlay.glob("*/*.erl")) if overlay else [])]
 
 
 @functools.cache
@@ -96,21 +99,23 @@ def _erts_version() -> str:
     return proc.stdout.strip()
 
 
-def _key(variant: str, erts: str) -> str:
+def _key(variant: str, erts: str, overlay: Path | None) -> str:
     h = hashlib.sha256(f"{_BUILDER_VERSION}\0{variant}\0{erts}\0".encode())
-    for p in _source_files(variant):
-        h.update(str(p.relative_to(SOURCES)).encode() + b"\0" + p.read_bytes() + b"\0")
+    for p in _source_files(variant, overlay):
+        name = p.relative_to(SOURCES) if p.is_relative_to(SOURCES) else Path("overlay", p.parent.name, p.name)
+        h.update(str(name).encode() + b"\0" + p.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
-def build_release(variant: str = "main", cache: Path | None = None) -> Build:
-    """Build (or reuse) the sample release *variant*; raises SetupFailed with the compiler's output."""
+def build_release(variant: str = "main", cache: Path | None = None, overlay: Path | None = None) -> Build:
+    """Build (or reuse) the sample release *variant* (with *overlay*'s modules, when given); raises SetupFailed
+    with the compiler's output."""
     if variant not in VARIANTS:
         raise ConfigError(f"unknown sample release variant {variant!r}", field="options.variant",
                           hint=f"use one of: {', '.join(VARIANTS)}")
     erts = _erts_version()
     cache = cache or cache_dir()
-    out = cache / f"{variant}-{_key(variant, erts)}"
+    out = cache / f"{variant}{'-overlay' if overlay else ''}-{_key(variant, erts, overlay)}"
     versions = tuple(v for v, _, _ in VARIANTS[variant])
     build = Build(out, NAME, variant, versions, erts)
     if (out / "info.json").exists():
@@ -121,20 +126,21 @@ def build_release(variant: str = "main", cache: Path | None = None) -> Build:
             return build
         tmp = out.with_name(out.name + f".tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
-        _build_into(tmp, variant)
+        _build_into(tmp, variant, overlay)
         (tmp / "info.json").write_text(json.dumps({"variant": variant, "versions": versions, "erts": erts}) + "\n")
         tmp.rename(out)
     return build
 
 
-def _build_into(out: Path, variant: str) -> None:
+def _build_into(out: Path, variant: str, overlay: Path | None) -> None:
     src = SOURCES / NAME
     specs = []
     for vsn, base, relup_given in VARIANTS[variant]:
         ebin = out / "lib" / f"{NAME}-{vsn}" / "ebin"
         ebin.mkdir(parents=True)
         over = src / "variants" / variant / vsn
-        erls = {p.name: p for d in (src / "common", src / vsn, over) if d.is_dir() for p in d.glob("*.erl")}
+        dirs = (src / "common", src / vsn, over, *([overlay / vsn] if overlay else []))
+        erls = {p.name: p for d in dirs if d.is_dir() for p in d.glob("*.erl")}
         _run(["erlc", "-o", str(ebin), *map(str, erls.values())], f"erlc {NAME}-{vsn}")
         shutil.copy(src / vsn / f"{NAME}.app.src", ebin / f"{NAME}.app")
         for d in (src / vsn, over):
