@@ -32,8 +32,7 @@ from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.plan.models import Plan, StandinsSpec
-from harness.probes import HttpProbe
-from harness.products.zato.checks import ZatoHistory
+from harness.products.zato.checks import ZatoHistory, ping_probe
 
 BEAM_NODES = (1, 8, 32)
 HOTDEPLOY_SERVERS = (3, 8, 16)
@@ -74,7 +73,7 @@ def zato_rolling(backend: str, servers: int, tmp: Path) -> dict[str, Any]:
     inv = _up(backend, servers, tmp)
     try:
         env = Environment.from_inventory(inv)
-        probe = HttpProbe(f"{inv.front_door}/zato/ping", max_seconds=1200)
+        probe = ping_probe(inv.front_door, mark=None, max_seconds=1200)
         started = time.time()
         with probe:
             run = Run.create(Plan(procedure="zato-update", params={"revision": "3.2.1"}), inv, tmp / "runs")

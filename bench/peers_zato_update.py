@@ -39,8 +39,7 @@ from harness import standins
 from harness.checks import merge
 from harness.environment import Environment
 from harness.plan.models import Inventory, StandinsSpec
-from harness.probes import HttpProbe
-from harness.products.zato.checks import ZatoHistory, check_order, check_sync_internal, check_versions
+from harness.products.zato.checks import ZatoHistory, check_order, check_sync_internal, check_versions, ping_probe
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE / "peers"
@@ -109,7 +108,7 @@ def one(tool: str, servers: int, base: Path, delay: float) -> dict[str, Any]:
     work.mkdir()
     try:
         argv, env = command(tool, inv, work, delay)
-        probe = HttpProbe(f"{inv.front_door}/zato/ping", max_seconds=600)
+        probe = ping_probe(inv.front_door, mark=None, max_seconds=600)
         started = time.time()
         with probe:
             m0 = time.monotonic()

@@ -21,8 +21,8 @@ from _common import add_backend_option, backends  # bench/, on sys.path when run
 from harness import standins
 from harness.engine.runner import Run
 from harness.plan.models import Plan, StandinsSpec
-from harness.probes import HttpProbe
 from harness.products.runbook.testing import as_runbook
+from harness.products.zato.checks import ping_probe
 
 UPDATE = Plan(procedure="zato-update", params={"revision": "3.2.1"}, ready_timeout=60)
 
@@ -41,7 +41,7 @@ def one(backend: str, servers: int, kind: str, base: Path) -> None:
     inv = standins.up(spec, base / name, name=name)
     plan = UPDATE if kind == "built-in" else as_runbook(UPDATE, "runbook-zato-update.yaml")
     try:
-        probe = HttpProbe(f"{inv.front_door}/zato/ping", max_seconds=600)
+        probe = ping_probe(inv.front_door, mark=None, max_seconds=600)
         with probe:
             update, outcome = timed(plan, inv, base / "runs")
         again, outcome2 = timed(plan, inv, base / "runs")

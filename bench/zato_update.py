@@ -30,8 +30,7 @@ from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.plan.models import Plan, StandinsSpec
-from harness.probes import HttpProbe
-from harness.products.zato.checks import ZatoHistory
+from harness.products.zato.checks import ZatoHistory, ping_probe
 
 
 def one(backend: str, servers: int, base: Path) -> dict[str, float]:
@@ -43,7 +42,7 @@ def one(backend: str, servers: int, base: Path) -> dict[str, float]:
     try:
         env = Environment.from_inventory(inv)
         plan = Plan(procedure="zato-update", params={"revision": "3.2.1"})
-        probe = HttpProbe(f"{inv.front_door}/zato/ping", max_seconds=600)
+        probe = ping_probe(inv.front_door, mark=None, max_seconds=600)
         started = time.time()
         with probe:
             run = Run.create(plan, inv, base / "runs")

@@ -115,16 +115,20 @@ def marked(url: str, mark: str, request: str) -> str:
 
 
 class HttpProbe:
-    """GETs ``url`` every ``interval`` seconds on a fresh connection (no keep-alive hiding a failure).
+    """GETs ``url`` every ``interval`` seconds on a fresh connection (no keep-alive hiding a failure); a good
+    answer is a 200 holding ``expect``. A product whose servers name themselves in a response header gives
+    its name (``served_by_header``): each sample's ``served_by``.
 
     With ``mark`` (a query parameter name), each request carries its own id (``?MARK=TOKEN-N``, kept in its
     sample's ``request``), so a front door that logs requests (HAProxy's ``option httplog``) says which
     server it sent each one to: :meth:`ProbeResult.served` joins that in."""
 
-    def __init__(self, url: str, *, expect: str = "ZATO_OK", interval: float = 0.01, timeout: float = 2.0,
-                 max_seconds: float = 600.0, max_requests: int = 100_000, mark: str | None = None) -> None:
+    def __init__(self, url: str, *, expect: str = "", interval: float = 0.01, timeout: float = 2.0,
+                 max_seconds: float = 600.0, max_requests: int = 100_000, mark: str | None = None,
+                 served_by_header: str | None = None) -> None:
         self.url, self.expect, self.interval, self.timeout = url, expect, interval, timeout
         self.max_seconds, self.max_requests, self.mark = max_seconds, max_requests, mark
+        self.served_by_header = served_by_header
         self._token = uuid.uuid4().hex[:12]
         self.result = ProbeResult()
         self._stop = threading.Event()
@@ -137,7 +141,8 @@ class HttpProbe:
         try:
             r = requests.get(url, timeout=self.timeout, headers={"Connection": "close"})
             ok = r.status_code == 200 and self.expect in r.text
-            return Sample(t0, time.monotonic() - m0, ok, r.status_code, r.headers.get("X-Zato-Server"),
+            by = r.headers.get(self.served_by_header) if self.served_by_header else None
+            return Sample(t0, time.monotonic() - m0, ok, r.status_code, by,
                           None if ok else f"HTTP {r.status_code}: {r.text[:80]!r}", request=request)
         except requests.RequestException as exc:
             return Sample(t0, time.monotonic() - m0, False, None, None, type(exc).__name__, request=request)

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.checks import Verdict, checker
 from harness.environment import ComponentHandle, Environment
-from harness.probes import ProbeResult
+from harness.probes import HttpProbe, ProbeResult
 from harness.products.zato import state
 from harness.products.zato.logs import LogEvent, parse_log
 
@@ -128,6 +128,17 @@ def haproxy_states(env: Environment, since: float, until: float | None = None) -
 #: the query parameter a probe marks its requests with, so the load balancer's request log names the
 #: server of each (:func:`lb_request_servers`)
 PROBE_MARK = "harness-probe"
+#: the header in which the stand-in's servers name themselves (real Zato's do not: the LB's log says it)
+SERVER_HEADER = "X-Zato-Server"
+
+
+def ping_probe(front_door: str, *, mark: str | None = PROBE_MARK, **kw: Any) -> HttpProbe:
+    """GET /zato/ping through the load balancer (a server's answer holds ``ZATO_OK``), each request marked by
+    default so that the LB's request log says which server answered it (:func:`served`)."""
+    return HttpProbe(front_door.rstrip("/") + "/zato/ping", expect="ZATO_OK", mark=mark,
+                     served_by_header=SERVER_HEADER, **kw)
+
+
 #: HAProxy's log of one HTTP request (``option httplog``, which Zato's LB config has): the backend and the
 #: server it went to (``<NOSRV>`` when none), the timers, the status, and at the end the request line
 _HAPROXY_REQUEST = re.compile(r'\s(?P<backend>[^\s/]+)/(?:http_plain--)?(?P<server>\S+) (?:-?\d+/){4}-?\d+ '

@@ -14,8 +14,8 @@ from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.plan.models import Inventory, Plan
-from harness.probes import HttpProbe, ProbeResult
-from harness.products.zato.checks import PROBE_MARK, ZatoHistory, served
+from harness.probes import ProbeResult
+from harness.products.zato.checks import ZatoHistory, ping_probe, served
 from harness.pytest_plugin.backends import (
     TARGET,
     backend_params,
@@ -83,7 +83,7 @@ def record_run(z: ZatoStandin, plan: Plan, runs_dir: Path) -> RecordedRun:
     """Run a plan with a probe on the front door for the whole run; collect what the nodes logged."""
     assert z.inventory.front_door
     # marked: against a real Zato, which names no server in its answers, the LB's request log says who served
-    probe = HttpProbe(z.inventory.front_door.rstrip("/") + "/zato/ping", max_seconds=300, mark=PROBE_MARK)
+    probe = ping_probe(z.inventory.front_door, max_seconds=300)
     started = time.time()
     with probe:
         run = Run.create(plan, z.inventory, runs_dir)

@@ -6,7 +6,7 @@ from harness.environment import Environment
 from harness.errors import TransportError
 from harness.plan.models import Inventory
 from harness.probes import HttpProbe, ProbeResult
-from harness.products.zato.checks import PROBE_MARK, served
+from harness.products.zato.checks import ping_probe, served
 from harness.products.zato.logs import parse_line, parse_log
 from harness.products.zato.state import read_log
 from harness.report.timeline import StateChange
@@ -53,8 +53,7 @@ class ZatoTimeline:
         log says which server answered it (the stand-in's servers also say so in ``X-Zato-Server``)."""
         if not inventory.front_door:
             return None
-        return HttpProbe(inventory.front_door.rstrip("/") + "/zato/ping", interval=0.05, max_seconds=1800,
-                         mark=PROBE_MARK)
+        return ping_probe(inventory.front_door, interval=0.05, max_seconds=1800)
 
     def served(self, env: Environment, probe: ProbeResult) -> ProbeResult:
         return served(env, probe)

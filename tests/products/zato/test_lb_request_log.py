@@ -14,9 +14,9 @@ import requests
 
 from harness.environment import Environment
 from harness.plan.models import Inventory
-from harness.probes import HttpProbe, ProbeResult
+from harness.probes import ProbeResult
 from harness.products.zato import actions
-from harness.products.zato.checks import PROBE_MARK, lb_request_servers, served
+from harness.products.zato.checks import lb_request_servers, ping_probe, served
 from harness.wait import wait_until
 
 pytestmark = pytest.mark.requires_haproxy
@@ -30,7 +30,7 @@ def zato2(make_standins: Callable[..., Inventory]) -> Inventory:
 def test_the_lb_request_log_names_the_server_of_every_marked_request(zato2: Inventory) -> None:
     env = Environment.from_inventory(zato2)
     assert zato2.front_door
-    with HttpProbe(zato2.front_door.rstrip("/") + "/zato/ping", interval=0.005, mark=PROBE_MARK) as probe:
+    with ping_probe(zato2.front_door, interval=0.005) as probe:
         wait_until(lambda: probe.result.sent >= 60, timeout=30, what="60 requests through the LB")
     answered = [s for s in probe.result.samples if s.ok]
     assert len(answered) >= 60 and all(s.request and s.served_by for s in answered)
