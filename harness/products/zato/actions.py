@@ -265,11 +265,12 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
 
     Through the front door, wait for a response served by this server: the stand-in names it in its
     ``X-Zato-Server`` header; real Zato does not, and then each request carries an id its HAProxy logs with
-    the server it sent it to (``option httplog``, as Zato's LB config has it; the last 256 KiB of its log
-    are read). A load balancer that logs none of the requests gets a fixed settle time instead.
+    the server it sent it to (``option httplog``, as Zato's LB config has it; what its log gained since the
+    wait began is read at each poll). A load balancer that logs none of the requests gets a fixed settle
+    time instead.
     """
     from harness.probes import marked
-    from harness.products.zato.checks import PROBE_MARK, lb_request_servers
+    from harness.products.zato.checks import PROBE_MARK, SERVER_HEADER, LbRequestFollower
 
     url = env.inventory.front_door
     if not url:
@@ -277,6 +278,7 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
     token = f"rotation-{comp.name}-{time.monotonic_ns()}"
     sent: list[str] = []
     seen: dict[str, Any] = {}
+    log: LbRequestFollower | None = None
 
     def routed() -> bool:
         request = f"{token}-{len(sent)}"
@@ -286,10 +288,13 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
         except requests.RequestException:
             return False
         sent.append(request)
-        if "X-Zato-Server" in r.headers:
-            seen["by"] = r.headers["X-Zato-Server"]
+        if SERVER_HEADER in r.headers:
+            seen["by"] = r.headers[SERVER_HEADER]
             return bool(seen["by"] == comp.name)
-        servers = lb_request_servers(env, tail=256 * 1024)
+        nonlocal log
+        if log is None:  # the first answer named no server: from here on, the LB's log says
+            log = LbRequestFollower(env)
+        servers = log.read()
         logged = [servers[s] for s in sent if s in servers]
         if not logged and len(sent) >= 25:  # half a second of requests and not one logged: no httplog
             seen["by"] = ""

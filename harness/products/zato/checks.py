@@ -145,21 +145,48 @@ _HAPROXY_REQUEST = re.compile(r'\s(?P<backend>[^\s/]+)/(?:http_plain--)?(?P<serv
                               r'\d{3} .*"\w+ (?P<uri>\S+)')
 
 
+def _request_servers(text: str, mark: str) -> dict[str, str]:
+    wanted = re.compile(rf"[?&]{re.escape(mark)}=([\w-]+)")
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _HAPROXY_REQUEST.search(line)
+        if m and m["server"] != "<NOSRV>" and (request := wanted.search(m["uri"])):
+            out[request[1]] = m["server"]
+    return out
+
+
 def lb_request_servers(env: Environment, mark: str = PROBE_MARK, *, tail: int = 0) -> dict[str, str]:
     """Which server each marked request (``?MARK=ID``, :class:`~harness.probes.HttpProbe` ``mark``) was sent
     to, as every load balancer's HAProxy logged it (with ``tail``, in the last bytes of its log): ``{ID:
     server}``. A Zato server does not say who it is in its answer (the stand-in's ``X-Zato-Server`` header
     is its own); HAProxy's request log does."""
-    wanted = re.compile(rf"[?&]{re.escape(mark)}=([\w-]+)")
     out: dict[str, str] = {}
-    for comp in env.components.values():
-        if comp.role != "load-balancer":
-            continue
-        for line in state.haproxy_log(comp, tail=tail).splitlines():
-            m = _HAPROXY_REQUEST.search(line)
-            if m and m["server"] != "<NOSRV>" and (request := wanted.search(m["uri"])):
-                out[request[1]] = m["server"]
+    for comp in _lbs(env):
+        out.update(_request_servers(state.haproxy_log(comp, tail=tail), mark))
     return out
+
+
+def _lbs(env: Environment) -> list[ComponentHandle]:
+    return [c for c in env.components.values() if c.role == "load-balancer"]
+
+
+class LbRequestFollower:
+    """:func:`lb_request_servers` for a wait that polls: each read takes only the complete lines each LB's
+    log gained since the last one, from ``back`` bytes before its end when the follower was made (so the
+    requests sent just before are found too), and the servers found add up."""
+
+    def __init__(self, env: Environment, mark: str = PROBE_MARK, back: int = 64 * 1024) -> None:
+        self.env, self.mark = env, mark
+        self.offsets = {c.name: max(0, state.haproxy_log_size(c) - back) for c in _lbs(env)}
+        self.servers: dict[str, str] = {}
+
+    def read(self) -> dict[str, str]:
+        for comp in _lbs(self.env):
+            text = state.haproxy_log(comp, since=self.offsets.get(comp.name, 0))
+            complete = text[:text.rfind("\n") + 1]  # a line still being written is read next time
+            self.offsets[comp.name] = self.offsets.get(comp.name, 0) + len(complete.encode())
+            self.servers.update(_request_servers(complete, self.mark))
+        return self.servers
 
 
 def served(env: Environment, probe: ProbeResult) -> ProbeResult:

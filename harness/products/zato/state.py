@@ -61,18 +61,26 @@ def wait_pid_gone(host: HostHandle, pid: int, timeout: float) -> bool:
     return _gone(host, pid, max(1, int(timeout / 0.05)), timeout * 2 + 30) == 0
 
 
-def haproxy_log(comp: ComponentHandle, *, tail: int = 0) -> str:
+def haproxy_log(comp: ComponentHandle, *, tail: int = 0, since: int | None = None) -> str:
     """What HAProxy of the load balancer ``comp`` sent to syslog (its ``log`` directive), as the LB's host
     keeps it: ``logs/haproxy.log`` under the component (the stand-in's syslog; on a VM, point rsyslog there).
-    With ``tail``, only its last ``tail`` bytes (``tail -c``: the log holds a line per request)."""
+    With ``tail``, only its last ``tail`` bytes; with ``since`` (a size :func:`haproxy_log_size` gave), only
+    what was written after it (``tail -c``: the log holds a line per request)."""
     path = f"{comp.path}/logs/haproxy.log"
-    if tail:
-        res = comp.host.transport.run(["tail", "-c", str(tail), path], timeout=30)
+    if tail or since is not None:
+        res = comp.host.transport.run(["tail", "-c", f"+{since + 1}" if since is not None else str(tail), path],
+                                      timeout=30)
         return res.stdout if res.ok else ""
     try:
         return comp.host.transport.get(path).decode(errors="replace")
     except FileNotFoundError:
         return ""
+
+
+def haproxy_log_size(comp: ComponentHandle) -> int:
+    """How many bytes the LB's HAProxy log holds now (0 when there is none yet)."""
+    res = comp.host.transport.run(["stat", "-c", "%s", f"{comp.path}/logs/haproxy.log"], timeout=30)
+    return int(res.stdout) if res.ok and res.stdout.strip().isdigit() else 0
 
 
 def head(host: HostHandle) -> str:
