@@ -182,6 +182,20 @@ def test_patching_keeps_processes_and_state(system: BeamEnv, tmp_path: Path) -> 
     assert bumped["core_counter"] == before["master"]["core_counter"]["value"] + 1
 
 
+def test_the_reported_integral_is_the_smallest_status(system: BeamEnv, tmp_path: Path) -> None:
+    """The "Status" field as the patch service reports it, not as the harness would combine it: each node's
+    integral is the smallest code of its modules, the final one the smallest of the nodes'."""
+    c = admin(system)
+    c.upload(_build(tmp_path, {"core_report": "integral", "gw_legacy": "integral"}))
+    raw = c.check().raw
+    codes = {n["node"]: [m["code"] for m in n["modules"]] for n in raw["nodes"]}
+    w2 = system.full_name("w2")
+    assert codes == {**{system.full_name(s): [7, 7] for s in ("master", "w1")}, w2: [7, 6]}
+    reported = {n["node"]: (n["integral"]["code"], n["integral"]["status"]) for n in raw["nodes"]}
+    assert reported == {**{system.full_name(s): (7, "not_loaded") for s in ("master", "w1")}, w2: (6, "ok")}
+    assert (raw["integral"]["code"], raw["integral"]["status"]) == (6, "ok")
+    c.delete()
+
 # ---- limitations ----------------------------------------------------------------------------
 
 def test_version_binding_and_wipe_on_update(fresh: BeamEnv, tmp_path: Path) -> None:
