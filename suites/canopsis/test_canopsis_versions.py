@@ -85,6 +85,19 @@ def test_refused(frm: str, to: str, message: str) -> None:
     assert exc.value.field == "params.to" and exc.value.hint
 
 
+@pytest.mark.parametrize(("frm", "to"), [
+    pytest.param("4.6.1", "22.10.0", id="4-to-yymm"),
+    pytest.param("3.48.0", "4.4.0", id="3-to-4"),
+])
+def test_a_major_jump_is_refused_even_with_every_migration_guide_on_its_path_followed(frm: str, to: str) -> None:
+    """The regular procedure does not cross a major (seeds/002), even when the plan says the guide of the one
+    release note on the way (the new major's first) was followed: planning refuses, before any step exists."""
+    guides = [GUIDES[to]]
+    with pytest.raises(PlanError, match="crosses a major version") as exc:
+        notes(frm, to, guides=guides)
+    assert exc.value.field == "params.to" and "migration guide" in (exc.value.hint or "")
+
+
 def test_release_note_steps_become_step_args_in_order() -> None:
     steps = plan_steps(Plan(procedure="canopsis-update", params={"from": "4.4.1", "to": "4.5.0",
                                                                  "guides_followed": ["migration-4.5.0"]}), inventory())
