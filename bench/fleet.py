@@ -32,7 +32,7 @@ from harness.engine.runner import Run
 from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.plan.models import Plan, StandinsSpec
-from harness.products.zato.checks import ZatoHistory, ping_probe, served
+from harness.products.zato.checks import ZatoHistory, ping_probe
 
 BEAM_NODES = (1, 8, 32)
 HOTDEPLOY_SERVERS = (3, 8, 16)
@@ -73,7 +73,7 @@ def zato_rolling(backend: str, servers: int, tmp: Path) -> dict[str, Any]:
     inv = _up(backend, servers, tmp)
     try:
         env = Environment.from_inventory(inv)
-        probe = ping_probe(inv.front_door, max_seconds=1200)  # marked: the LB's log says who served each
+        probe = ping_probe(inv.front_door, mark=None, max_seconds=1200)
         started = time.time()
         with probe:
             run = Run.create(Plan(procedure="zato-update", params={"revision": "3.2.1"}), inv, tmp / "runs")
@@ -83,7 +83,7 @@ def zato_rolling(backend: str, servers: int, tmp: Path) -> dict[str, Any]:
             total = time.monotonic() - m0
         assert outcome == Outcome.SUCCESS, outcome
         h = ZatoHistory.collect(env, since=started)
-        samples = sorted(served(env, probe.result).samples, key=lambda s: s.start)
+        samples = sorted(probe.result.samples, key=lambda s: s.start)
         own: dict[str, float] = {}
         for r in h.all_restarts():
             if not (r.stopping and r.ready and r.starting):

@@ -263,41 +263,48 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
     """A server is ready for the rolling restart only once the load balancer sends it traffic again;
     stopping the next server earlier could leave the LB with no server marked up.
 
-    Through the front door, wait for a response served by this server. A Zato server names itself in no
-    answer, so each request carries an id its HAProxy logs with the server it sent it to (``option httplog``,
-    as Zato's LB config has it; what its log gained since the wait began is read at each poll). A load
-    balancer that logs none of the requests gets a fixed settle time instead.
+    Through the front door, wait for a response served by this server: the stand-in names it in its
+    ``X-Zato-Server`` header; real Zato does not, and then each request carries an id its HAProxy logs with
+    the server it sent it to (``option httplog``, as Zato's LB config has it; what its log gained since the
+    wait began is read at each poll). A load balancer that logs none of the requests gets a fixed settle
+    time instead.
     """
     from harness.probes import marked
-    from harness.products.zato.checks import PROBE_MARK, LbRequestFollower
+    from harness.products.zato.checks import PROBE_MARK, SERVER_HEADER, LbRequestFollower
 
     url = env.inventory.front_door
     if not url:
         return {}
     token = f"rotation-{comp.name}-{time.monotonic_ns()}"
     sent: list[str] = []
-    settle = False
-    log = LbRequestFollower(env, back=0)  # before the first request: each read is what the LB logged since
+    seen: dict[str, Any] = {}
+    log: LbRequestFollower | None = None
 
     def routed() -> bool:
         request = f"{token}-{len(sent)}"
         try:
-            requests.get(marked(url.rstrip("/") + "/zato/ping", PROBE_MARK, request), timeout=1,
-                         headers={"Connection": "close"})
+            r = requests.get(marked(url.rstrip("/") + "/zato/ping", PROBE_MARK, request), timeout=1,
+                             headers={"Connection": "close"})
         except requests.RequestException:
             return False
         sent.append(request)
+        if SERVER_HEADER in r.headers:
+            seen["by"] = r.headers[SERVER_HEADER]
+            return bool(seen["by"] == comp.name)
+        nonlocal log
+        if log is None:  # the first answer named no server: from here on, the LB's log says
+            log = LbRequestFollower(env)
         servers = log.read()
         logged = [servers[s] for s in sent if s in servers]
         if not logged and len(sent) >= 25:  # half a second of requests and not one logged: no httplog
-            nonlocal settle
-            settle = True
-        return settle or comp.name in logged
+            seen["by"] = ""
+            return True
+        return comp.name in logged
 
     wait_until(routed, timeout=max(timeout, 0.1), interval=0.02,
                what=f"{comp.name} answers on its own port, but the load balancer routing to it:",
                hint=f"check the LB's health checks of {comp.name} (GET /zato/ping)")
-    if settle:
+    if seen.get("by") == "":
         time.sleep(LB_SETTLE)
         return {}
-    return {"in_rotation": True, "seen_in": "the LB's request log"}
+    return {"in_rotation": True} if "by" in seen else {"in_rotation": True, "seen_in": "the LB's request log"}

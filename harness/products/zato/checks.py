@@ -128,13 +128,15 @@ def haproxy_states(env: Environment, since: float, until: float | None = None) -
 #: the query parameter a probe marks its requests with, so the load balancer's request log names the
 #: server of each (:func:`lb_request_servers`)
 PROBE_MARK = "harness-probe"
+#: the header in which the stand-in's servers name themselves (real Zato's do not: the LB's log says it)
+SERVER_HEADER = "X-Zato-Server"
 
 
 def ping_probe(front_door: str, *, mark: str | None = PROBE_MARK, **kw: Any) -> HttpProbe:
     """GET /zato/ping through the load balancer (a server's answer holds ``ZATO_OK``), each request marked by
-    default so that the LB's request log says which server answered it (:func:`served`): a Zato server
-    names itself in no answer."""
-    return HttpProbe(front_door.rstrip("/") + "/zato/ping", expect="ZATO_OK", mark=mark, **kw)
+    default so that the LB's request log says which server answered it (:func:`served`)."""
+    return HttpProbe(front_door.rstrip("/") + "/zato/ping", expect="ZATO_OK", mark=mark,
+                     served_by_header=SERVER_HEADER, **kw)
 
 
 #: HAProxy's log of one HTTP request (``option httplog``, which Zato's LB config has): the backend and the
@@ -143,25 +145,24 @@ _HAPROXY_REQUEST = re.compile(r'\s(?P<backend>[^\s/]+)/(?:http_plain--)?(?P<serv
                               r'\d{3} .*"\w+ (?P<uri>\S+)')
 
 
-def routes(text: str) -> list[tuple[str, str]]:
-    """``(uri, server)`` of each request HAProxy log text holds that went to a server, in the order logged."""
-    return [(m["uri"], m["server"]) for line in text.splitlines()
-            if (m := _HAPROXY_REQUEST.search(line)) and m["server"] != "<NOSRV>"]
-
-
-def request_servers(text: str, mark: str = PROBE_MARK) -> dict[str, str]:
-    """``{ID: server}`` of the marked requests in HAProxy log text."""
+def _request_servers(text: str, mark: str) -> dict[str, str]:
     wanted = re.compile(rf"[?&]{re.escape(mark)}=([\w-]+)")
-    return {request[1]: server for uri, server in routes(text) if (request := wanted.search(uri))}
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        m = _HAPROXY_REQUEST.search(line)
+        if m and m["server"] != "<NOSRV>" and (request := wanted.search(m["uri"])):
+            out[request[1]] = m["server"]
+    return out
 
 
 def lb_request_servers(env: Environment, mark: str = PROBE_MARK, *, tail: int = 0) -> dict[str, str]:
     """Which server each marked request (``?MARK=ID``, :class:`~harness.probes.HttpProbe` ``mark``) was sent
     to, as every load balancer's HAProxy logged it (with ``tail``, in the last bytes of its log): ``{ID:
-    server}``. A Zato server does not say who it is in its answer; HAProxy's request log does."""
+    server}``. A Zato server does not say who it is in its answer (the stand-in's ``X-Zato-Server`` header
+    is its own); HAProxy's request log does."""
     out: dict[str, str] = {}
     for comp in _lbs(env):
-        out.update(request_servers(state.haproxy_log(comp, tail=tail), mark))
+        out.update(_request_servers(state.haproxy_log(comp, tail=tail), mark))
     return out
 
 
@@ -172,22 +173,19 @@ def _lbs(env: Environment) -> list[ComponentHandle]:
 class LbRequestFollower:
     """:func:`lb_request_servers` for a wait that polls: each read takes only the complete lines each LB's
     log gained since the last one, from ``back`` bytes before its end when the follower was made (so the
-    requests sent just before are found too), and the servers found add up (``servers`` by marked request,
-    ``routes`` every request in the order logged)."""
+    requests sent just before are found too), and the servers found add up."""
 
     def __init__(self, env: Environment, mark: str = PROBE_MARK, back: int = 64 * 1024) -> None:
         self.env, self.mark = env, mark
         self.offsets = {c.name: max(0, state.haproxy_log_size(c) - back) for c in _lbs(env)}
         self.servers: dict[str, str] = {}
-        self.routes: list[tuple[str, str]] = []
 
     def read(self) -> dict[str, str]:
         for comp in _lbs(self.env):
             text = state.haproxy_log(comp, since=self.offsets.get(comp.name, 0))
             complete = text[:text.rfind("\n") + 1]  # a line still being written is read next time
             self.offsets[comp.name] = self.offsets.get(comp.name, 0) + len(complete.encode())
-            self.servers.update(request_servers(complete, self.mark))
-            self.routes += routes(complete)
+            self.servers.update(_request_servers(complete, self.mark))
         return self.servers
 
 

@@ -50,7 +50,7 @@ class ZatoTimeline:
 
     def probe(self, inventory: Inventory) -> HttpProbe | None:
         """GET /zato/ping through the load balancer every 50 ms, each request marked so that the LB's request
-        log says which server answered it."""
+        log says which server answered it (the stand-in's servers also say so in ``X-Zato-Server``)."""
         if not inventory.front_door:
             return None
         return ping_probe(inventory.front_door, interval=0.05, max_seconds=1800)
