@@ -43,6 +43,18 @@ ENV = "HARNESS_MUTANT"
 SEPARATOR = "::"
 
 
+def edited(text: str, changes: Iterable[tuple[str, str]], *, where: str = "") -> str:
+    """``text`` with each ``(anchor, replacement)`` applied: how a product mutant is written, as the shipped
+    source with a few lines changed. An anchor not exactly once in the text fails loudly (the shipped code
+    moved: the mutant must move with it)."""
+    for anchor, replacement in changes:
+        found = text.count(anchor)
+        if found != 1:
+            raise AssertionError(f"{where or 'text'}: anchor {anchor!r} found {found} times, not once")
+        text = text.replace(anchor, replacement)
+    return text
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -11,6 +11,7 @@ from typing import Any
 from harness.engine.actions import StepContext
 from harness.engine.procedure import Done
 from harness.engine.step import Step
+from harness.mutants import edited
 from harness.plan.models import Inventory, Plan
 from harness.products.beam import actions
 from harness.products.beam.procedure import PROCEDURE
@@ -69,11 +70,7 @@ def _edited(files: Mapping[str, bytes], edits: Edits) -> dict[str, bytes]:
     out = dict(files)
     for path, changes in edits.items():
         assert path in out, f"{path}: not a file of the stand-in"
-        text = out[path].decode()
-        for anchor, replacement in changes:
-            assert text.count(anchor) == 1, f"{path}: anchor {anchor!r} found {text.count(anchor)} times"
-            text = text.replace(anchor, replacement)
-        out[path] = text.encode()
+        out[path] = edited(out[path].decode(), changes, where=path).encode()
     return out
 
 
