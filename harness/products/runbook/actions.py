@@ -26,9 +26,16 @@ from harness.wait import wait_until
 _TAIL = 400
 
 
-def _host(ctx: StepContext) -> HostHandle:
-    node = ctx.env.node(ctx.step.node)
+def _host(ctx: StepContext, at: str | None = None) -> HostHandle:
+    """The host of the step's node, or of node ``at`` (a gate's ``log.at``)."""
+    node = ctx.env.node(at or ctx.step.node)
     return node if isinstance(node, HostHandle) else node.host
+
+
+def _gate_logs(ctx: StepContext) -> list[dict[str, Any]]:
+    """The gate's log conditions (a plan saved before they became a list has one)."""
+    logs = ctx.step.gate.args.get("log") if ctx.step.gate else None
+    return [] if not logs else logs if isinstance(logs, list) else [logs]
 
 
 class _Secrets:
@@ -115,9 +122,9 @@ class _Action:
                 raise StepFailed(ctx.step.id, f"`{' '.join(args['record'])}` (record) exited {res.exit_code} on "
                                  f"{ctx.step.node}: {sec.mask(res.stderr.strip())[-200:]}")
             ctx.observation["recorded"] = sec.mask(res.stdout.strip())
-        log = (ctx.step.gate.args.get("log") if ctx.step.gate else None) or None
-        if log:
-            ctx.observation["gate_log_offset"] = _size(_host(ctx), log["file"])
+        logs = _gate_logs(ctx)
+        if logs:
+            ctx.observation["gate_log_offsets"] = [_size(_host(ctx, log.get("at")), log["file"]) for log in logs]
         ctx.persist()  # before the change: what a rollback restores, where the gate starts reading
         try:
             self.act(ctx, sec)
@@ -194,7 +201,8 @@ class _LogLine:
 
     def __call__(self) -> bool:
         try:
-            text = _host(self.ctx).transport.get(self.spec["file"]).decode(errors="replace")[self.offset:]
+            data = _host(self.ctx, self.spec.get("at")).transport.get(self.spec["file"])
+            text = data[self.offset:].decode(errors="replace")  # the offset is in bytes (_size)
         except FileNotFoundError:
             self.last = f"{self.spec['file']} does not exist yet"
             return False
@@ -230,9 +238,11 @@ def ready(ctx: StepContext, gate: Gate) -> None:
     seen: dict[str, str] = {}
     checks: list[tuple[str, Callable[[], bool]]] = []
     c = gate.args
-    if c.get("log"):
-        line = _LogLine(ctx, c["log"], int(ctx.observation.get("gate_log_offset", 0)))
-        checks.append((f"log /{c['log']['pattern']}/ in {c['log']['file']}", line))
+    offsets = ctx.observation.get("gate_log_offsets") or [ctx.observation.get("gate_log_offset", 0)]
+    for i, log in enumerate(_gate_logs(ctx)):
+        line = _LogLine(ctx, log, int(offsets[i] if i < len(offsets) else 0))
+        checks.append((f"log /{log['pattern']}/ in {log['file']}" + (f" on {log['at']}" if log.get("at") else ""),
+                       line))
     if c.get("http"):
         def http() -> bool:
             ok, seen["http"], _ = _http(sec, {**c["http"], "timeout": min(c["http"].get("timeout", 1.0), 2.0)})

@@ -163,11 +163,46 @@ def _compensation(spec: StepSpec, kind: str, ctx: dict[str, Any], field: str) ->
             "description": rendered.description or _describe(args)}
 
 
-def _one(spec: StepSpec, ctx: dict[str, Any], node: str, field: str, prefix: str, parallel: str | None) -> Step:
+def _log_at(inv: Inventory, at: str, field: str) -> Host | Component:
+    """The node named by a gate's ``log.at``: a component or host name, or a role with one component."""
+    named: list[Host | Component] = [c for c in inv.components if c.name == at] or \
+        [h for h in inv.hosts if h.name == at] or list(inv.by_role(at))
+    if len(named) != 1:
+        names = [c.name for c in inv.components]
+        raise PlanError(f"log at {at!r}: " + (f"the role has {len(named)} components" if named else
+                        f"no component, host or role of that name in the inventory {inv.environment!r}"),
+                        field=_f(field, "at"), hint=f"name one component: {', '.join(names)}")
+    return named[0]
+
+
+def _gate_logs(raw: dict[str, Any], ctx: dict[str, Any], inv: Inventory, field: str) -> list[dict[str, Any]]:
+    """A gate's ``log`` conditions as a list, each rendered; one with ``at``: with ``{{ at }}`` = that node, and
+    ``at`` = its name."""
+    logs = raw.get("log")
+    out = []
+    for i, log in enumerate(logs if isinstance(logs, list) else [logs]):
+        f = _f(field, "log", i) if isinstance(logs, list) else _f(field, "log")
+        if not log.get("at"):
+            out.append(render_tree({k: v for k, v in log.items() if k != "at"}, ctx, f))
+            continue
+        node = _log_at(inv, render_tree(log["at"], ctx, _f(f, "at")), f)
+        out.append({**render_tree({k: v for k, v in log.items() if k != "at"}, {**ctx, "at": node.model_dump()}, f),
+                    "at": node.name})
+    return out
+
+
+def _one(spec: StepSpec, ctx: dict[str, Any], inv: Inventory, node: str, field: str, prefix: str,
+         parallel: str | None) -> Step:
     kind = _action(spec, field)
     raw = spec.model_dump(include={"description", "run", "cwd", "become", "exit_codes", "timeout", "http", "put",
                                    "wait_log", "gate", "skip_if", "record"})
+    logs = None
+    if raw.get("gate") and raw["gate"].get("log"):
+        logs = _gate_logs(raw["gate"], ctx, inv, _f(field, "gate"))
+        raw["gate"] = {k: v for k, v in raw["gate"].items() if k != "log"}
     r = render_tree(raw, ctx, field)
+    if logs:
+        r["gate"]["log"] = logs
     try:
         done = StepSpec.model_validate({**r, "id": spec.id, "node": node})
     except ValidationError as exc:  # a template gave a value of the wrong type
@@ -213,9 +248,9 @@ def _expand(spec: StepSpec, plan: Plan, params: RunbookParams, inv: Inventory, f
         for target in batch:
             ctx = context(plan, params, inv, target)
             if spec.steps is None:
-                yield field, _one(spec, ctx, target.name, field, prefix, key)
+                yield field, _one(spec, ctx, inv, target.name, field, prefix, key)
             for j, child in enumerate(spec.steps or []):
-                yield _f(field, "steps", j), _one(child, ctx, target.name, _f(field, "steps", j), prefix, key)
+                yield _f(field, "steps", j), _one(child, ctx, inv, target.name, _f(field, "steps", j), prefix, key)
 
 
 def steps(plan: Plan, params: RunbookParams, inv: Inventory) -> list[Step]:

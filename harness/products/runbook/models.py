@@ -46,16 +46,23 @@ class PutSpec(BaseModel):
     mode: int = Field(0o644, ge=0, le=0o7777, description="file mode (YAML: 0o644 or 420)")
 
 
-class LogSpec(BaseModel):
-    """A line of a file on the node matching ``pattern``; ``fail`` matching first fails at once."""
-
+class _LogLineSpec(BaseModel):
     model_config = _FORBID
     file: str
     pattern: str
     fail: str | None = Field(None, description="a line matching this means the node failed: stop waiting")
 
 
-class WaitLogSpec(LogSpec):
+class LogSpec(_LogLineSpec):
+    """A line of a file on the node matching ``pattern``; ``fail`` matching first fails at once. With ``at``,
+    the file is on another component's host (a server's gate on its load balancer's log): ``{{ at.NAME }}``
+    in ``file`` and ``pattern`` is that component's. (Not ``on``: YAML 1.1 reads a bare ``on`` as true.)"""
+
+    at: str | None = Field(None, description="the component whose host holds the file: its name, or a role "
+                                             "with exactly one component (default: the step's node)")
+
+
+class WaitLogSpec(_LogLineSpec):
     timeout: float = Field(gt=0, description="seconds to wait for the line (required)")
 
 
@@ -82,7 +89,8 @@ class GateSpec(BaseModel):
     timeout: float = Field(gt=0, description="seconds the gate may take (required: no gate waits forever)")
     http: HttpSpec | None = None
     tcp: TcpSpec | None = None
-    log: LogSpec | None = None
+    log: LogSpec | list[LogSpec] | None = Field(None, description="a line in a node's file after the action "
+                                                "began; a list: every one of them")
     command: CommandCheck | None = None
 
 

@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from harness.cli import app
@@ -233,3 +234,39 @@ def test_put_a_file_gate_on_a_log_line_and_wait_for_one(line: str, tmp_path: Pat
         assert code == 3, out
         assert [(r["step"], r["status"]) for r in recs] == [("conf@web", "ok"), ("boot@web", "failed")]
         assert "web failed to start" in str(recs[1]["reason"]) and "FATAL no config" in str(recs[1]["reason"])
+
+
+ELSEWHERE = """\
+params:
+  steps:
+    - id: boot
+      node: app2
+      run: [sh, -c, 'echo "old: app2 UP" >> "$1/lb.log"; sleep 0.3; echo "$2" >> "$1/lb.log";
+            echo started >> "$3/app.log"', sh, "{{ inventory.facts.lb_dir }}", LINE, "{{ node.path }}"]
+      gate:
+        timeout: 3
+        log:
+          - {file: "{{ node.path }}/app.log", pattern: "^started$"}
+          - at: web
+            file: "{{ at.path }}/lb.log"
+            pattern: "^new: {{ node.name }} UP$"
+"""
+
+
+@pytest.mark.parametrize("line", ["new: app2 UP", "new: app1 UP"])
+def test_a_gate_waits_for_a_line_in_another_components_log(line: str, tmp_path: Path, inventory: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server's gate on its load balancer's log: the line must come after the step began (the line the
+    file already had does not count) in the file of component `web` (host h1), not the step's node's (h2)."""
+    (tmp_path / "h1/web/lb.log").write_text("new: app2 UP\n")  # before the step: not the one waited for
+    inv = yaml.safe_load(inventory.read_text())
+    inv["facts"]["lb_dir"] = str(tmp_path / "h1/web")  # where the step writes; the gate finds it through `at`
+    inventory.write_text(yaml.safe_dump(inv))
+    code, out = run(write_plan(tmp_path, ELSEWHERE.replace("LINE", repr(line))), tmp_path / "runs", monkeypatch)
+    recs = [r for r in journal(tmp_path / "runs") if r["event"] == "step" and r["status"] != "started"]
+    if line == "new: app2 UP":
+        assert code == 0, out
+        assert [(r["step"], r["status"]) for r in recs] == [("boot@app2", "ok")]
+    else:
+        assert code == 3, out
+        assert recs[0]["status"] == "failed" and "on web" in str(recs[0]["reason"]), recs

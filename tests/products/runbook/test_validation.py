@@ -125,6 +125,18 @@ REFUSALS = [
     ("undeclared secret", """\
         - {id: a, node: web, run: [login, "{{ secrets.TOKEN }}"]}
         """, "", 6, "params.steps.0.run.1", ("undefined name", "TOKEN")),
+    ("log at an unknown component", """\
+        - id: a
+          node: web
+          run: ["true"]
+          gate: {timeout: 5, log: [{at: db, file: /tmp/x.log, pattern: up}]}
+        """, "", 9, "params.steps.0.gate.log.0.at", ("log at 'db'", "no component", "web, app1, app2")),
+    ("log at a role of two components", """\
+        - id: a
+          node: web
+          run: ["true"]
+          gate: {timeout: 5, log: {at: app, file: /tmp/x.log, pattern: up}}
+        """, "", 9, "params.steps.0.gate.log.at", ("log at 'app'", "the role has 2 components")),
     ("bad serial", """\
         - id: a
           role: app
@@ -140,6 +152,24 @@ def test_a_bad_runbook_is_refused_before_anything_runs(steps: str, extra: str, l
                                                        words: tuple[str, ...], tmp_path: Path,
                                                        inventory: Path) -> None:
     refused(plan(tmp_path, steps, extra), line, field, *words)
+
+
+def test_a_gate_log_at_another_component_reads_its_fields(tmp_path: Path, inventory: Path) -> None:
+    p = plan(tmp_path, """\
+        - id: start
+          role: app
+          run: ["true"]
+          gate:
+            timeout: 5
+            log:
+              - {file: "{{ node.path }}/app.log", pattern: started}
+              - {at: web, file: "{{ at.path }}/lb.log", pattern: "{{ node.name }} is UP"}
+        """)
+    steps = plan_steps(load_plan(p), load_inventory(inventory), plan_file=str(p))
+    gate = steps[1].gate
+    assert gate is not None
+    assert gate.args["log"] == [{"file": f"{tmp_path}/h2/app2/app.log", "pattern": "started"},
+                                {"file": f"{tmp_path}/h1/web/lb.log", "pattern": "app2 is UP", "at": "web"}]
 
 
 def test_serial_batches_and_parallel_stages(tmp_path: Path, inventory: Path) -> None:
