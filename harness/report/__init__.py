@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import registry
-from harness.report.model import NODES_DIR, PROBE_FILE, TIMELINE_FILE, ReportData, checks
+from harness.report.model import FRONT_DOOR_FILE, NODES_DIR, PROBE_FILE, TIMELINE_FILE, ReportData, checks
 from harness.report.timeline import NodeTimeline, StateChange
 
 __all__ = ["NodeTimeline", "ReportData", "StateChange", "checks", "finish_run", "keep_node_logs", "redactor",
@@ -96,6 +96,9 @@ def finish_run(run: Any, *, warn: Callable[[str], None] = lambda m: None, probe:
                 env.close()
             keep_node_logs(run_dir, timeline, logs,
                            redactor(run.inventory.model_dump(mode="json"), run.plan.model_dump(mode="json")))
+            front = getattr(timeline, "front_door_nodes", None)  # optional
+            if front is not None:
+                (run_dir / NODES_DIR / FRONT_DOOR_FILE).write_text(json.dumps(list(front(run.inventory))))
     except Exception as exc:
         warn(f"node logs not kept: {type(exc).__name__}: {exc}")
     try:

@@ -40,7 +40,9 @@ class StateChange:
 class NodeTimeline(Protocol):
     """A product's view of its nodes for reports. It may also define ``served(env, probe) -> ProbeResult``:
     the probe's samples with the server that answered each, where the answers did not say (Zato: from the
-    load balancer's request log)."""
+    load balancer's request log); and ``front_door_nodes(inventory) -> list[str]``: the nodes whose own restart
+    takes the front door down (a load balancer), whose stopping → ready windows the report counts failed
+    requests in apart."""
 
     def collect(self, env: Environment) -> dict[str, str]:
         """Each node's log text, by node name (read-only; a node whose log cannot be read is left out)."""

@@ -111,6 +111,33 @@ def test_a_rolled_back_run_is_marked_and_its_rollback_judged(fake_run: tuple[Fak
     assert "stop@server2 failed: step stop@server2: boom" in html
 
 
+def test_failures_inside_the_front_doors_own_restart_are_counted_apart(tmp_path: Path) -> None:
+    """A node the product names as its front door (a load balancer: nodes/front_door.json) takes the front door
+    down between its own stopping and ready lines: failed requests there are reported, and only those."""
+    run_dir = synthetic_run(tmp_path / "r", nodes=3, steps_per_node=4, failures=0)
+    timeline = json.loads((run_dir / "nodes" / "timeline.json").read_text())
+    t0 = timeline["node02"][0]["ts"] + 5.3  # 0.3 s into the run (its first line is 5 s before it)
+    timeline["node02"] += [{"ts": t0, "node": "node02", "state": "stopping", "version": None, "detail": "stop"},
+                           {"ts": t0 + 1.0, "node": "node02", "state": "ready", "version": "1.1", "detail": "up"}]
+    (run_dir / "nodes" / "timeline.json").write_text(json.dumps(timeline))
+    (run_dir / "nodes" / "front_door.json").write_text(json.dumps(["node02"]))
+    samples = [json.loads(line) for line in (run_dir / "probe.jsonl").read_text().splitlines()]
+    inside = [s for s in samples if t0 + 0.2 <= s["start"] <= t0 + 0.5]
+    assert inside
+    for s in inside:
+        s.update(ok=False, status=None, served_by=None, error="connection refused")
+    (run_dir / "probe.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    avail = {c.name: c for c in checks(ReportData.load(run_dir))}["no request lost"]
+    assert avail.verdict is True
+    assert avail.figures.startswith(f"{len(inside)} failed of {len(samples)} sent ({len(inside)} of them while "
+                                    "node02 itself restarted, 1.000s)")
+    late = next(s for s in samples if s["start"] > t0 + 1.0 + 0.5)  # after it was ready again: lost
+    late.update(ok=False, status=503, served_by=None, error="HTTP 503")
+    (run_dir / "probe.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    avail = {c.name: c for c in checks(ReportData.load(run_dir))}["no request lost"]
+    assert avail.verdict is False and avail.figures.startswith(f"{len(inside) + 1} failed")
+
+
 def test_failed_requests_make_availability_false_with_figures(tmp_path: Path) -> None:
     run_dir = synthetic_run(tmp_path / "r", nodes=3, steps_per_node=4, failures=2)
     verdicts = {c.name: c for c in checks(ReportData.load(run_dir))}
