@@ -25,7 +25,11 @@ for p in "${pids[@]}"; do wait "$p"; done
 pids=()
 for c in "${comps[@]}"; do
     read -r role path url zato <<<"$c"
-    ( "$zato" stop "$path" || [[ $? -eq 2 ]]
+    # `zato stop` returns at once (Zato 3.2): `zato start` refuses while the old process (a load balancer's
+    # HAProxy and agent) still holds its port, so even the naive way waits for it to be gone
+    ( old=$(cat "$path/pidfile" "$path/zato-lb-agent.pid" 2>/dev/null || true)
+      "$zato" stop "$path" || [[ $? -eq 2 ]]
+      for p in $old; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done
       if [[ $role == server ]]; then "$zato" start "$path" --sync-internal; else "$zato" start "$path"; fi ) & pids+=($!)
 done
 for p in "${pids[@]}"; do wait "$p"; done

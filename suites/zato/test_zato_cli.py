@@ -136,11 +136,11 @@ def test_standins_up_then_down_leaves_nothing_running(tmp_path: Path) -> None:
     assert [c["role"] for c in inv["components"]] == ["web-admin", "server", "server", "load-balancer", "scheduler"]
     pids = []
     for c in inv["components"]:
-        for name in ("pidfile", "haproxy.pid"):
+        for name in ("pidfile", "zato-lb-agent.pid"):
             f = Path(c["path"]) / name
             if f.exists():
                 pids.append(int(f.read_text()))
-    assert len(pids) == 6 and all(alive(p) for p in pids)  # 5 components + the HAProxy master
+    assert len(pids) == 6 and all(alive(p) for p in pids)  # 5 components (the LB's pidfile: HAProxy) + the LB's agent
     down = harness("standins", "down", "--target", str(inv_file), cwd=tmp_path)
     assert down.returncode == 0, down.stderr
     deadline = time.monotonic() + 5

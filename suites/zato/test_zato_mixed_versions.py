@@ -22,7 +22,7 @@ from harness.environment import Environment
 from harness.plan.models import Plan
 from harness.probes import HttpProbe, ProbeResult
 from harness.products.zato import odb, state
-from harness.products.zato.checks import PROBE_MARK, SERVER_HEADER, ping_probe, served
+from harness.products.zato.checks import PROBE_MARK, ping_probe, served
 from harness.products.zato.fixtures import ZatoStandin
 from harness.products.zato.logs import parse_log
 from harness.products.zato.versions import VersionTimeline, check_mixed_versions
@@ -84,8 +84,7 @@ def _use_the_cluster(z: ZatoStandin) -> tuple[dict[str, str], ProbeResult]:
                details=lambda: f"so far: {found}")
     assert z.inventory.front_door
     calls = HttpProbe(f"{z.inventory.front_door.rstrip('/')}/zato/api/invoke/{SERVICE}", expect="MIXED_WINDOW_OK",
-                      interval=0.01, max_requests=CALLS, max_seconds=120, mark=PROBE_MARK,
-                      served_by_header=SERVER_HEADER).start()
+                      interval=0.01, max_requests=CALLS, max_seconds=120, mark=PROBE_MARK).start()
     wait_until(lambda: calls.result.sent >= CALLS, timeout=150, interval=0.05, what=f"{CALLS} invocations")
     return found, served(env, calls.stop())  # a real Zato names no server: its LB's request log does
 

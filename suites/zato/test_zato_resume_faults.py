@@ -91,7 +91,10 @@ def test_a_start_right_after_stop_is_refused_but_the_restart_waits_for_the_old_p
     assert rec.outcome == Outcome.SUCCESS, rec.run.journal_records()[-1]
     for name in ("web-admin", "server1", "server2", "load-balancer", "scheduler"):
         obs = rec.run.observations[f"stop@{name}"]
-        assert obs["exit_code"] == 0 and isinstance(obs["pid"], int) and "stopped_after" in obs, (name, obs)
+        # the pids the stop waited for: each pidfile's (a load balancer's: HAProxy's, then its agent's)
+        want = 2 if name == "load-balancer" else 1
+        assert obs["exit_code"] == 0 and len(obs["pids"]) == want and "stopped_after" in obs, (name, obs)
+        assert all(isinstance(p, int) and not state.pid_alive(env.components[name].host, p) for p in obs["pids"])
         events = parse_log(state.read_log(env.components[name])[offsets[name]:])
         kinds = [e.kind for e in events if e.kind in ("stopped", "starting")]
         assert kinds == ["stopped", "starting"], (name, kinds)  # the old process ended before the new began

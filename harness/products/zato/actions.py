@@ -120,25 +120,27 @@ def _current_if_running(ctx: StepContext) -> str | None:
 FILE_MISSING, COMPONENT_ALREADY_RUNNING, EXCEPTION_CAUGHT, FAILED_TO_START, FOUND_PIDFILE = 2, 9, 16, 18, 19
 
 
-def wait_process_gone(comp: ComponentHandle, pid: int, timeout: float) -> float:
-    """Wait until process ``pid`` of ``comp`` has exited (its pidfile is already gone: ``zato stop``
-    deletes it at once); the seconds it took."""
+def wait_process_gone(comp: ComponentHandle, pids: list[int], timeout: float) -> float:
+    """Wait until processes ``pids`` of ``comp`` have exited (their pidfiles are already gone: ``zato stop``
+    deletes them at once; a load balancer's are HAProxy's and its agent's); the seconds it took."""
     t0 = time.monotonic()
-    if not state.wait_pid_gone(comp.host, pid, timeout):  # one command on the host, whatever it takes
-        tail = "\n".join(state.read_log(comp).splitlines()[-10:])
-        raise GateTimeout(f"the old process of {comp.name} (pid {pid}) to exit after SIGTERM not ready after "
-                          f"{timeout:g}s\n--- log tail ---\n{tail}\nHint: `zato stop` returns before the process "
-                          f"is gone; check {state.log_path(comp)} on {comp.host.name} for what keeps it from stopping")
+    for pid in pids:
+        left = max(0.1, timeout - (time.monotonic() - t0))
+        if not state.wait_pid_gone(comp.host, pid, left):  # one command on the host, whatever it takes
+            tail = "\n".join(state.read_log(comp).splitlines()[-10:])
+            raise GateTimeout(f"the old process of {comp.name} (pid {pid}) to exit after SIGTERM not ready after "
+                              f"{timeout:g}s\n--- log tail ---\n{tail}\nHint: `zato stop` returns before the "
+                              f"process is gone; check {state.log_path(comp)} on {comp.host.name} for what keeps "
+                              "it from stopping")
     return round(time.monotonic() - t0, 4)
 
 
 def stop_and_wait(comp: ComponentHandle, timeout: float = 60.0) -> CommandResult:
-    """``zato stop PATH``, then wait until the process its pidfile named has exited: what anyone who
+    """``zato stop PATH``, then wait until the processes its pidfiles named have exited: what anyone who
     starts the component again right after must do (suites and tools too, not only the restart step)."""
-    pid = state.pidfile_pid(comp)
+    pids = state.pids(comp)
     res = comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
-    if pid is not None:
-        wait_process_gone(comp, pid, timeout)
+    wait_process_gone(comp, pids, timeout)
     return res
 
 
@@ -148,32 +150,34 @@ class ZatoStop:
 
     def run(self, ctx: StepContext) -> None:
         comp = _component(ctx)
-        pid = ctx.observation.get("pid")  # persisted by an interrupted earlier attempt: its pidfile is gone
-        if pid is None:
-            pid = state.pidfile_pid(comp)
-            ctx.observation["pid"] = pid
-            ctx.persist()  # before the signal: a resumed step still knows which process to wait for
+        pids = ctx.observation.get("pids")  # persisted by an interrupted earlier attempt: its pidfiles are gone
+        if pids is None and "pid" in ctx.observation:  # journaled by an executor that knew one pidfile only
+            pids = [ctx.observation["pid"]] if ctx.observation["pid"] is not None else []
+        if pids is None:
+            pids = state.pids(comp)
+            ctx.observation["pids"] = pids
+            ctx.persist()  # before the signal: a resumed step still knows which processes to wait for
         t0 = time.monotonic()
         res = comp.host.transport.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
         if res.exit_code == FILE_MISSING:  # no pidfile: not running, or an earlier attempt already stopped it
             ctx.observation["was_running"] = False
-        elif res.exit_code == EXCEPTION_CAUGHT and pid is not None and not state.pid_alive(comp.host, int(pid)):
+        elif res.exit_code == EXCEPTION_CAUGHT and pids and not any(state.pid_alive(comp.host, int(p)) for p in pids):
             # a stale pidfile: SIGTERM found no process (ProcessLookupError) and Zato kept the pidfile;
             # `zato start` deletes a stale pidfile itself (check_config)
             ctx.observation.update(was_running=False, stale_pidfile=True)
         else:
             res.check()
-        if pid is not None:
+        if pids:
             timeout = float(ctx.step.args.get("stop_timeout") or ctx.plan.ready_timeout)
-            ctx.observation["stopped_after"] = wait_process_gone(comp, int(pid), timeout)
+            ctx.observation["stopped_after"] = wait_process_gone(comp, [int(p) for p in pids], timeout)
 
 
 def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
     """``(pid, offset in the log text of its Starting line)`` when the component's pidfile names a live process that
     logged its start and neither its stop nor a boot failure since; None otherwise."""
-    pid = state.pidfile_pid(comp)
-    if pid is None or not state.pid_alive(comp.host, pid):
+    pid = state.logging_pid(comp)
+    if pid is None or not all(state.pid_alive(comp.host, p) for p in state.pids(comp)):
         return None
     text, offset, found = state.read_log(comp), 0, None
     for line in text.splitlines(keepends=True):
@@ -185,6 +189,14 @@ def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
                 found = None
         offset += len(line)  # characters: read_log's text is what the gate slices
     return (pid, found) if found is not None else None
+
+
+def _stale(comp: ComponentHandle, path: str) -> bool:
+    """Pidfile ``path`` exists and names no live process."""
+    if not state.exists(comp.host, path):
+        return False
+    pid = state.pid_in(comp, path)
+    return pid is None or not state.pid_alive(comp.host, pid)
 
 
 class ZatoStart:
@@ -211,9 +223,14 @@ class ZatoStart:
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
         said = (res.stdout + res.stderr).strip()
         if res.exit_code in (EXCEPTION_CAUGHT, COMPONENT_ALREADY_RUNNING, FOUND_PIDFILE) and "pidfile" in said:
+            dead = [f for f in state.pidfiles(comp)[1:] if _stale(comp, f)]
+            if res.exit_code == FOUND_PIDFILE and dead:  # a killed LB agent's: `zato start` never deletes it
+                raise StepFailed(ctx.step.id, f"{comp.name} did not start: `zato start` exit 19, found pidfile "
+                                 f"{dead[0]} whose process is gone ({said[-200:]})\nHint: the agent was killed; "
+                                 f"remove {dead[0]} on {comp.host.name} and run again")
             raise StepFailed(ctx.step.id, f"{comp.name} is already running (`zato start` exit {res.exit_code}: "
                              f"{said[-300:]})\nHint: something else started it; stop it, or check "
-                             f"{comp.path}/pidfile on {comp.host.name}")
+                             f"{' and '.join(state.pidfiles(comp))} on {comp.host.name}")
         if res.exit_code == FAILED_TO_START:
             raise StepFailed(ctx.step.id, f"{comp.name} failed to start: `zato start` exit 18, its stderr: "
                              f"{said[-800:]}\nHint: see {state.log_path(comp)} on {comp.host.name}")
@@ -263,48 +280,46 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
     """A server is ready for the rolling restart only once the load balancer sends it traffic again;
     stopping the next server earlier could leave the LB with no server marked up.
 
-    Through the front door, wait for a response served by this server: the stand-in names it in its
-    ``X-Zato-Server`` header; real Zato does not, and then each request carries an id its HAProxy logs with
-    the server it sent it to (``option httplog``, as Zato's LB config has it; what its log gained since the
-    wait began is read at each poll). A load balancer that logs none of the requests gets a fixed settle
-    time instead.
+    Through the front door, wait for a response served by this server. A Zato server names itself in no
+    answer, so each request carries an id its HAProxy logs with the server it sent it to (``option httplog``,
+    as Zato's LB config has it; what its log gained since the wait began is read at each poll). Only a load
+    balancer whose config logs no requests (:func:`~harness.products.zato.checks.lb_logs_requests`) gets a
+    fixed settle time after its first answer instead: a silent log is no evidence (a paused LB is silent).
     """
     from harness.probes import marked
-    from harness.products.zato.checks import PROBE_MARK, SERVER_HEADER, LbRequestFollower
+    from harness.products.zato.checks import PROBE_MARK, LbRequestFollower, lb_logs_requests
 
     url = env.inventory.front_door
     if not url:
         return {}
+    lbs = [c for c in env.components.values() if c.role == "load-balancer"]
+    logged_by_lb = any(lb_logs_requests(lb) for lb in lbs)
     token = f"rotation-{comp.name}-{time.monotonic_ns()}"
     sent: list[str] = []
-    seen: dict[str, Any] = {}
-    log: LbRequestFollower | None = None
+    log = LbRequestFollower(env, back=0) if logged_by_lb else None  # before the first request: reads what follows
 
     def routed() -> bool:
         request = f"{token}-{len(sent)}"
         try:
-            r = requests.get(marked(url.rstrip("/") + "/zato/ping", PROBE_MARK, request), timeout=1,
-                             headers={"Connection": "close"})
+            requests.get(marked(url.rstrip("/") + "/zato/ping", PROBE_MARK, request), timeout=1,
+                         headers={"Connection": "close"})
         except requests.RequestException:
             return False
         sent.append(request)
-        if SERVER_HEADER in r.headers:
-            seen["by"] = r.headers[SERVER_HEADER]
-            return bool(seen["by"] == comp.name)
-        nonlocal log
-        if log is None:  # the first answer named no server: from here on, the LB's log says
-            log = LbRequestFollower(env)
-        servers = log.read()
-        logged = [servers[s] for s in sent if s in servers]
-        if not logged and len(sent) >= 25:  # half a second of requests and not one logged: no httplog
-            seen["by"] = ""
+        if log is None:
             return True
-        return comp.name in logged
+        servers = log.read()
+        return comp.name in (servers[s] for s in sent if s in servers)
 
+    what = (f"the load balancer's request log to show it sending a request to {comp.name}" if log else
+            "the load balancer to answer")
     wait_until(routed, timeout=max(timeout, 0.1), interval=0.02,
-               what=f"{comp.name} answers on its own port, but the load balancer routing to it:",
-               hint=f"check the LB's health checks of {comp.name} (GET /zato/ping)")
-    if seen.get("by") == "":
+               what=f"{comp.name} answers on its own port; waiting for {what}",
+               hint=f"check the LB's health checks of {comp.name} (GET /zato/ping)" +
+                    ("" if log else "; its config logs no requests (no `option httplog` or no `log` target), "
+                                    "so the wait cannot see where they go"))
+    if log is None:
         time.sleep(LB_SETTLE)
-        return {}
-    return {"in_rotation": True} if "by" in seen else {"in_rotation": True, "seen_in": "the LB's request log"}
+        return {"in_rotation": "assumed", "why": "the LB's config logs no requests: settled "
+                                                 f"{LB_SETTLE}s after its first answer"}
+    return {"in_rotation": True, "seen_in": "the LB's request log", "requests": len(sent)}

@@ -128,15 +128,13 @@ def haproxy_states(env: Environment, since: float, until: float | None = None) -
 #: the query parameter a probe marks its requests with, so the load balancer's request log names the
 #: server of each (:func:`lb_request_servers`)
 PROBE_MARK = "harness-probe"
-#: the header in which the stand-in's servers name themselves (real Zato's do not: the LB's log says it)
-SERVER_HEADER = "X-Zato-Server"
 
 
 def ping_probe(front_door: str, *, mark: str | None = PROBE_MARK, **kw: Any) -> HttpProbe:
     """GET /zato/ping through the load balancer (a server's answer holds ``ZATO_OK``), each request marked by
-    default so that the LB's request log says which server answered it (:func:`served`)."""
-    return HttpProbe(front_door.rstrip("/") + "/zato/ping", expect="ZATO_OK", mark=mark,
-                     served_by_header=SERVER_HEADER, **kw)
+    default so that the LB's request log says which server answered it (:func:`served`): a Zato server
+    names itself in no answer."""
+    return HttpProbe(front_door.rstrip("/") + "/zato/ping", expect="ZATO_OK", mark=mark, **kw)
 
 
 #: HAProxy's log of one HTTP request (``option httplog``, which Zato's LB config has): the backend and the
@@ -145,24 +143,25 @@ _HAPROXY_REQUEST = re.compile(r'\s(?P<backend>[^\s/]+)/(?:http_plain--)?(?P<serv
                               r'\d{3} .*"\w+ (?P<uri>\S+)')
 
 
-def _request_servers(text: str, mark: str) -> dict[str, str]:
+def routes(text: str) -> list[tuple[str, str]]:
+    """``(uri, server)`` of each request HAProxy log text holds that went to a server, in the order logged."""
+    return [(m["uri"], m["server"]) for line in text.splitlines()
+            if (m := _HAPROXY_REQUEST.search(line)) and m["server"] != "<NOSRV>"]
+
+
+def request_servers(text: str, mark: str = PROBE_MARK) -> dict[str, str]:
+    """``{ID: server}`` of the marked requests in HAProxy log text."""
     wanted = re.compile(rf"[?&]{re.escape(mark)}=([\w-]+)")
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        m = _HAPROXY_REQUEST.search(line)
-        if m and m["server"] != "<NOSRV>" and (request := wanted.search(m["uri"])):
-            out[request[1]] = m["server"]
-    return out
+    return {request[1]: server for uri, server in routes(text) if (request := wanted.search(uri))}
 
 
 def lb_request_servers(env: Environment, mark: str = PROBE_MARK, *, tail: int = 0) -> dict[str, str]:
     """Which server each marked request (``?MARK=ID``, :class:`~harness.probes.HttpProbe` ``mark``) was sent
     to, as every load balancer's HAProxy logged it (with ``tail``, in the last bytes of its log): ``{ID:
-    server}``. A Zato server does not say who it is in its answer (the stand-in's ``X-Zato-Server`` header
-    is its own); HAProxy's request log does."""
+    server}``. A Zato server does not say who it is in its answer; HAProxy's request log does."""
     out: dict[str, str] = {}
     for comp in _lbs(env):
-        out.update(_request_servers(state.haproxy_log(comp, tail=tail), mark))
+        out.update(request_servers(state.haproxy_log(comp, tail=tail), mark))
     return out
 
 
@@ -170,22 +169,48 @@ def _lbs(env: Environment) -> list[ComponentHandle]:
     return [c for c in env.components.values() if c.role == "load-balancer"]
 
 
+#: a ``log`` directive that sends HAProxy's records somewhere (``log global`` only refers to the global one)
+_LOG_TARGET = re.compile(r"^\s*log\s+(?!global\b)\S+", re.M)
+_HTTPLOG = re.compile(r"^\s*option\s+httplog\b", re.M)
+
+
+def lb_logs_requests(lb: ComponentHandle) -> bool | None:
+    """Whether load balancer ``lb``'s HAProxy logs each HTTP request with the server it went to, as its own
+    config says (``LB/config/repo/zato.config``: a ``log`` target and ``option httplog``, as Zato's template
+    writes them); None when the config cannot be read. Read from the config, not guessed from a silent log:
+    a paused or stopped LB is silent too."""
+    try:
+        config = lb.host.transport.get(f"{lb.path}/config/repo/zato.config").decode(errors="replace")
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        return None
+    return config_logs_requests(config)
+
+
+def config_logs_requests(config: str) -> bool:
+    """HAProxy config text with a ``log`` target and ``option httplog`` (comments aside)."""
+    config = re.sub(r"(?m)^\s*#.*$", "", config)
+    return bool(_LOG_TARGET.search(config) and _HTTPLOG.search(config))
+
+
 class LbRequestFollower:
     """:func:`lb_request_servers` for a wait that polls: each read takes only the complete lines each LB's
     log gained since the last one, from ``back`` bytes before its end when the follower was made (so the
-    requests sent just before are found too), and the servers found add up."""
+    requests sent just before are found too), and the servers found add up (``servers`` by marked request,
+    ``routes`` every request in the order logged)."""
 
     def __init__(self, env: Environment, mark: str = PROBE_MARK, back: int = 64 * 1024) -> None:
         self.env, self.mark = env, mark
         self.offsets = {c.name: max(0, state.haproxy_log_size(c) - back) for c in _lbs(env)}
         self.servers: dict[str, str] = {}
+        self.routes: list[tuple[str, str]] = []
 
     def read(self) -> dict[str, str]:
         for comp in _lbs(self.env):
             text = state.haproxy_log(comp, since=self.offsets.get(comp.name, 0))
             complete = text[:text.rfind("\n") + 1]  # a line still being written is read next time
             self.offsets[comp.name] = self.offsets.get(comp.name, 0) + len(complete.encode())
-            self.servers.update(_request_servers(complete, self.mark))
+            self.servers.update(request_servers(complete, self.mark))
+            self.routes += routes(complete)
         return self.servers
 
 
@@ -213,9 +238,10 @@ _CONFIG_SERVER = re.compile(r"^\s*server\s+(?:http_plain--)?(?P<server>\S+)\s+\S
 def haproxy_view(lb: ComponentHandle) -> dict[str, LbServer] | None:
     """Each backend server's state as the live HAProxy of load balancer ``lb`` sees it, read without asking
     HAProxy anything: the servers of its config, and the last UP/DOWN line each got in its syslog
-    (:func:`state.haproxy_log`) from the workers of the running master (``LB/haproxy.pid``; its children in
-    ``/proc``). A server with no line from those workers is UP: HAProxy starts every checked server UP and
-    logs only changes. None when no HAProxy master of this config is alive.
+    (:func:`state.haproxy_log`) from the running HAProxy (``LB/pidfile``, as Zato's agent starts it with
+    ``-p``; in master-worker mode, its workers: its children in ``/proc``). A server with no line from it is
+    UP: HAProxy starts every checked server UP and logs only changes. None when no HAProxy of this config is
+    alive.
 
     The real LB agent answers ``get_servers_state`` from ``show stat`` on HAProxy's stats socket; that needs a
     socket client on the host, which preflight's read-only allowlist does not have, so this reads what HAProxy
@@ -224,15 +250,15 @@ def haproxy_view(lb: ComponentHandle) -> dict[str, LbServer] | None:
     t = lb.host.transport
     config_file = f"{lb.path}/config/repo/zato.config"
     try:
-        pid = t.get(f"{lb.path}/haproxy.pid").decode().strip()
+        pid = t.get(f"{lb.path}/pidfile").decode().strip()
         cmdline = t.get(f"/proc/{pid}/cmdline").decode(errors="replace") if pid.isdigit() else ""
         config = t.get(config_file).decode(errors="replace")
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return None
     if config_file not in cmdline.split("\0"):
         return None
-    try:
-        workers: set[str] | None = set(t.get(f"/proc/{pid}/task/{pid}/children").decode().split())
+    try:  # HAProxy -D logs as itself; in master-worker mode its workers log
+        workers: set[str] | None = {pid, *t.get(f"/proc/{pid}/task/{pid}/children").decode().split()}
     except (FileNotFoundError, PermissionError):
         workers = None  # no children file (a kernel without it): every line counts
     view = {m["server"]: LbServer(m["server"], "UP", None) for m in _CONFIG_SERVER.finditer(config)}
@@ -278,16 +304,42 @@ def check_sync_internal(h: ZatoHistory, expected: bool) -> Verdict:
                                                 "expected_on_servers": expected})
 
 
+#: seconds around a load balancer's restart, as its agent logged it, in which a failed request still counts as
+#: the restart's: the log's timestamps and the probe's clock are read apart (ms), and a request sent just
+#: before the stop is cut when HAProxy exits
+LB_WINDOW_SLACK = 0.1
+
+
+def lb_restart_windows(h: ZatoHistory) -> list[tuple[float, float]]:
+    """``(stopping, ready)`` of each load balancer restart in ``h``, as wall-clock seconds, from its own log.
+    ``zato stop LB`` stops HAProxy too (Zato 3.2 ``stop_haproxy``), so the front door is down in between."""
+    return [(r.stopping.timestamp(), r.ready.timestamp()) for n, role in h.roles.items() if role == "load-balancer"
+            for r in h.restarts(n) if r.stopping and r.ready]
+
+
 @checker("availability")
 def check_availability(probe: ProbeResult, h: ZatoHistory) -> Verdict:
-    """≥ 2 servers: zero failed requests through the LB. 1 server: report the window with no server."""
+    """≥ 2 servers: zero failed requests through the LB but in the load balancer's own restarts (from its
+    stop to its ready line, as it logged them: HAProxy is down in between, on a real Zato as here), which are
+    reported with the requests they failed. 1 server: report the window with no server."""
     servers = [n for n, r in h.roles.items() if r == "server"]
-    details: dict[str, Any] = {"sent": probe.sent, "failed": len(probe.failed), "served_by": probe.served_by(),
-                               "outages_s": [round(b - a, 3) for a, b in probe.outage_windows()]}
+    lb_windows = lb_restart_windows(h)
+
+    def in_lb_restart(s: Any) -> bool:
+        return any(s.start <= b + LB_WINDOW_SLACK and s.end >= a - LB_WINDOW_SLACK for a, b in lb_windows)
+
+    outside = [s for s in probe.failed if not in_lb_restart(s)]
+    details: dict[str, Any] = {"sent": probe.sent, "failed": len(probe.failed),
+                               "failed_outside_lb_restart": len(outside), "served_by": probe.served_by(),
+                               "outages_s": [round(b - a, 3) for a, b in probe.outage_windows()],
+                               "lb_restart_s": [round(b - a, 3) for a, b in lb_windows]}
     if len(servers) >= 2:
         if probe.sent == 0:
             return Verdict("unknown", {**details, "why": "the probe sent nothing"})
-        return Verdict(not probe.failed, details)
+        if outside:
+            details["first_failed_outside"] = [{"at": _ts(datetime.fromtimestamp(s.start, UTC)), "error": s.error,
+                                                "status": s.status} for s in outside[:3]]
+        return Verdict(not outside, details)
     windows = [(r.stopping, r.ready) for r in h.restarts(servers[0]) if r.stopping and r.ready]
     details["no_server_window_s"] = [round((b - a).total_seconds(), 3) for a, b in windows]
     return Verdict(True, details)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import configparser
+import contextlib
 import time
 from typing import Any
 
@@ -27,7 +28,7 @@ import requests
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import ComponentHandle, HostHandle
-from harness.errors import HarnessError, StepFailed
+from harness.errors import GateTimeout, HarnessError, StepFailed
 from harness.products.zato import odb, state
 from harness.products.zato.hotdeploy import Payload, with_entries
 from harness.products.zato.logs import parse_log
@@ -227,16 +228,34 @@ class Invoke:
         front = ctx.env.inventory.front_door
         if not front:
             raise StepFailed(ctx.step.id, "the inventory has no front_door (load balancer URL) to invoke through")
-        results = {}
+        from harness.products.zato.checks import LbRequestFollower
+
+        results: dict[str, dict[str, Any]] = {}
+        log, paths = LbRequestFollower(ctx.env, back=0), []
         for call in ctx.step.args["calls"]:
             service, strict = call["service"], "payload" in call
-            r = requests.post(f"{front.rstrip('/')}/zato/api/invoke/{service}", json=call.get("payload") or {},
-                              timeout=15, headers={"Connection": "close"})
-            results[service] = {"status": r.status_code, "body": r.text[:500], "server": r.headers.get("X-Zato-Server")}
+            # not marked: a user's service could read a query parameter as its input; one call at a time, so
+            # the LB logs them in this order
+            paths.append(f"/zato/api/invoke/{service}")
+            r = requests.post(f"{front.rstrip('/')}{paths[-1]}", json=call.get("payload") or {}, timeout=15,
+                              headers={"Connection": "close"})
+            results[service] = {"status": r.status_code, "body": r.text[:500], "server": None}
             ok = r.status_code == 200 if strict else r.status_code not in (404,) and r.status_code < 500
             if not ok:
                 raise StepFailed(ctx.step.id, f"invoking {service} through the load balancer: HTTP {r.status_code} "
                                  f"{r.text[:300]}\nHint: see the server's log for the service's traceback")
+        # which server ran each: a Zato server names itself in no answer, its LB logs where each request went
+        def mine() -> list[str]:
+            log.read()
+            return [server for uri, server in log.routes if uri in paths]
+
+        with contextlib.suppress(GateTimeout):
+            wait_until(lambda: len(mine()) >= len(paths), timeout=2, interval=0.02,
+                       what="the load balancer to log the invocations")
+        routed = mine()
+        if len(routed) == len(paths):  # more: someone else called one of them meanwhile, and who served which is
+            for call, server in zip(ctx.step.args["calls"], routed, strict=True):  # unknown: left None
+                results[call["service"]]["server"] = server
         ctx.observation["responses"] = results
 
 

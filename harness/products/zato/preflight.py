@@ -73,7 +73,8 @@ def lb_checks(env: Environment, comps: Sequence[Component]) -> list[Check]:
     for lb in (c for c in env.components.values() if c.role == "load-balancer"):
         view = haproxy_view(lb)
         if view is None:
-            out.append(Check("load balancer", lb.name, False, f"no live HAProxy master of {lb.path}",
+            out.append(Check("load balancer", lb.name, False, f"no live HAProxy of {lb.path} (its pidfile names none "
+                             "running its config)",
                              f"start the load balancer: zato start {lb.path}"))
             continue
         for s in servers:

@@ -1,7 +1,7 @@
 """Is the Zato environment serving? Asked of the nodes, never of the journal or the log alone.
 
-A component serves when its process is alive (the pid in its ``pidfile`` exists and is no zombie) and its
-endpoint answers (``/zato/ping`` with ``ZATO_OK`` for servers); the environment serves when every
+A component serves when its processes are alive (the pid in each of its pidfiles exists and is no zombie)
+and its endpoint answers (``/zato/ping`` with ``ZATO_OK`` for servers); the environment serves when every
 component does and the front door answers ``/zato/ping``. Log lines say what a component started as,
 not that it still runs: a server SIGKILLed after its ready line leaves a log that says "Started".
 
@@ -19,6 +19,7 @@ import requests
 from harness.engine.actions import StepContext
 from harness.environment import ComponentHandle, Environment
 from harness.errors import GateTimeout, StepFailed, TransportError
+from harness.products.zato import state
 from harness.wait import wait_until
 
 #: what each component answers when it is up (the readiness probe of `zato start`'s gate, and of verify)
@@ -39,19 +40,17 @@ _ALIVE = 'kill -0 "$1" 2>/dev/null && ! grep -qs "^State:[[:space:]]*Z" "/proc/$
 
 
 def pid_of(comp: ComponentHandle) -> int | None:
-    try:
-        text = comp.host.transport.get(f"{comp.path}/pidfile").decode(errors="replace").strip()
-    except FileNotFoundError:
-        return None
-    return int(text) if text.isdigit() else None
+    """The pid in ``PATH/pidfile`` (a load balancer's: HAProxy's)."""
+    return state.pidfile_pid(comp)
 
 
 def alive(comp: ComponentHandle) -> bool:
-    """The component's process (its pidfile's pid) is alive on its host."""
-    pid = pid_of(comp)
-    if pid is None:
+    """The component's processes (the pid of each of its pidfiles: a load balancer's HAProxy and agent) are
+    alive on its host."""
+    pids = state.pids(comp)
+    if len(pids) < len(state.pidfiles(comp)):
         return False
-    return comp.host.transport.run(["sh", "-c", _ALIVE, "alive", str(pid)], timeout=30).ok
+    return all(comp.host.transport.run(["sh", "-c", _ALIVE, "alive", str(p)], timeout=30).ok for p in pids)
 
 
 def _answers(url: str, expect: str | None = None) -> bool:
@@ -69,7 +68,8 @@ def problems(env: Environment) -> tuple[list[str], list[str]]:
     dead, silent = [], []
     for comp in env.components.values():
         if not alive(comp):
-            dead.append(f"{comp.name}: not running (no live process for {comp.path}/pidfile on {comp.host.name})")
+            dead.append(f"{comp.name}: not running (no live process for {' or '.join(state.pidfiles(comp))} on "
+                        f"{comp.host.name})")
         elif not http_ready(comp):
             silent.append(f"{comp.name}: its process runs but {comp.url} does not answer")
     door = env.inventory.front_door

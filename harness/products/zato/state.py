@@ -29,13 +29,44 @@ def read_log(comp: ComponentHandle) -> str:
         return ""
 
 
-def pidfile_pid(comp: ComponentHandle) -> int | None:
-    """The pid in the component's pidfile (``PATH/pidfile``), None when there is none or it is no number."""
+#: a load balancer's agent (Zato 3.2 lb-agent.conf ``pid_file``); the LB's own ``pidfile`` is HAProxy's
+LB_AGENT_PIDFILE = "zato-lb-agent.pid"
+
+
+def pidfiles(comp: ComponentHandle) -> list[str]:
+    """The pidfiles of the component's processes: ``PATH/pidfile``, and a load balancer's agent's after it
+    (the LB's ``pidfile`` is HAProxy's: ``zato stop`` signals the agent, then HAProxy)."""
+    own = [f"{comp.path}/pidfile"]
+    return [*own, f"{comp.path}/{LB_AGENT_PIDFILE}"] if comp.role == "load-balancer" else own
+
+
+def pid_in(comp: ComponentHandle, path: str) -> int | None:
     try:
-        text = comp.host.transport.get(f"{comp.path}/pidfile").decode(errors="replace").strip()
+        text = comp.host.transport.get(path).decode(errors="replace").strip()
     except (FileNotFoundError, IsADirectoryError):
         return None
     return int(text) if text.isdigit() else None
+
+
+def exists(host: HostHandle, path: str) -> bool:
+    return host.transport.run(["test", "-e", path], timeout=30).ok
+
+
+def pidfile_pid(comp: ComponentHandle) -> int | None:
+    """The pid in the component's pidfile (``PATH/pidfile``; a load balancer's: HAProxy's), None when there is
+    none or it is no number."""
+    return pid_in(comp, f"{comp.path}/pidfile")
+
+
+def pids(comp: ComponentHandle) -> list[int]:
+    """The pids each of :func:`pidfiles` names (a missing or garbage pidfile left out)."""
+    return [p for path in pidfiles(comp) if (p := pid_in(comp, path)) is not None]
+
+
+def logging_pid(comp: ComponentHandle) -> int | None:
+    """The pid of the process that writes the component's log (its lines say ``(pid: N)``): a load
+    balancer's agent, else the component's own."""
+    return pid_in(comp, pidfiles(comp)[-1])
 
 
 #: on the host: wait until process "$1" is gone (or a zombie), at most "$2" polls 50 ms apart; exit 0 when it

@@ -50,13 +50,17 @@ class ZatoTimeline:
 
     def probe(self, inventory: Inventory) -> HttpProbe | None:
         """GET /zato/ping through the load balancer every 50 ms, each request marked so that the LB's request
-        log says which server answered it (the stand-in's servers also say so in ``X-Zato-Server``)."""
+        log says which server answered it."""
         if not inventory.front_door:
             return None
         return ping_probe(inventory.front_door, interval=0.05, max_seconds=1800)
 
     def served(self, env: Environment, probe: ProbeResult) -> ProbeResult:
         return served(env, probe)
+
+    def front_door_nodes(self, inventory: Inventory) -> list[str]:
+        """The load balancers: `zato stop` stops HAProxy too (Zato 3.2 stop_haproxy)."""
+        return [c.name for c in inventory.components if c.role == "load-balancer"]
 
 
 TIMELINE = ZatoTimeline()

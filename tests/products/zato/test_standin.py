@@ -24,8 +24,10 @@ from pathlib import Path
 import pytest
 
 from harness.net import free_ports
+from harness.probes import marked
 from harness.procs import alive
 from harness.products.zato import LogEvent, parse_log
+from harness.products.zato.checks import PROBE_MARK, request_servers
 from harness.products.zato.standin import upstream as up
 from harness.wait import wait_until
 
@@ -95,7 +97,16 @@ class Zato:
         return parse_log(log.read_text()) if log.exists() else []
 
     def pid(self, name: str) -> int:
-        return int((self.components[name][1] / "pidfile").read_text())
+        """The pid of the process `zato start` launched (a load balancer's: its agent, as Zato 3.2's
+        lb-agent.conf ``pid_file``; the LB's own ``pidfile`` is HAProxy's)."""
+        kind, path = self.components[name]
+        return int((path / ("zato-lb-agent.pid" if kind == "load-balancer" else "pidfile")).read_text())
+
+    def pids(self, name: str) -> list[int]:
+        """Every pid the component's pidfiles name (a load balancer's: HAProxy, then its agent)."""
+        path = self.components[name][1]
+        return [int(t) for f in ("pidfile", "zato-lb-agent.pid")
+                if (path / f).exists() and (t := (path / f).read_text().strip()).isdigit()]
 
     def wait_ready(self, name: str, timeout: float = 10.0) -> LogEvent:
         pid = self.pid(name)
@@ -109,28 +120,21 @@ class Zato:
         self.wait_ready(name)
 
     def stop(self, name: str) -> subprocess.CompletedProcess[str]:
-        """``zato stop``, then wait until the process it signalled is gone (the command does not wait)."""
-        pid = self.pid(name)
+        """``zato stop``, then wait until the processes it signalled are gone (the command does not wait)."""
+        pids = self.pids(name)
         result = self.run("stop", str(self.components[name][1]))
         assert result.returncode == 0, result
-        wait_for(lambda: not alive(pid), 10.0, f"{name} (pid {pid}) to exit after zato stop")
+        wait_for(lambda: not any(alive(p) for p in pids), 10.0, f"{name} (pids {pids}) to exit after zato stop")
         return result
 
     def teardown(self) -> list[int]:
-        """Stop every component, then HAProxy; returns processes still alive afterwards (``zato stop``
-        returns before its process is gone: each one is given time to exit)."""
-        for _kind, path in self.components.values():
-            if (path / "pidfile").exists():
-                text = (path / "pidfile").read_text().strip()
+        """Stop every component (a load balancer's HAProxy with it); returns processes still alive afterwards
+        (``zato stop`` returns before its processes are gone: each one is given time to exit)."""
+        for name, (_kind, path) in self.components.items():
+            pids = self.pids(name)
+            if pids:
                 self.run("stop", str(path))
-                if text.isdigit():
-                    wait_for(lambda p=int(text): not alive(p), 10.0, f"{path.name} to exit after zato stop")
-            haproxy_pid = path / "haproxy.pid"
-            if haproxy_pid.exists() and haproxy_pid.read_text().strip():
-                master = int(haproxy_pid.read_text())
-                if alive(master):
-                    os.kill(master, signal.SIGTERM)
-                    wait_for(lambda m=master: not alive(m), 10.0, "haproxy master to exit")
+                wait_for(lambda ps=pids: not any(alive(p) for p in ps), 10.0, f"{path.name} to exit after zato stop")
         leftover = pids_mentioning(str(self.root))
         for pid in leftover:
             os.kill(pid, signal.SIGKILL)
@@ -150,11 +154,13 @@ def zato(tmp_path: Path) -> Iterator[Zato]:
 
 
 class Probe:
-    """GETs /zato/ping through the LB in a loop, one connection per request, recording every outcome."""
+    """GETs /zato/ping through the LB in a loop, one connection per request, recording every outcome. A Zato
+    server names itself in no answer: each request is marked, and the LB's own request log (``lb_log``) says
+    which server it went to."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.ok: Counter[str] = Counter()
+    def __init__(self, url: str, lb_log: Path) -> None:
+        self.url, self.lb_log = url, lb_log
+        self.answered: list[str] = []  # the marks of the requests answered ZATO_OK
         self.failures: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -162,9 +168,10 @@ class Probe:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                status, headers, body = http_get(self.url, timeout=5.0)
+                mark = f"standin-{len(self.answered) + len(self.failures)}"
+                status, _headers, body = http_get(marked(self.url, PROBE_MARK, mark), timeout=5.0)
                 if status == 200 and json.loads(body)["zato_env"]["result"] == "ZATO_OK":
-                    self.ok[headers.get("x-zato-server", "?")] += 1
+                    self.answered.append(mark)
                 else:
                     self.failures.append(f"{status} {body[:80]!r}")
             except (OSError, ValueError) as exc:
@@ -178,6 +185,12 @@ class Probe:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(10)
+
+    @property
+    def ok(self) -> Counter[str]:
+        """Answered requests by the server the LB logged for each (those it has logged yet)."""
+        logged = request_servers(self.lb_log.read_text() if self.lb_log.exists() else "")
+        return Counter(logged[m] for m in list(self.answered) if m in logged)
 
     def seen(self, server: str, after: int = 0) -> bool:
         return self.ok[server] > after
@@ -238,7 +251,7 @@ def test_start_returns_ok_before_ready_then_ping_and_started(zato: Zato) -> None
     started = zato.wait_ready("server1")
     status, headers, body = http_get(f"http://127.0.0.1:{port}/zato/ping")
     data = json.loads(body)
-    assert status == 200 and headers["x-zato-server"] == "server1"
+    assert status == 200 and "x-zato-server" not in headers and len(headers["x-zato-cid"]) >= 16
     assert data["pong"] == "zato" and data["zato_env"]["result"] == "ZATO_OK" and data["zato_env"]["details"] == ""
     assert len(data["zato_env"]["cid"]) >= 16
     pid = zato.pid("server1")
@@ -473,10 +486,11 @@ def test_lb_alive_agent_and_traffic_reaches_every_server(zato: Zato) -> None:
     assert status == 200 and body.startswith(b"<html><body><h1>200 OK</h1>\nService ready.\n</body></html>")
     assert http_get(f"http://127.0.0.1:{agent_port}/", method="POST")[::2] == (200, b"")
     lb_dir = zato.components["lb"][1]
-    master = int((lb_dir / "haproxy.pid").read_text())
-    assert alive(master) and master != zato.pid("lb")
+    haproxy = int((lb_dir / "pidfile").read_text())  # the LB's pidfile is HAProxy's (haproxy -D -p), as in 3.2
+    assert alive(haproxy) and haproxy != zato.pid("lb")
+    assert f"-p\0{lb_dir}/pidfile" in Path(f"/proc/{haproxy}/cmdline").read_text()
     assert "monitor-uri /zato-lb-alive" in (lb_dir / "config" / "repo" / "zato.config").read_text()
-    with Probe(f"{base}/zato/ping") as probe:
+    with Probe(f"{base}/zato/ping", lb_dir / "logs" / "haproxy.log") as probe:
         wait_for(lambda: all(probe.seen(n, 2) for n in names), 10.0, "traffic on every server")
     assert probe.failures == []
     result = zato.run("start", str(lb_dir))
@@ -487,12 +501,14 @@ def test_lb_alive_agent_and_traffic_reaches_every_server(zato: Zato) -> None:
 
 @pytest.mark.requires_haproxy
 @requires_haproxy
-def test_rolling_restart_and_lb_restart_lose_no_request(zato: Zato) -> None:
+def test_rolling_restart_loses_no_request_and_the_lb_restart_is_the_front_doors_one_outage(zato: Zato) -> None:
+    """Servers one by one: nothing lost. `zato stop LB` signals the agent, then HAProxy (Zato 3.2
+    stop_haproxy), each with its line, and returns at once: the front door refuses connections until the next
+    `zato start LB` has a new HAProxy listening, and only then."""
     base, _agent_port, names = _lb_cluster(zato)
     lb_dir = zato.components["lb"][1]
-    master = int((lb_dir / "haproxy.pid").read_text())
     deadline = time.monotonic() + 10.0
-    with Probe(f"{base}/zato/ping") as probe:
+    with Probe(f"{base}/zato/ping", lb_dir / "logs" / "haproxy.log") as probe:
         wait_for(lambda: all(probe.seen(n) for n in names), 5.0, "traffic on every server")
         for name in names:  # the runbook: one by one, waiting for each to start (and rejoin the LB)
             path = zato.components[name][1]
@@ -501,20 +517,26 @@ def test_rolling_restart_and_lb_restart_lose_no_request(zato: Zato) -> None:
             seen = probe.ok[name]
             wait_for(lambda n=name, s=seen: probe.seen(n, s), max(deadline - time.monotonic(), 0.1),
                      f"{name} back in LB")
-        agent_pid = zato.pid("lb")
+        assert probe.failures == [], probe.failures[:5]
+        haproxy, agent = int((lb_dir / "pidfile").read_text()), zato.pid("lb")
+        t0 = time.monotonic()
         result = zato.run("stop", str(lb_dir))
+        returned = time.monotonic() - t0
         assert result.stdout.splitlines() == [f"Load-balancer's agent `{lb_dir}` shutting down",
                                               f"Load-balancer `{lb_dir}` shutting down"]
-        wait_for(lambda: not alive(agent_pid), 10.0, "the agent to exit")
-        assert alive(master)  # the stand-in's data plane outlives the agent (real Zato stops HAProxy too)
-        before = sum(probe.ok.values())
-        wait_for(lambda: sum(probe.ok.values()) > before + 5, 5.0, "traffic without the agent")
-        zato.start_ready("lb")  # seamless reload of the live master
-        before = sum(probe.ok.values())
-        wait_for(lambda: sum(probe.ok.values()) > before + 20, 5.0, "traffic after the reload")
-    assert probe.failures == [], probe.failures[:5]
-    assert int((lb_dir / "haproxy.pid").read_text()) == master
-    assert any(e.message.startswith(f"Reloading HAProxy, master pid {master}") for e in zato.events("lb"))
+        assert result.returncode == 0 and returned < 2.0  # the CLI's own start-up; no waiting for the processes
+        assert not (lb_dir / "pidfile").exists() and not (lb_dir / "zato-lb-agent.pid").exists()
+        wait_for(lambda: not alive(haproxy) and not alive(agent), 5.0, "HAProxy and the agent to exit")
+        failures = len(probe.failures)
+        wait_for(lambda: len(probe.failures) > failures + 3, 5.0, "requests refused while the LB is stopped")
+        zato.start_ready("lb")
+        answered = len(probe.answered)
+        wait_for(lambda: len(probe.answered) > answered + 20, 5.0, "traffic after the LB's start")
+        assert int((lb_dir / "pidfile").read_text()) not in (haproxy, 0)  # a new HAProxy
+        lost = len(probe.failures)
+        time.sleep(0.3)
+    assert len(probe.failures) == lost, "a request failed after the LB was ready again"
+    assert any(e.message.startswith("Started HAProxy, pid ") for e in zato.events("lb"))
     for name in names:
         starts = [e for e in zato.events(name) if e.kind == "starting"]
         assert len(starts) == 2
@@ -522,13 +544,56 @@ def test_rolling_restart_and_lb_restart_lose_no_request(zato: Zato) -> None:
 
 @pytest.mark.requires_haproxy
 @requires_haproxy
+def test_lb_start_right_after_its_stop_is_refused_while_the_old_haproxy_holds_the_port(zato: Zato) -> None:
+    """The race `zato stop` returning at once opens: its HAProxy, signalled but not gone yet (here: stopped, its
+    SIGTERM pending), still holds the front door's port, and `zato start` refuses (check_config, exit 16)
+    until it is gone."""
+    base, _agent_port, _names = _lb_cluster(zato)
+    lb_dir = zato.components["lb"][1]
+    port = int(base.rsplit(":", 1)[1])
+    haproxy, agent = int((lb_dir / "pidfile").read_text()), zato.pid("lb")
+    os.kill(haproxy, signal.SIGSTOP)
+    try:
+        assert zato.run("stop", str(lb_dir)).returncode == 0
+        wait_for(lambda: not alive(agent), 5.0, "the agent to exit")
+        result = zato.run("start", str(lb_dir))
+        assert (result.returncode, result.stdout.strip()) == (
+            16, f"Exception: ('Load balancer check failed. Address `127.0.0.1:{port}` already taken.',) "
+                "(Hint: re-run with --verbose for full traceback)")
+    finally:
+        os.kill(haproxy, signal.SIGCONT)  # its pending SIGTERM is delivered: it exits
+    wait_for(lambda: not alive(haproxy), 5.0, "the old HAProxy to exit")
+    zato.start_ready("lb")
+    assert http_get(f"{base}/zato-lb-alive")[0] == 200
+
+
+@pytest.mark.requires_haproxy
+@requires_haproxy
+def test_a_killed_lb_agents_pidfile_keeps_zato_start_from_starting_it(zato: Zato) -> None:
+    """Both LB processes SIGKILLed: `zato start` deletes HAProxy's stale pidfile (check_config) but stops at the
+    agent's, which it never checks for a live process (Start._on_lb: exit 19)."""
+    _lb_cluster(zato)
+    lb_dir = zato.components["lb"][1]
+    pids = zato.pids("lb")
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not any(alive(p) for p in pids), 5.0, "the LB's processes to die")
+    result = zato.run("start", str(lb_dir))
+    assert (result.returncode, result.stdout.strip()) == (19, f"Error - found pidfile `{lb_dir}/zato-lb-agent.pid`")
+    assert not (lb_dir / "pidfile").exists() and (lb_dir / "zato-lb-agent.pid").exists()
+    (lb_dir / "zato-lb-agent.pid").unlink()  # what the operator does
+    zato.start_ready("lb")
+
+
+@pytest.mark.requires_haproxy
+@requires_haproxy
 def test_teardown_leaves_nothing_running(zato: Zato) -> None:
     _lb_cluster(zato)
     lb_dir = zato.components["lb"][1]
-    master = int((lb_dir / "haproxy.pid").read_text())
-    workers = [pid for pid in pids_mentioning(str(lb_dir / "config")) if pid != master]
-    everything = [zato.pid(n) for n in zato.components] + [master, *workers]
-    assert workers and all(alive(pid) for pid in everything)
+    haproxy = int((lb_dir / "pidfile").read_text())
+    assert pids_mentioning(str(lb_dir / "config")) == [haproxy]  # haproxy -D: one process, no master
+    everything = [p for n in zato.components for p in zato.pids(n)]
+    assert haproxy in everything and all(alive(pid) for pid in everything)
     assert zato.teardown() == []
     assert not any(alive(pid) for pid in everything)
 

@@ -175,20 +175,24 @@ class ZatoStandin(Standin):
         env = Environment.from_inventory(inventory)
         try:
             for comp in env.components.values():
-                t, kept = comp.host.transport, f"{comp.path}/pidfile.stopping"
-                t.run(["sh", "-c", 'cp "$1/pidfile" "$2" 2>/dev/null; exit 0', "keep", comp.path, kept], timeout=30)
+                t, files = comp.host.transport, state.pidfiles(comp)
+                kept = [f"{f}.stopping" for f in files]
+                t.run(["sh", "-c", 'for f; do cp "$f" "$f.stopping" 2>/dev/null; done; exit 0', "keep", *files],
+                      timeout=30)
                 t.run([state.zato_bin(comp.host), "stop", comp.path], timeout=60)
-                kill_pidfiles(t, [kept, f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"])
-                t.run(["rm", "-f", kept], timeout=30)
+                kill_pidfiles(t, kept + files)
+                t.run(["rm", "-f", *kept], timeout=30)
         finally:
             env.close()
 
 
     # -- one component, for faults (harness.faults) -------------------------------------------------
     def pidfiles(self, inventory: Inventory, component: str) -> list[str]:
-        comp = next(c for c in inventory.components if c.name == component)
-        return [f"{comp.path}/pidfile", f"{comp.path}/haproxy.pid"] if comp.role == "load-balancer" \
-            else [f"{comp.path}/pidfile"]
+        env = Environment.from_inventory(inventory)
+        try:
+            return state.pidfiles(env.components[component])
+        finally:
+            env.close()
 
     def stop_component(self, inventory: Inventory, component: str) -> None:
         """``zato stop PATH``, as an operator would."""
@@ -200,11 +204,15 @@ class ZatoStandin(Standin):
             env.close()
 
     def start_component(self, inventory: Inventory, component: str) -> None:
-        """``zato start PATH`` and wait until it is ready (``zato start`` removes a killed process's stale
-        pidfile itself)."""
+        """``zato start PATH`` and wait until it is ready. ``zato start`` removes a killed process's stale
+        ``pidfile`` itself, but refuses on a killed load balancer agent's (exit 19): as an operator would,
+        that one is removed first when its process is gone."""
         env = Environment.from_inventory(inventory)
         try:
             comp = env.components[component]
+            for f in state.pidfiles(comp)[1:]:
+                comp.host.transport.run(["sh", "-c", 'p=$(cat "$1" 2>/dev/null) || exit 0; '
+                                         'kill -0 "$p" 2>/dev/null || rm -f "$1"', "stale", f], timeout=30)
             offset = len(state.read_log(comp))
             comp.host.transport.run([state.zato_bin(comp.host), "start", comp.path], timeout=60).check()
             wait_ready(env, comp, offset, 60)

@@ -226,10 +226,9 @@ def _check_config(comp: component.Component) -> None:
         _ensure_no_pidfile(comp)
         _ensure_port_free("Web admin", comp.host, comp.port)
     elif comp.kind == "load-balancer":
-        _ensure_no_pidfile(comp)
+        _ensure_no_pidfile(comp)  # LB/pidfile: HAProxy's
         _ensure_port_free("Load balancer's agent", comp.host, comp.config.getint("stand_in", "agent_port"))
-        if lb.master_pid(comp.path) is None:  # the stand-in's own HAProxy outlives the agent (lb.py)
-            _ensure_port_free("Load balancer", comp.host, comp.port)
+        _ensure_port_free("Load balancer", comp.host, comp.port)
     # the scheduler: ensure_no_pidfile only when scheduler.conf has an [odb] section (the stand-in's has none)
 
 
@@ -302,6 +301,13 @@ def cmd_start(args: argparse.Namespace, out: Output) -> int:
     comp = _component(args, out)
     deploy_from = _deploy_auto_from(args) if comp.kind == "server" else None
     _check_config(comp)
+    if comp.kind == "load-balancer":
+        # Start._on_lb: after check_config, any pidfile of HAProxy or of the agent (even one naming no
+        # process: a killed agent's) means "running": exit 19
+        for pidfile in (comp.pidfile, comp.own_pidfile):
+            if pidfile.exists():
+                out.info(f"Error - found pidfile `{pidfile}`")
+                return component.FOUND_PIDFILE
     run_argv = [str(comp.path)]
     if deploy_from is not None:
         run_argv += ["--deploy-auto-from", str(deploy_from)]
@@ -321,13 +327,13 @@ def cmd_start(args: argparse.Namespace, out: Output) -> int:
         proc = subprocess.Popen(argv, cwd=str(comp.path), env=env, stdin=subprocess.DEVNULL,
                                 stdout=None if args.fg else subprocess.DEVNULL, stderr=stderr,
                                 start_new_session=not args.fg, close_fds=True)
-    component.write_pid(comp.pidfile, proc.pid)
+    component.write_pid(comp.own_pidfile, proc.pid)
     exit_code = 0
     if args.fg:
         try:
             exit_code = proc.wait()
         except KeyboardInterrupt:
-            comp.pidfile.unlink(missing_ok=True)  # on_keyboard_interrupt: delete_pidfile
+            comp.own_pidfile.unlink(missing_ok=True)  # on_keyboard_interrupt: delete_pidfile
             return 0
     err = _wait_for_stderr(stderr_path, STDERR_SLEEP_FG if args.fg else STDERR_SLEEP_BG)
     if err:
@@ -361,12 +367,14 @@ def _signal(out: Output, name: str, pidfile: Path, component_dir: Path) -> None:
 
 def cmd_stop(args: argparse.Namespace, out: Output) -> int:
     comp = _component(args, out)
-    _signal(out, comp.stop_name, comp.pidfile, comp.path)
     if comp.kind == "load-balancer":
-        # Zato's `stop_haproxy` signals the agent, then HAProxy, and says so for each. The stand-in's
-        # HAProxy outlives its agent on purpose (see lb.py: a reload on the next start, no dropped
-        # request), so its line is printed with no signal sent: real Zato stops HAProxy here.
-        out.info(f"Load-balancer `{comp.path}` shutting down")
+        # Stop.stop_haproxy: the agent first, if its pidfile is there (not with --fg), then HAProxy itself
+        # (LB/pidfile; none: exit 2), each line as it is signalled
+        if comp.own_pidfile.exists():
+            _signal(out, comp.stop_name, comp.own_pidfile, comp.path)
+        _signal(out, "Load-balancer", comp.pidfile, comp.path)
+        return component.OK
+    _signal(out, comp.stop_name, comp.pidfile, comp.path)
     return component.OK
 
 

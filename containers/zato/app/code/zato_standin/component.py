@@ -13,7 +13,8 @@ from pathlib import Path
 
 INFO_FILE = ".zato-info"
 PIDFILE = "pidfile"
-HAPROXY_PIDFILE = "haproxy.pid"
+#: a load balancer's agent (lb-agent.conf ``pid_file`` in Zato 3.2); the LB's ``pidfile`` is HAProxy's own
+LB_AGENT_PIDFILE = "zato-lb-agent.pid"
 
 # kind -> (component id in .zato-info, config file, log file, name in `zato stop` output, ready-line name)
 KINDS = {
@@ -56,7 +57,13 @@ class Component:
 
     @property
     def pidfile(self) -> Path:
+        """``PATH/pidfile``: the component's process; of a load balancer, HAProxy (``haproxy -D -p``)."""
         return self.path / PIDFILE
+
+    @property
+    def own_pidfile(self) -> Path:
+        """The pidfile of the process ``zato start`` launches: a load balancer's agent, else ``pidfile``."""
+        return self.path / LB_AGENT_PIDFILE if self.kind == "load-balancer" else self.pidfile
 
     @property
     def stop_name(self) -> str:
@@ -150,7 +157,8 @@ def is_component_process(pid: int, path: Path) -> bool:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True  # cannot tell (no /proc): on the safe side, as Zato on AccessDenied
-    return str(path).encode() in argv
+    prefix = str(path).rstrip("/").encode()
+    return any(a == prefix or a.startswith(prefix + b"/") for a in argv)  # HAProxy: -f PATH/config/repo/…
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
