@@ -94,6 +94,12 @@ class ProbeResult:
             return cls()
         return cls([Sample(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()])
 
+    def failed_within(self, windows: list[tuple[float, float]], slack: float = 0.1) -> list[Sample]:
+        """The failed samples that overlap one of ``windows`` (wall clock), widened by ``slack`` seconds each
+        side: a node's log and the probe's clock are read apart, and a request sent just before a stop is
+        cut by it."""
+        return [s for s in self.failed if any(s.start <= b + slack and s.end >= a - slack for a, b in windows)]
+
     def outage_windows(self) -> list[tuple[float, float]]:
         """Spans of consecutive failures, as (first failed start, last failed end)."""
         windows: list[tuple[float, float]] = []

@@ -27,9 +27,6 @@ NODES_DIR = "nodes"
 TIMELINE_FILE = "timeline.json"
 #: the nodes whose own restart takes the front door down (the product's timeline hook says), a JSON list
 FRONT_DOOR_FILE = "front_door.json"
-#: seconds around such a restart in which a failed request still counts as the restart's (the node's log and
-#: the probe's clock are read apart; a request sent just before the stop is cut by it)
-FRONT_DOOR_SLACK = 0.1
 
 
 @dataclass
@@ -186,8 +183,7 @@ def _availability(data: ReportData) -> Check:
     served = ", ".join(f"{k}: {n}" for k, n in by[:8]) + (f" and {len(by) - 8} more servers" if len(by) > 8 else "")
     # the front door's own restarts (a load balancer's): down by the procedure, its failures reported apart
     door = [w for n in data.front_door for w in restart_windows(data.states.get(n, []))]
-    inside = [s for s in p.failed if any(s.start <= b + FRONT_DOOR_SLACK and s.end >= a - FRONT_DOOR_SLACK
-                                         for a, b in door)]
+    inside = p.failed_within(door)
     apart = (f" ({len(inside)} of them while {', '.join(data.front_door)} itself restarted, "
              f"{sum(b - a for a, b in door):.3f}s)") if door else ""
     return Check("no request lost", len(inside) == len(p.failed),

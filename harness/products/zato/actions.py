@@ -176,9 +176,10 @@ class ZatoStop:
 def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
     """``(pid, offset in the log text of its Starting line)`` when the component's pidfile names a live process that
     logged its start and neither its stop nor a boot failure since; None otherwise."""
-    pid = state.logging_pid(comp)
-    if pid is None or not all(state.pid_alive(comp.host, p) for p in state.pids(comp)):
+    pids = state.pids(comp)
+    if len(pids) < len(state.pidfiles(comp)) or not all(state.pid_alive(comp.host, p) for p in pids):
         return None
+    pid = pids[-1]  # the process that writes the log (a load balancer's agent, its last pidfile)
     text, offset, found = state.read_log(comp), 0, None
     for line in text.splitlines(keepends=True):
         e = parse_line(line.rstrip("\n"))
@@ -189,14 +190,6 @@ def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
                 found = None
         offset += len(line)  # characters: read_log's text is what the gate slices
     return (pid, found) if found is not None else None
-
-
-def _stale(comp: ComponentHandle, path: str) -> bool:
-    """Pidfile ``path`` exists and names no live process."""
-    if not state.exists(comp.host, path):
-        return False
-    pid = state.pid_in(comp, path)
-    return pid is None or not state.pid_alive(comp.host, pid)
 
 
 class ZatoStart:
@@ -223,7 +216,7 @@ class ZatoStart:
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
         said = (res.stdout + res.stderr).strip()
         if res.exit_code in (EXCEPTION_CAUGHT, COMPONENT_ALREADY_RUNNING, FOUND_PIDFILE) and "pidfile" in said:
-            dead = [f for f in state.pidfiles(comp)[1:] if _stale(comp, f)]
+            dead = [f for f in state.pidfiles(comp)[1:] if state.stale_pidfile(comp, f)]
             if res.exit_code == FOUND_PIDFILE and dead:  # a killed LB agent's: `zato start` never deletes it
                 raise StepFailed(ctx.step.id, f"{comp.name} did not start: `zato start` exit 19, found pidfile "
                                  f"{dead[0]} whose process is gone ({said[-200:]})\nHint: the agent was killed; "
@@ -287,13 +280,12 @@ def _wait_in_rotation(env: Environment, comp: ComponentHandle, timeout: float) -
     fixed settle time after its first answer instead: a silent log is no evidence (a paused LB is silent).
     """
     from harness.probes import marked
-    from harness.products.zato.checks import PROBE_MARK, LbRequestFollower, lb_logs_requests
+    from harness.products.zato.checks import PROBE_MARK, LbRequestFollower, lb_logs_requests, load_balancers
 
     url = env.inventory.front_door
     if not url:
         return {}
-    lbs = [c for c in env.components.values() if c.role == "load-balancer"]
-    logged_by_lb = any(lb_logs_requests(lb) for lb in lbs)
+    logged_by_lb = any(lb_logs_requests(lb) for lb in load_balancers(env))
     token = f"rotation-{comp.name}-{time.monotonic_ns()}"
     sent: list[str] = []
     log = LbRequestFollower(env, back=0) if logged_by_lb else None  # before the first request: reads what follows

@@ -160,12 +160,12 @@ def lb_request_servers(env: Environment, mark: str = PROBE_MARK, *, tail: int = 
     to, as every load balancer's HAProxy logged it (with ``tail``, in the last bytes of its log): ``{ID:
     server}``. A Zato server does not say who it is in its answer; HAProxy's request log does."""
     out: dict[str, str] = {}
-    for comp in _lbs(env):
+    for comp in load_balancers(env):
         out.update(request_servers(state.haproxy_log(comp, tail=tail), mark))
     return out
 
 
-def _lbs(env: Environment) -> list[ComponentHandle]:
+def load_balancers(env: Environment) -> list[ComponentHandle]:
     return [c for c in env.components.values() if c.role == "load-balancer"]
 
 
@@ -200,12 +200,12 @@ class LbRequestFollower:
 
     def __init__(self, env: Environment, mark: str = PROBE_MARK, back: int = 64 * 1024) -> None:
         self.env, self.mark = env, mark
-        self.offsets = {c.name: max(0, state.haproxy_log_size(c) - back) for c in _lbs(env)}
+        self.offsets = {c.name: max(0, state.haproxy_log_size(c) - back) for c in load_balancers(env)}
         self.servers: dict[str, str] = {}
         self.routes: list[tuple[str, str]] = []
 
     def read(self) -> dict[str, str]:
-        for comp in _lbs(self.env):
+        for comp in load_balancers(self.env):
             text = state.haproxy_log(comp, since=self.offsets.get(comp.name, 0))
             complete = text[:text.rfind("\n") + 1]  # a line still being written is read next time
             self.offsets[comp.name] = self.offsets.get(comp.name, 0) + len(complete.encode())
@@ -304,12 +304,6 @@ def check_sync_internal(h: ZatoHistory, expected: bool) -> Verdict:
                                                 "expected_on_servers": expected})
 
 
-#: seconds around a load balancer's restart, as its agent logged it, in which a failed request still counts as
-#: the restart's: the log's timestamps and the probe's clock are read apart (ms), and a request sent just
-#: before the stop is cut when HAProxy exits
-LB_WINDOW_SLACK = 0.1
-
-
 def lb_restart_windows(h: ZatoHistory) -> list[tuple[float, float]]:
     """``(stopping, ready)`` of each load balancer restart in ``h``, as wall-clock seconds, from its own log.
     ``zato stop LB`` stops HAProxy too (Zato 3.2 ``stop_haproxy``), so the front door is down in between."""
@@ -324,11 +318,8 @@ def check_availability(probe: ProbeResult, h: ZatoHistory) -> Verdict:
     reported with the requests they failed. 1 server: report the window with no server."""
     servers = [n for n, r in h.roles.items() if r == "server"]
     lb_windows = lb_restart_windows(h)
-
-    def in_lb_restart(s: Any) -> bool:
-        return any(s.start <= b + LB_WINDOW_SLACK and s.end >= a - LB_WINDOW_SLACK for a, b in lb_windows)
-
-    outside = [s for s in probe.failed if not in_lb_restart(s)]
+    inside = {id(s) for s in probe.failed_within(lb_windows)}
+    outside = [s for s in probe.failed if id(s) not in inside]
     details: dict[str, Any] = {"sent": probe.sent, "failed": len(probe.failed),
                                "failed_outside_lb_restart": len(outside), "served_by": probe.served_by(),
                                "outages_s": [round(b - a, 3) for a, b in probe.outage_windows()],

@@ -16,7 +16,7 @@ from harness.environment import Environment
 from harness.errors import HarnessError
 from harness.plan.models import Component
 from harness.products.zato import state
-from harness.products.zato.checks import haproxy_view
+from harness.products.zato.checks import haproxy_view, load_balancers
 
 
 def _target(env: Environment, host: str, revision: str | None) -> tuple[str, str]:
@@ -70,7 +70,7 @@ def lb_checks(env: Environment, comps: Sequence[Component]) -> list[Check]:
     """``load balancer``: every server of the plan UP as each load balancer's HAProxy sees it."""
     servers = [c for c in comps if c.role == "server"]
     out: list[Check] = []
-    for lb in (c for c in env.components.values() if c.role == "load-balancer"):
+    for lb in load_balancers(env):
         view = haproxy_view(lb)
         if view is None:
             out.append(Check("load balancer", lb.name, False, f"no live HAProxy of {lb.path} (its pidfile names none "

@@ -36,7 +36,8 @@ def http_ready(comp: ComponentHandle) -> bool:
 __all__ = ["Verify", "alive", "problems"]
 
 # a live pid that is not a zombie (`kill -0` succeeds on a zombie too), in the POSIX shell of every host
-_ALIVE = 'kill -0 "$1" 2>/dev/null && ! grep -qs "^State:[[:space:]]*Z" "/proc/$1/status"'
+_ALIVE = ('for p; do kill -0 "$p" 2>/dev/null && ! grep -qs "^State:[[:space:]]*Z" "/proc/$p/status" || exit 1; '
+          'done')
 
 
 def pid_of(comp: ComponentHandle) -> int | None:
@@ -50,7 +51,7 @@ def alive(comp: ComponentHandle) -> bool:
     pids = state.pids(comp)
     if len(pids) < len(state.pidfiles(comp)):
         return False
-    return all(comp.host.transport.run(["sh", "-c", _ALIVE, "alive", str(p)], timeout=30).ok for p in pids)
+    return comp.host.transport.run(["sh", "-c", _ALIVE, "alive", *map(str, pids)], timeout=30).ok
 
 
 def _answers(url: str, expect: str | None = None) -> bool:

@@ -48,8 +48,14 @@ def pid_in(comp: ComponentHandle, path: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def exists(host: HostHandle, path: str) -> bool:
-    return host.transport.run(["test", "-e", path], timeout=30).ok
+#: exit 0 when pidfile "$1" exists and names no live process (garbage, or a pid that is gone)
+_STALE = ('[ -e "$1" ] || exit 1; p=$(cat "$1" 2>/dev/null); case $p in ""|*[!0-9]*) exit 0;; esac; '
+          'kill -0 "$p" 2>/dev/null && exit 1; exit 0')
+
+
+def stale_pidfile(comp: ComponentHandle, path: str) -> bool:
+    """Pidfile ``path`` of ``comp`` exists and names no live process (one command on its host)."""
+    return comp.host.transport.run(["sh", "-c", _STALE, "stale", path], timeout=30).ok
 
 
 def pidfile_pid(comp: ComponentHandle) -> int | None:
@@ -61,12 +67,6 @@ def pidfile_pid(comp: ComponentHandle) -> int | None:
 def pids(comp: ComponentHandle) -> list[int]:
     """The pids each of :func:`pidfiles` names (a missing or garbage pidfile left out)."""
     return [p for path in pidfiles(comp) if (p := pid_in(comp, path)) is not None]
-
-
-def logging_pid(comp: ComponentHandle) -> int | None:
-    """The pid of the process that writes the component's log (its lines say ``(pid: N)``): a load
-    balancer's agent, else the component's own."""
-    return pid_in(comp, pidfiles(comp)[-1])
 
 
 #: on the host: wait until process "$1" is gone (or a zombie), at most "$2" polls 50 ms apart; exit 0 when it

@@ -211,8 +211,8 @@ class ZatoStandin(Standin):
         try:
             comp = env.components[component]
             for f in state.pidfiles(comp)[1:]:
-                comp.host.transport.run(["sh", "-c", 'p=$(cat "$1" 2>/dev/null) || exit 0; '
-                                         'kill -0 "$p" 2>/dev/null || rm -f "$1"', "stale", f], timeout=30)
+                if state.stale_pidfile(comp, f):
+                    comp.host.transport.run(["rm", "-f", f], timeout=30)
             offset = len(state.read_log(comp))
             comp.host.transport.run([state.zato_bin(comp.host), "start", comp.path], timeout=60).check()
             wait_ready(env, comp, offset, 60)
