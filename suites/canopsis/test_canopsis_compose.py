@@ -18,16 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import standins
 from harness.checks import merge
 from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.plan.models import Plan
 from harness.products.canopsis import compose
 from harness.products.canopsis.checks import check_processed_once, check_spans_window
-from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, record_update, start_canopsis
-from harness.pytest_plugin.backends import require, skip_unless_backend_runs
-from harness.transports.local import LocalTransport
+from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, compose_installation, record_update
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-compose")]
 TARGET = "4.6.1"
@@ -40,14 +37,8 @@ OVERRIDE = "# my own settings\n[Canopsis.alarm]\nEnableLastEventDate = true\nSte
 
 @pytest.fixture(scope="module")
 def cps_compose(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
-    if request.config.getoption("--harness-backend") == "docker":
-        pytest.skip("--harness-backend docker: the Compose installation runs on the process backend")
-    skip_unless_backend_runs("docker")  # the engine the project's docker-compose talks to
-    require(compose.command(LocalTransport()) is not None, "no docker-compose (nor `docker compose`) on this machine")
-    c = start_canopsis(tmp_path_factory.mktemp("canopsis-compose"), version="4.4.0", backend="process",
-                       install="compose")
-    yield c
-    standins.down(c.inventory)
+    with compose_installation(request.config, tmp_path_factory.mktemp("canopsis-compose"), "4.4.0") as c:
+        yield c
 
 
 @pytest.fixture(scope="module")

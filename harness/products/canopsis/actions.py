@@ -258,10 +258,12 @@ class ComposeRestore:
 
 
 class ComposeUp(_PackageStep):
-    """The one-shot ``reconfigure`` service with the release notes' flags, run to its end (its exit code
-    decides: 4.x compose files have no ``condition:`` to make Compose wait for it), then ``docker-compose
-    up -d`` of the long-running services. ``always`` (rollback) also recreates the engines and the API (not
-    RabbitMQ), so they restart on the restored version."""
+    """The one-shot jobs, then ``docker-compose up -d`` of the long-running services. Who orders the jobs is
+    the version's files': a 22.10+ file makes Compose run them first (``condition:
+    service_completed_successfully``), so ``up -d`` alone does it and fails when a job exits non-zero; a
+    4.x file has no ``condition:``, so the executor runs ``reconfigure`` with the release notes' flags to its
+    end (its exit code decides) before ``up -d``. ``always`` (rollback) also recreates the engines and the
+    API (not RabbitMQ), so they restart on the restored version."""
 
     def skip(self, ctx: StepContext) -> str | None:
         return None if ctx.step.args.get("always") else super().skip(ctx)
@@ -272,23 +274,47 @@ class ComposeUp(_PackageStep):
         ctx.observation["restarted_at"] = time.time()
         ctx.persist()
         env = {"CPS_RECONFIGURE_FLAGS": " ".join(a["flags"])}
-        res = project.run_once("reconfigure", env=env)
-        ctx.observation["reconfigure_exit_code"] = res.exit_code
-        if not res.ok:
-            why = next((ln for ln in reversed((res.stdout + res.stderr).splitlines()) if "failed to" in ln), "")
-            raise StepFailed(ctx.step.id, f"the reconfigure service exited {res.exit_code} "
-                                          f"(`{' '.join(project.argv('up', '--exit-code-from', 'reconfigure'))}`)"
-                                          + (f"; reconfigure: {why.split('|', 1)[-1].strip()}" if why else ""))
-        calls = [["up", "-d", "--no-deps", *compose.SERVICES]]
+        jobs = project.ordered_jobs()
+        ctx.observation["jobs_ordered_by"] = "compose" if jobs else "executor"
+        if not jobs:
+            _reconfigure_first(ctx, project, env)
+        calls = [["up", "-d"] if jobs else ["up", "-d", "--no-deps", *compose.SERVICES]]
         if a.get("always"):
             calls.append(["up", "-d", "--no-deps", "--force-recreate", *compose.ENGINES_AND_API])
         for argv in calls:
             res = project.run(*argv, env=env)
             ctx.observation["exit_code"] = res.exit_code
             ctx.observation["output"] = (res.stdout + res.stderr)[-2000:]
+            if jobs:
+                states = project.states()
+                ctx.observation["jobs"] = {j: states[j].exit_code for j in jobs if j in states}
             if not res.ok:
-                raise StepFailed(ctx.step.id, f"`{' '.join(project.argv(*argv))}` exited "
-                                              f"{res.exit_code}: {(res.stdout + res.stderr).strip()[-300:]}")
+                raise StepFailed(ctx.step.id, f"`{' '.join(project.argv(*argv))}` exited {res.exit_code}: "
+                                              + (_failed_job(project, ctx.observation.get("jobs", {}))
+                                                 or (res.stdout + res.stderr).strip()[-300:]))
+
+
+def _reconfigure_first(ctx: StepContext, project: compose.Project, env: dict[str, str]) -> None:
+    res = project.run_once("reconfigure", env=env)
+    ctx.observation["reconfigure_exit_code"] = res.exit_code
+    if not res.ok:
+        raise StepFailed(ctx.step.id, f"the reconfigure service exited {res.exit_code} "
+                                      f"(`{' '.join(project.argv('up', '--exit-code-from', 'reconfigure'))}`)"
+                         + _why(res.stdout + res.stderr, "reconfigure"))
+
+
+def _failed_job(project: compose.Project, exit_codes: Mapping[str, int]) -> str:
+    """Which job Compose ran first exited non-zero, and its own ``failed to …`` line."""
+    job = next((j for j, code in exit_codes.items() if code != 0), None)
+    if job is None:
+        return ""
+    return (f"the {job} job exited {exit_codes[job]} (the services wait for it: condition: "
+            f"service_completed_successfully)" + _why(project.logs(job, tail=30), job))
+
+
+def _why(output: str, service: str) -> str:
+    why = next((ln for ln in reversed(output.splitlines()) if "failed to" in ln), "")
+    return f"; {service}: {why.split('|', 1)[-1].strip()}" if why else ""
 
 
 @dataclass

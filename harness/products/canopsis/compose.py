@@ -10,12 +10,23 @@ three reference files and leaves the operator's files alone. The project name is
 directory: ``docker-compose`` (1.29, Debian) or ``docker compose`` (v2), whichever the host has
 (``facts.compose_command``; asked once when missing), against the Docker engine that host reaches.
 Node commands (migrations, stats) run in the API service: ``docker-compose exec -T api …``.
+
+Ordering the one-shot jobs: 4.x files have plain ``depends_on`` lists, so the executor runs ``reconfigure``
+to its end first (:meth:`Project.run_once`), then ``up -d`` of the others. 22.10+ files say it themselves
+(``depends_on: {reconfigure: {condition: service_completed_successfully}}``, the jobs waiting for
+``timescaledb`` and ``rabbitmq`` with ``condition: service_healthy``), so ``up -d`` alone runs the jobs
+before the components and fails when one exits non-zero (:func:`ordered_jobs`).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from harness.environment import Environment
 from harness.transports.base import CommandResult, Transport
@@ -25,7 +36,8 @@ FILE = "docker-compose.yml"
 FILES = (FILE, ".env", "compose.env")
 #: the operator's own Compose overrides (read by Compose after FILE): never touched by an update
 OVERRIDE = "docker-compose.override.yml"
-# upstream's service names (community/docker-compose/docker-compose.yml); reconfigure is one-shot
+# upstream's service names (community/docker-compose/docker-compose.yml); reconfigure is one-shot. The
+# 22.10+ files add timescaledb (long-running) and migrate-metrics-meta (one-shot, 22.10-23.04)
 SERVICES = ("rabbitmq", "fifo", "che", "axe", "api")
 ENGINES_AND_API = ("fifo", "che", "axe", "api")
 #: where the services see the project's bin/, etc/ and var/ (the compose files mount them there)
@@ -48,6 +60,40 @@ def command(transport: Transport) -> list[str] | None:
 def reference(reference_dir: str | Path, version: str, name: str = FILE) -> Path:
     """A reference file of ``version`` (on the controller): ``docker-compose.yml``, ``.env`` or ``compose.env``."""
     return Path(reference_dir) / version / name
+
+
+def services(text: str) -> dict[str, dict[str, Any]]:
+    """The services of a compose file's text, YAML anchors and ``<<`` merges resolved."""
+    doc = yaml.safe_load(text) or {}
+    return dict(doc.get("services") or {})
+
+
+def ordered_jobs(text: str) -> list[str]:
+    """The one-shot jobs Compose itself runs first: the services another one depends on with ``condition:
+    service_completed_successfully`` (22.10+), in the file's order. Empty for a 4.x file."""
+    svcs = services(text)
+    waited = {name for svc in svcs.values() if isinstance(svc.get("depends_on"), dict)
+              for name, rule in svc["depends_on"].items()
+              if (rule or {}).get("condition") == "service_completed_successfully"}
+    return [name for name in svcs if name in waited]
+
+
+@dataclass(frozen=True)
+class State:
+    """A service's container as the engine recorded it (``docker inspect``): status, exit code, times."""
+
+    service: str
+    status: str
+    exit_code: int
+    started_at: float
+    finished_at: float | None  # None while running
+
+    @classmethod
+    def parse(cls, service: str, raw: dict[str, Any]) -> State:
+        def ts(v: str) -> float | None:
+            return None if not v or v.startswith("0001-") else datetime.fromisoformat(v).timestamp()
+
+        return cls(service, raw["Status"], int(raw["ExitCode"]), ts(raw["StartedAt"]) or 0.0, ts(raw["FinishedAt"]))
 
 
 def sweep(transport: Transport, label: str) -> None:
@@ -85,8 +131,27 @@ class Project:
 
     def run_once(self, service: str, env: dict[str, str] | None = None, timeout: float = 300.0) -> CommandResult:
         """Run a one-shot service to its end, attached: the result carries its exit code. (4.x files have no
-        ``condition: service_completed_successfully``, so the caller orders it before the others.)"""
+        ``condition: service_completed_successfully``, so the caller orders it before the others; with a
+        22.10+ file, :meth:`ordered_jobs` names the jobs ``up`` orders itself.)"""
         return self.run("up", "--no-deps", "--no-color", "--exit-code-from", service, service, env=env, timeout=timeout)
+
+    def ordered_jobs(self) -> list[str]:
+        """The one-shot jobs this project's docker-compose.yml makes Compose run first (:func:`ordered_jobs`)."""
+        return ordered_jobs(self.read(FILE))
+
+    def states(self) -> dict[str, State]:
+        """Every container of the project, stopped ones too, by service (``ps -a -q``, then ``docker inspect``)."""
+        ids = self.run("ps", "-a", "-q", timeout=60).stdout.split()
+        if not ids:
+            return {}
+        fmt = '{{index .Config.Labels "com.docker.compose.service"}} {{json .State}}'
+        res = self.transport.run(["docker", "inspect", "--format", fmt, *ids], timeout=60)
+        out = {}
+        for line in res.stdout.splitlines():
+            name, _, raw = line.partition(" ")
+            if raw:
+                out[name] = State.parse(name, json.loads(raw))
+        return out
 
     def read(self, rel: str) -> str:
         return self.transport.get(f"{self.dir}/{rel}").decode(errors="replace")

@@ -19,12 +19,13 @@ from harness.engine.status import Outcome
 from harness.environment import Environment
 from harness.errors import GateTimeout
 from harness.plan.models import Inventory, Plan, StandinsSpec
-from harness.products.canopsis import compose
+from harness.products.canopsis import compose, versions
 from harness.products.canopsis.amqp import Publisher, queue_depths
 from harness.products.canopsis.api import CanopsisApi, check_event
 from harness.products.canopsis.node import CanopsisNode
-from harness.pytest_plugin.backends import backend_params, environment, release
+from harness.pytest_plugin.backends import backend_params, environment, release, require, skip_unless_backend_runs
 from harness.secrets import reveal
+from harness.transports.local import LocalTransport
 from harness.wait import wait_until
 
 ENGINE_QUEUES = ("Engine_fifo", "Engine_che", "Engine_axe", "Engine_correlation")
@@ -83,8 +84,8 @@ class CanopsisStandin:
             (d / "migrations" / name).write_text(text)
         ref = Path(str(self.inventory.facts.get("compose_reference", ""))) / version
         if self.inventory.facts.get("install") == "compose":  # the release's reference files too
-            latest = max((p for p in ref.parent.iterdir() if p.name != version),
-                         key=lambda p: tuple(int(x) for x in p.name.split(".")))
+            latest = max((p for p in ref.parent.iterdir() if versions.parse(p.name) < versions.parse(version)),
+                         key=lambda p: versions.parse(p.name))  # the release before it (a 4.x one for 4.6.9)
             ref.mkdir()
             for name in compose.FILES:  # as upstream: the same compose files, the new tag in .env
                 text = (latest / name).read_text()
@@ -105,6 +106,21 @@ def start_canopsis(base: Path, *, version: str = "4.4.0", edition: str = "core",
     name = standins.new_env_name("cps")
     inv = standins.up(spec, base / name, name=name)
     return CanopsisStandin(inv, base / name)
+
+
+@contextlib.contextmanager
+def compose_installation(config: pytest.Config, base: Path, version: str) -> Iterator[CanopsisStandin]:
+    """A Compose installation of ``version`` (process backend: its docker-compose talks to this machine's
+    engine), taken down after the block; skipped, with the reason, where it cannot run."""
+    if config.getoption("--harness-backend") == "docker":
+        pytest.skip("--harness-backend docker: the Compose installation runs on the process backend")
+    skip_unless_backend_runs("docker")  # the engine the project's docker-compose talks to
+    require(compose.command(LocalTransport()) is not None, "no docker-compose (nor `docker compose`) on this machine")
+    c = start_canopsis(base, version=version, backend="process", install="compose")
+    try:
+        yield c
+    finally:
+        standins.down(c.inventory)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -28,7 +28,10 @@ release notes, the reference files (``docker-compose.yml``, ``.env`` with ``CANO
 ``compose.env``) are all resynchronised with the target version's (``facts.compose_reference/<to>/``; the
 operator's ``docker-compose.override.yml`` and ``etc/conf.d/canopsis-override.toml`` are kept), then the
 one-shot reconfigure service runs with the notes' flags to its end (``up --exit-code-from``: 4.x files
-have no ``condition:``), then ``docker-compose up -d``, then verify. Rollback: canopsis.toml and the
+have no ``condition:``), then ``docker-compose up -d``, then verify. A 22.10+ target's files order the
+one-shot jobs themselves (reconfigure, migrate-metrics-meta: ``condition: service_completed_successfully``,
+after ``timescaledb`` and ``rabbitmq`` are ``service_healthy``), so ``docker-compose up -d`` alone runs them
+first and fails if one exits non-zero. Rollback: canopsis.toml and the
 previous reference files restored, reconfigure, ``up -d`` recreating the engines and the API, verify. A
 target without reference files is refused at planning.
 """
@@ -47,7 +50,7 @@ from harness.engine.step import Gate, Step, StepStatus
 from harness.environment import Environment
 from harness.errors import PlanError, RefusedError
 from harness.plan.models import Inventory, Plan
-from harness.products.canopsis import config, notes, versions
+from harness.products.canopsis import compose, config, notes, versions
 from harness.products.canopsis.actions import EDITIONS
 from harness.products.canopsis.node import CanopsisNode, unit_of
 from harness.secrets import reveal
@@ -141,7 +144,8 @@ def steps(plan: Plan, params: UpdateParams, inv: Inventory) -> list[Step]:
                         description=f"release note {n.version}: " + (", ".join(_say(s.model_dump()) for s in n.steps)
                                                                       or "nothing to apply")))
     if inv.facts.get("install") == "compose":
-        return out + _compose_steps(common, flags, plan.ready_timeout)
+        ref = compose.reference(str(inv.facts.get("compose_reference", "")), to)
+        return out + _compose_steps(common, flags, plan.ready_timeout, compose.ordered_jobs(ref.read_text()))
     tool = "dnf" if calver else "yum"
     out.append(Step(f"stop@{NODE}", NODE, "canopsis.stop", common, description="canoctl stop"))
     out.append(Step(f"packages@{NODE}", NODE, "canopsis.packages", {**common, "tool": tool},
@@ -158,14 +162,17 @@ def steps(plan: Plan, params: UpdateParams, inv: Inventory) -> list[Step]:
     return out
 
 
-def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float) -> list[Step]:
+def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float, jobs: list[str]) -> list[Step]:
+    up = (f"docker-compose up -d (Compose runs {', '.join(jobs)} first: condition: service_completed_successfully"
+          f"; CPS_RECONFIGURE_FLAGS={' '.join(flags)})" if jobs else
+          f"docker-compose up --exit-code-from reconfigure reconfigure ({' '.join(flags)}), "
+          "then docker-compose up -d".replace("( )", "()").replace(" ()", ""))
     return [Step(f"compose-files@{NODE}", NODE, "canopsis.compose_files", common,
                  description=f"docker-compose.yml, .env, compose.env <- reference files of {common['to']} "
                              "(docker-compose.override.yml and etc/conf.d/canopsis-override.toml kept)"),
             Step(f"compose-up@{NODE}", NODE, "canopsis.compose_up", {**common, "flags": flags},
                  gate=Gate("canopsis.ready", timeout),
-                 description=f"docker-compose up --exit-code-from reconfigure reconfigure ({' '.join(flags)}), "
-                             "then docker-compose up -d".replace("( )", "()").replace(" ()", "")),
+                 description=up),
             Step(f"verify@{NODE}", NODE, "canopsis.verify", common,
                  description=f"API app-info reports {common['to']} {EDITIONS[common['edition']]}; "
                              f"every engine started on {common['to']}")]

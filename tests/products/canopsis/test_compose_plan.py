@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import yaml
 from harness.engine.runner import plan_steps
 from harness.errors import ConfigError, PlanError
 from harness.plan.models import Inventory, Plan, StandinsSpec
+from harness.products.canopsis import compose
 from harness.products.canopsis.standin import SOURCE
 from harness.products.canopsis.standin.compose import override
 from harness.standins import planned_inventory
@@ -37,7 +39,7 @@ def test_reference_files_are_upstreams_set_with_the_version_in_env() -> None:
     """As upstream (community/docker-compose/ in 4.5.0-4.6.1): one docker-compose.yml for every version, the
     version pinned by CANOPSIS_IMAGE_TAG in .env, the broker cpsrabbit on vhost canopsis in compose.env, no
     `condition:` ordering in a 4.x file, nothing published beyond what the installation's override says."""
-    dirs = sorted((SOURCE / "compose").iterdir(), key=lambda p: tuple(int(x) for x in p.name.split(".")))
+    dirs = [d for d in _reference_dirs() if d.name.startswith("4.")]
     assert [d.name for d in dirs] == ["4.4.0", "4.4.1", "4.5.0", "4.5.1", "4.5.2", "4.6.0", "4.6.1"]
     composes = {(d / "docker-compose.yml").read_text() for d in dirs}
     assert len(composes) == 1, "the compose file does not change between 4.x versions"
@@ -47,11 +49,98 @@ def test_reference_files_are_upstreams_set_with_the_version_in_env() -> None:
     assert all(isinstance(svc.get("depends_on", []), list) for svc in doc["services"].values())  # no condition:
     assert not any("ports" in svc for svc in doc["services"].values())
     assert doc["services"]["axe"]["image"] == "canopsis/engine-axe:${CANOPSIS_IMAGE_TAG}"
+    assert compose.ordered_jobs(text) == []  # the executor runs reconfigure first
     assert {"RABBITMQ_DEFAULT_USER=cpsrabbit", "RABBITMQ_DEFAULT_VHOST=canopsis"} <= set(
         doc["services"]["rabbitmq"]["environment"])
     for d in dirs:
         assert f"CANOPSIS_IMAGE_TAG={d.name}\n" in (d / ".env").read_text()
         assert "CPS_AMQP_URL=amqp://cpsrabbit:canopsis@rabbitmq/canopsis\n" in (d / "compose.env").read_text()
+
+
+#: upstream's service names: community/docker-compose/docker-compose.yml (4.x; 4.4/4.5 split it into 01-prov
+#: and 02-app) and community/deployment/canopsis/docker/docker-compose.yml at 22.10.0 and 23.04.0
+UPSTREAM_4X = {"rabbitmq", "mongodb", "redis", "nginx", "provisioning", "reconfigure", "action", "api", "axe",
+               "che", "fifo", "pbehavior", "service", "oldapi"}
+UPSTREAM_YYMM = {"rabbitmq", "mongodb", "redis", "timescaledb", "reconfigure", "migrate-metrics-meta", "action",
+                 "axe", "che", "fifo", "nginx", "pbehavior", "service", "api"}
+
+
+def _reference_dirs() -> list[Path]:
+    return sorted((SOURCE / "compose").iterdir(), key=lambda p: tuple(int(x) for x in p.name.split(".")))
+
+
+def _env(text: str) -> dict[str, str]:
+    """KEY=VALUE lines, ``${KEY}`` expanded from the lines above (as Compose reads an env_file)."""
+    out: dict[str, str] = {}
+    for ln in text.splitlines():
+        if ln.strip() and not ln.startswith("#"):
+            key, value = ln.split("=", 1)
+            out[key] = re.sub(r"\$\{(\w+)\}", lambda m: out.get(m.group(1), ""), value)
+    return out
+
+
+@pytest.mark.parametrize("ref", _reference_dirs(), ids=lambda p: p.name)
+def test_each_versions_file_set_has_upstreams_service_names_and_credentials(ref: Path) -> None:
+    """Every version's set (docker-compose.yml, .env, compose.env) names upstream's services, pins the version
+    in .env, gives the broker upstream's account (cpsrabbit, vhost canopsis) and, from 22.10, TimescaleDB's
+    (cpspostgres, database canopsis) the same in the service and in the URL the jobs use; each file says the
+    upstream tag and path it was taken from (4.x: one file for every version, checked above)."""
+    yymm = int(ref.name.split(".")[0]) >= 22
+    text, env = (ref / "docker-compose.yml").read_text(), _env((ref / "compose.env").read_text())
+    svcs = compose.services(text)
+    assert set(svcs) <= (UPSTREAM_YYMM if yymm else UPSTREAM_4X), sorted(set(svcs))
+    assert {"rabbitmq", "reconfigure", "fifo", "che", "axe", "api"} <= set(svcs)
+    assert _env((ref / ".env").read_text())["CANOPSIS_IMAGE_TAG"] == ref.name
+    assert env["CPS_AMQP_URL"] == "amqp://cpsrabbit:canopsis@rabbitmq/canopsis"
+    assert {"RABBITMQ_DEFAULT_USER=cpsrabbit", "RABBITMQ_DEFAULT_PASS=canopsis",
+            "RABBITMQ_DEFAULT_VHOST=canopsis"} <= set(svcs["rabbitmq"]["environment"])
+    if not yymm:
+        return
+    for name in ("docker-compose.yml", ".env", "compose.env"):
+        assert f"capensis/canopsis {ref.name}:community/deployment/canopsis/docker/{name}" in \
+            (ref / name).read_text().replace("\n# ", " "), name
+    assert {k: env[k] for k in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS", "RABBITMQ_DEFAULT_VHOST")} == {
+        "RABBITMQ_DEFAULT_USER": "cpsrabbit", "RABBITMQ_DEFAULT_PASS": "canopsis", "RABBITMQ_DEFAULT_VHOST": "canopsis"}
+    assert env["CPS_POSTGRES_URL"] == (f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}"
+                                       f"@timescaledb:5432/{env['POSTGRES_DB']}")
+    assert (env["POSTGRES_USER"], env["POSTGRES_PASSWORD"], env["POSTGRES_DB"]) == (
+        "cpspostgres", "canopsis", "canopsis")
+
+
+@pytest.mark.parametrize("version", ["22.10.0", "23.04.0"])
+def test_yymm_files_order_the_jobs_with_conditions_as_upstream(version: str) -> None:
+    """22.10+: the jobs wait for timescaledb and rabbitmq to be healthy, every component waits for both jobs
+    to exit 0 (``condition:``), so Compose, not the executor, orders them."""
+    text = (SOURCE / "compose" / version / "docker-compose.yml").read_text()
+    svcs = compose.services(text)
+    assert compose.ordered_jobs(text) == ["reconfigure", "migrate-metrics-meta"]
+    for job in ("reconfigure", "migrate-metrics-meta"):
+        assert svcs[job]["restart"] == "no"
+        assert svcs[job]["depends_on"] == {"timescaledb": {"condition": "service_healthy"},
+                                           "rabbitmq": {"condition": "service_healthy"}}
+    for svc in ("fifo", "che", "axe", "api"):
+        assert svcs[svc]["depends_on"] == {"reconfigure": {"condition": "service_completed_successfully"},
+                                           "migrate-metrics-meta": {"condition": "service_completed_successfully"}}
+    assert "healthcheck" in svcs["timescaledb"] and "healthcheck" in svcs["rabbitmq"]
+    assert not any("ports" in svc for svc in svcs.values())
+
+
+def test_yymm_compose_plan_leaves_the_jobs_to_compose(tmp_path: Path) -> None:
+    steps = plan_steps(Plan(procedure="canopsis-update", params={
+        "to": "23.04.0", "guides_followed": ["migration-23.04.0"]}), _inv(tmp_path, version="22.10.0"))
+    assert [s.id.split("@")[0] for s in steps] == ["broadcast", "release-note-22.10.1", "release-note-23.04.0",
+                                                    "compose-files", "compose-up", "verify"]
+    assert "Compose runs reconfigure, migrate-metrics-meta first" in steps[-2].description
+    assert steps[-2].args["flags"] == ["-edition", "community", "-migrate-postgres=true"]
+
+
+def test_the_override_runs_the_yymm_services_with_the_standins_programs() -> None:
+    doc = yaml.safe_load(override("cps-t", ("img/c:1", "img/r:1"), "/repo", 41001, 41002,
+                                  extra=["timescaledb", "migrate-metrics-meta"]))
+    assert doc["services"]["timescaledb"]["command"] == ["/opt/canopsis/bin/cps-service", "timescaledb"]
+    assert doc["services"]["timescaledb"]["environment"]["PATH"].startswith("/opt/canopsis/bin:")  # pg_isready
+    assert doc["services"]["migrate-metrics-meta"]["image"] == "img/c:1"
+    assert "timescaledb" not in yaml.safe_load(override("cps-t", ("img/c:1", "img/r:1"), "/repo", 1, 2))["services"]
 
 
 def test_the_installations_override_keeps_ports_on_loopback_and_takes_the_version_from_env() -> None:

@@ -12,7 +12,8 @@ images, the stand-in's programs (``bin/``, ``lib/``, put into the project) and s
 the version taken from ``CANOPSIS_IMAGE_TAG``, every container and the network labelled with the run, and
 the ports published on 127.0.0.1 (the host's for 8082 and 5672, fixed, so the API keeps its address when an
 update recreates its container). The broker is started and awaited first, then reconfigure is run to its
-end, then ``up -d``.
+end, then ``up -d``. A 22.10+ version's files (``timescaledb``, the one-shot ``migrate-metrics-meta``,
+``condition:`` ordering) are started by ``up -d`` alone: Compose runs the jobs first.
 
 The services' bind mounts name the project's paths as the host sees them, so the engine must see the
 host's filesystem: a host of the process backend (this machine's engine). A host without a Docker CLI
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Sequence
 
 from harness.backends import HostSpec, Mount
 from harness.backends.docker_engine import LABEL_RUN, ensure_image
@@ -53,6 +55,8 @@ PROJECT = "/opt/canopsis-compose"
 #: where the compose files mount ${CPS_REPO} in every service
 SERVICE_REPO = "/srv/canopsis-repo"
 NODE_AMQP_URL = amqp_url(f"rabbitmq:{AMQP_PORT}")
+#: the services of the 22.10+ files the stand-in runs besides the 4.x ones (its own programs, like the others)
+CALVER_SERVICES = ("timescaledb", "migrate-metrics-meta")
 
 
 def hosts(ctx: InstallContext) -> list[HostSpec]:
@@ -93,23 +97,29 @@ def install(ctx: InstallContext) -> Inventory:
     put_tree(host.transport, SOURCE / "node", project.dir)  # the services' programs, run by the image's python3
     for name in compose.FILES:  # upstream's file set of the version, as an operator downloads it
         project.write(name, (ref / name).read_text())
+    extra = [s for s in CALVER_SERVICES if s in compose.services((ref / compose.FILE).read_text())]
     project.write(compose.OVERRIDE, override(ctx.environment, images, host.path(REPO_MOUNT),
-                                             host.listen(AMQP_PORT), host.listen(API_PORT)))
+                                             host.listen(AMQP_PORT), host.listen(API_PORT), extra=extra))
     host.transport.run(["mkdir", "-p", f"{project.dir}/var"], timeout=30).check()
     _up(project, "rabbitmq", what="starting RabbitMQ")
     broker_started_in = _wait_broker(project, reveal(inv.facts["amqp_url"]))
-    res = project.run_once("reconfigure")
-    if not res.ok:
-        raise SetupFailed(f"the reconfigure service exited {res.exit_code}\n{(res.stdout + res.stderr)[-2000:]}")
-    _up(project, *compose.SERVICES, what="docker-compose up")
+    if project.ordered_jobs():  # 22.10+: the files' condition: rules run the jobs first
+        _up(project, what="docker-compose up -d (the jobs first, by the files' condition: rules)")
+    else:
+        res = project.run_once("reconfigure")
+        if not res.ok:
+            raise SetupFailed(f"the reconfigure service exited {res.exit_code}\n{(res.stdout + res.stderr)[-2000:]}")
+        _up(project, *compose.SERVICES, what="docker-compose up")
     wait_up(CanopsisNode(host.transport, project.dir, project.exec_prefix("api"), compose.SERVICE_ROOT), inv)
     return inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
 
 
-def override(run: str, images: tuple[str, str], repo: str, amqp_port: int, api_port: int) -> str:
+def override(run: str, images: tuple[str, str], repo: str, amqp_port: int, api_port: int,
+             extra: Sequence[str] = ()) -> str:
     """The installation's own ``docker-compose.override.yml`` (the operator's file: an update keeps it): the
     stand-in images for upstream's, the stand-in's programs and state mounted, the version from .env's
-    CANOPSIS_IMAGE_TAG, labels for cleanup, and the ports on 127.0.0.1 only."""
+    CANOPSIS_IMAGE_TAG, labels for cleanup, and the ports on 127.0.0.1 only. ``extra``: the services of
+    :data:`CALVER_SERVICES` the version's file has (an override naming a service the file lacks would add it)."""
     labels = f"      upgrade-harness: standin\n      upgrade-harness.run: {run}\n"
     service = "\n".join([
         "    image: {image}", "    init: true", '    command: ["/opt/canopsis/bin/cps-service", "{prog}"]',
@@ -125,8 +135,11 @@ def override(run: str, images: tuple[str, str], repo: str, amqp_port: int, api_p
            f'    ports: ["127.0.0.1:{amqp_port}:5672"]']
     progs = {"reconfigure": "reconfigure", "fifo": "engine-fifo", "che": "engine-che", "axe": "engine-axe",
              "api": "api"}
+    progs.update({svc: svc for svc in extra})
     extras = {"reconfigure": "\n      CPS_RECONFIGURE_FLAGS: ${{CPS_RECONFIGURE_FLAGS:-}}",
-              "api": "\n      CPS_API_LISTEN: 0.0.0.0:8082"}
+              "api": "\n      CPS_API_LISTEN: 0.0.0.0:8082",
+              # the healthcheck's pg_isready (upstream's test) is the stand-in's, in bin/
+              "timescaledb": "\n      PATH: /opt/canopsis/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
     for svc, prog in progs.items():
         out.append(f"  {svc}:")
         out.append(service.format(image=images[0], prog=prog, extra=extras.get(svc, "").format(), repo=repo))

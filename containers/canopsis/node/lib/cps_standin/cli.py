@@ -48,6 +48,10 @@ def main() -> int:
         from cps_standin.mongo import main as mongosh
 
         return mongosh(argv)
+    if prog == "pg_isready":
+        from cps_standin.postgres import pg_isready
+
+        return pg_isready(argv)
     if prog == "cps-stats":
         from cps_standin.store import main_stats
 

@@ -168,6 +168,14 @@ def main(argv: list[str]) -> int:
         if mode not in ("up", "down"):
             return fatal("failed to run postgres migrations", f'unknown migration mode "{mode}"', file=LOGFILE)
         log("info", "start postgres migrations", file=LOGFILE, mode=mode)
+        if os.environ.get("CPS_POSTGRES_URL"):  # the Compose files' timescaledb (22.10+): a real session
+            from cps_standin.postgres import connect
+
+            try:
+                connect(os.environ["CPS_POSTGRES_URL"], "canopsis-reconfigure",
+                        int(os.environ.get("CPS_MAX_RETRY") or 3))
+            except ConnectionError as exc:
+                return fatal("failed to connect to postgres", exc, file=LOGFILE)
         pg = STATE / "postgres.json"
         write_json(pg, {**(read_json(pg, {}) or {}), version: mode})
         log("info", "finish postgres migrations", file=LOGFILE)
