@@ -23,10 +23,12 @@ same path works with and without ``become``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shlex
 import threading
 import time
+import warnings
 from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,19 @@ from urllib.parse import unquote, urlsplit
 
 from harness.errors import ConfigError, ConnectTimeout, TransportError
 from harness.transports.base import CommandResult, Transport
+
+
+@functools.cache
+def _asyncssh() -> Any:
+    """asyncssh, imported once, when the first ssh:// host is reached. Its import touches
+    ``cryptography``'s DSA classes, which cryptography 51 deprecates with a warning on every run; the
+    harness never offers or accepts DSA keys (OpenSSH has refused them by default since 7.0), so that one
+    warning is silenced here rather than shown to every user."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="DSA is deprecated")
+        import asyncssh
+
+    return asyncssh
 
 T = TypeVar("T")
 
@@ -231,7 +246,7 @@ class SshTransport(Transport):
             return conn
 
     async def _connect(self) -> Any:
-        import asyncssh
+        asyncssh = _asyncssh()
 
         if not self.known_hosts.is_file():
             raise HostKeyUnknown(f"{self.dest}: known_hosts file {self.known_hosts} does not exist",
@@ -268,7 +283,7 @@ class SshTransport(Transport):
                                  hint="check this is an SSH server, and the port") from None
 
     async def _host_key_error(self) -> SshError:
-        import asyncssh
+        asyncssh = _asyncssh()
 
         try:
             key = await asyncssh.get_server_host_key(self.dest.host, self.dest.port)
@@ -311,7 +326,7 @@ class SshTransport(Transport):
         return self.become.wrap(cmd) if self.become else cmd
 
     async def _exec(self, command: str, timeout: float, stdin: bytes | None) -> tuple[int, bytes, bytes]:
-        import asyncssh
+        asyncssh = _asyncssh()
 
         conn = await self._conn()
         try:

@@ -71,7 +71,7 @@ def test_ready_environment_exits_0_and_changes_nothing(make_sshd: Callable[..., 
     before = _state(a, b)
     res = CliRunner().invoke(app, ["preflight", str(plan), "--target", str(inv), "--json", "-c", "git",
                                    "-c", "sh", "--free-mib", "1"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 0, (res.output, res.exception)
     doc = json.loads(res.output)
     assert doc["ready"] is True
     names = {(c["name"], c["node"]) for c in doc["checks"]}
