@@ -16,7 +16,7 @@ from typing import Any
 from harness.checks import Verdict, checker
 from harness.environment import ComponentHandle, Environment
 from harness.probes import HttpProbe, ProbeResult
-from harness.products.zato import state
+from harness.products.zato import lbconfig, state
 from harness.products.zato.logs import LogEvent, parse_log
 
 ORDER = ("web-admin", "server", "load-balancer", "scheduler")
@@ -179,11 +179,8 @@ def lb_logs_requests(lb: ComponentHandle) -> bool | None:
     config says (``LB/config/repo/zato.config``: a ``log`` target and ``option httplog``, as Zato's template
     writes them); None when the config cannot be read. Read from the config, not guessed from a silent log:
     a paused or stopped LB is silent too."""
-    try:
-        config = lb.host.transport.get(f"{lb.path}/config/repo/zato.config").decode(errors="replace")
-    except (FileNotFoundError, IsADirectoryError, PermissionError):
-        return None
-    return config_logs_requests(config)
+    config = lbconfig.read(lb)
+    return None if config is None else config_logs_requests(config)
 
 
 def config_logs_requests(config: str) -> bool:

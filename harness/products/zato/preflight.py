@@ -1,6 +1,7 @@
 """Preflight checks of a Zato update or restart (``harness preflight``), read-only through preflight's
 transports: every host on one installed version, and not already on the revision's; every component
-running the version its host has installed; the load balancer sees every server UP.
+running the version its host has installed; the load balancer sees every server UP, and its config retries a
+refused connection on another server.
 
 The readers are the ones the procedure and the suites use (:mod:`harness.products.zato.state`,
 :func:`harness.products.zato.checks.haproxy_view`); nothing here asks a node anything they do not.
@@ -15,7 +16,7 @@ from harness.engine.procedure import Check
 from harness.environment import Environment
 from harness.errors import HarnessError
 from harness.plan.models import Component
-from harness.products.zato import state
+from harness.products.zato import lbconfig, state
 from harness.products.zato.checks import haproxy_view, load_balancers
 
 
@@ -93,4 +94,38 @@ def lb_checks(env: Environment, comps: Sequence[Component]) -> list[Check]:
     return out
 
 
-__all__ = ["lb_checks", "version_checks"]
+def lb_config_checks(env: Environment) -> list[Check]:
+    """``load balancer``, one per load balancer: its HAProxy config retries a refused connection on another
+    server, without which a rolling restart loses the requests sent to each stopping server
+    (:mod:`harness.products.zato.lbconfig`; Zato 3.2's own template is such a config)."""
+    out: list[Check] = []
+    for lb in load_balancers(env):
+        config_file = f"{lb.path}/config/repo/zato.config"
+        text = lbconfig.read(lb)
+        if text is None:
+            out.append(Check("load balancer", lb.name, False, f"cannot read {config_file}",
+                             f"fix the path of {lb.name} in the inventory, or let its account read the file"))
+            continue
+        try:
+            f = lbconfig.failover(text)
+        except ValueError as exc:  # HAProxy would refuse this config too
+            out.append(Check("load balancer", lb.name, False, f"{config_file}: {exc}",
+                             "fix the config (`haproxy -c -f` validates it), then restart the load balancer"))
+            continue
+        if f.keeps_requests:
+            out.append(Check("load balancer", lb.name, True, "zato.config retries a refused connection on another "
+                             f"server (option redispatch, retries {f.retries})"))
+            continue
+        why = (f"`retries {f.retries}`" if f.redispatch else "no `option redispatch`") + (
+            " (Zato 3.2's template has none)" if not f.redispatch else "")
+        out.append(Check(
+            "load balancer", lb.name, False,
+            f"zato.config has {why}: HAProxy answers 503 to each request it sends to a stopping server until "
+            f"its checks mark it DOWN (fall × inter: {f.down_after_s:g} s), so every server's restart loses requests",
+            f"add `retries 3`, `option redispatch` and `retry-on conn-failure empty-response` under `defaults` in "
+            f"{config_file} (web-admin: Load balancer > Manage source code), then restart {lb.name} before the "
+            "window"))
+    return out
+
+
+__all__ = ["lb_checks", "lb_config_checks", "version_checks"]

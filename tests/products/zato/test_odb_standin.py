@@ -17,9 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness import resources
+from tests.products.zato import APP_CODE, standin_module
 
-APP_CODE = resources.containers("zato") / "app" / "code"
 POLLER = """
 import sys
 sys.path.insert(0, sys.argv[1])
@@ -33,11 +32,7 @@ while True:  # the deployer's poll, without its sleep: every instant is inside s
 
 
 def test_a_server_keeps_one_connection_so_the_wal_outlives_each_query(tmp_path: Path) -> None:
-    sys.path.insert(0, str(APP_CODE))
-    try:
-        from zato_standin import odb  # type: ignore[import-not-found]
-    finally:
-        sys.path.remove(str(APP_CODE))
+    odb = standin_module("odb")
     path = tmp_path / "zato-odb.sqlite"
     db = odb.ODB(path)
     server_id = db.register_server("server1", "quickstart")

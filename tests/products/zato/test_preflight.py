@@ -5,7 +5,9 @@ the same after preflight as before."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,13 @@ import pytest
 from typer.testing import CliRunner
 
 from harness.cli import app
+from harness.engine.runner import Run
+from harness.engine.status import Outcome
 from harness.environment import Environment
-from harness.plan.models import Inventory
+from harness.plan.models import Inventory, Plan
+from harness.probes import ProbeResult
 from harness.products.zato import odb
-from harness.products.zato.checks import haproxy_view
+from harness.products.zato.checks import ZatoHistory, check_availability, haproxy_view, ping_probe
 from harness.wait import wait_until
 from tests.products import nodestate
 
@@ -119,3 +124,58 @@ def test_an_environment_already_on_the_revision_is_not_ready(zato: Inventory, tm
     bad = failing(doc)
     assert {n for (name, n) in bad if name == "version"} == {h.name for h in zato.hosts}
     assert "already on 3.2.1: nothing to update" in bad["version", zato.hosts[0].name]["fix"]
+
+
+def test_zatos_own_lb_config_loses_requests_in_a_rolling_restart_and_preflight_says_so_before(
+        make_standins: Callable[..., Inventory], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Zato 3.2's backend (no `option redispatch`, no `retries`): preflight refuses it, naming the LB and the
+    lines to add; the update run anyway loses requests outside the LB's own restart (HAProxy's 503s to a
+    stopped server before its checks mark it DOWN), and the availability check reports them. With the lines
+    the fix names added, the check passes."""
+    monkeypatch.setenv("HARNESS_RUNS_DIR", str(tmp_path / "runs"))
+    # servers that take 2 s to boot, and checks every second (Zato's template: 2 s): each stopped server
+    # keeps getting requests for 1-2 s, until HAProxy has it DOWN
+    inv = make_standins("zato", servers=3, backend="process", lb_redispatch=False, lb_check_inter_ms=1000,
+                        server_boot_seconds=2.0)
+    code, doc = preflight(inv, tmp_path)
+    assert code == 4
+    bad = failing(doc)
+    assert set(bad) == {("load balancer", "load-balancer")}, bad
+    lb_check = bad["load balancer", "load-balancer"]
+    assert "no `option redispatch` (Zato 3.2's template has none)" in lb_check["detail"]
+    assert "fall × inter: 2 s" in lb_check["detail"]
+    assert "`option redispatch`" in lb_check["fix"] and "/config/repo/zato.config" in lb_check["fix"]
+
+    # several clients at once, as a front door has: each request to the stopped server waits out HAProxy's
+    # 3 retries on it (a turn-around of `timeout connect` each) before its 503
+    probes = [ping_probe(str(inv.front_door), mark=None, max_seconds=300) for _ in range(6)]
+    started = time.time()
+    with contextlib.ExitStack() as stack:
+        for p in probes:
+            stack.enter_context(p)
+        run = Run.create(Plan(procedure="zato-update", params={"revision": "3.2.1"}, ready_timeout=30), inv,
+                         tmp_path / "runs")
+        run.begin()
+        assert run.run_forward() == Outcome.SUCCESS
+        ended = time.time()
+    env = Environment.from_inventory(inv)
+    result = ProbeResult([s for p in probes for s in p.result.samples])
+    history = ZatoHistory.collect(env, since=started, until=ended + 1)
+    verdict = check_availability(result, history)
+    assert verdict.valid is False, verdict.explain()
+    for name in ("server1", "server2", "server3"):  # each server's restart, from its own log, lost requests
+        (r,) = history.restarts(name)
+        assert r.stopping and r.ready
+        assert result.failed_within([(r.stopping.timestamp(), r.ready.timestamp())]), (name, verdict.details)
+    # HAProxy's own answers: 502 for a connection the stopping server closed unanswered, 503 once none is left
+    assert {f["status"] for f in verdict.details["first_failed_outside"]} <= {502, 503}, verdict.details
+
+    lb = env.components["load-balancer"]
+    config = f"{lb.path}/config/repo/zato.config"
+    text = lb.host.transport.get(config).decode()
+    lb.host.transport.put(config, text.replace("defaults\n", "defaults\n    retries 3\n    option redispatch\n"
+                                               "    retry-on conn-failure empty-response\n", 1).encode())
+    _, doc = preflight(inv, tmp_path)  # not ready all the same: every host is on 3.2.1 already
+    checks = {(c["name"], c["node"]): c for c in doc["checks"]}
+    assert checks["load balancer", "load-balancer"]["ok"] and checks["load balancer", "load-balancer"]["detail"] == (
+        "zato.config retries a refused connection on another server (option redispatch, retries 3)")

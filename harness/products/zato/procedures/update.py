@@ -126,12 +126,13 @@ def facts(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> dict
 
 def preflight(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> list[Check]:
     """Read-only, before a window: every host on one installed version (an update: not the revision's
-    already), every component running it, the load balancer seeing every server UP
-    (:mod:`harness.products.zato.preflight`)."""
+    already), every component running it, the load balancer seeing every server UP and retrying a refused
+    connection on another server (:mod:`harness.products.zato.preflight`)."""
     comps = _components(plan, env.inventory)
     update = isinstance(params, UpdateParams)
     revision = params.revision if isinstance(params, UpdateParams) else None
-    return [*zato_preflight.version_checks(env, comps, revision, update), *zato_preflight.lb_checks(env, comps)]
+    return [*zato_preflight.version_checks(env, comps, revision, update), *zato_preflight.lb_checks(env, comps),
+            *zato_preflight.lb_config_checks(env)]
 
 
 def _moved(obs: dict[str, object], status: StepStatus) -> bool:

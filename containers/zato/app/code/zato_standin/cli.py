@@ -159,7 +159,8 @@ def cmd_create(args: argparse.Namespace, out: Output) -> int:
         _write_conf(repo / conf_name, {"main": {"host": args.host, "port": args.agent_port},
                                        "stand_in": stand_in})
         (repo / "zato.config").write_text(lb.haproxy_config(args.host, args.port, servers, args.agent_port,
-                                                            inter_ms=args.check_inter_ms))
+                                                            inter_ms=args.check_inter_ms,
+                                                            redispatch=not args.no_redispatch))
     else:
         if kind == "web-admin":
             stand_in.update(cluster_address=args.cluster_address or "", admin_user="admin",
@@ -417,6 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--agent-port", type=int, default=20151)
             p.add_argument("--check-inter-ms", type=int, default=200,
                            help="stand-in only: HAProxy's health-check interval (Zato's template: 2000)")
+            p.add_argument("--no-redispatch", action="store_true",
+                           help="stand-in only: Zato's own backend, without the retries on another server")
             p.add_argument("--server", action="append", type=_parse_server_spec, metavar="NAME=HOST:PORT")
         p.set_defaults(func=cmd_create)
 

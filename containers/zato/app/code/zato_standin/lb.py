@@ -39,8 +39,15 @@ def haproxy_binary() -> str | None:
 
 
 def haproxy_config(host: str, port: int, servers: list[tuple[str, str, int]], syslog_port: int | None = None,
-                   *, inter_ms: int = 200) -> str:
-    """HAProxy config: health checks on /zato/ping, and retries so a rolling restart loses nothing.
+                   *, inter_ms: int = 200, redispatch: bool = True) -> str:
+    """HAProxy config: health checks on /zato/ping and, unless ``redispatch`` is False, retries on another
+    server so a rolling restart loses nothing.
+
+    Those retries (``retries 3``, ``option redispatch 1``, ``retry-on …``) are an operator's addition: Zato
+    3.2's template (``create_lb.py``) has none, and HAProxy's defaults (3 retries on the *same* server, no
+    redispatch) answer 503 to every request sent to a stopped server until ``fall`` failed checks mark it DOWN.
+    ``redispatch=False`` writes Zato's own backend (``check inter … rise 2 fall 2`` on each server line), which
+    is what ``harness preflight`` then refuses before a window.
 
     As Zato's own template (``zato create load-balancer``: ``log 127.0.0.1:514 local0 debug``, and ``option
     httplog`` in the frontend), HAProxy logs to syslog on loopback; here the agent is that syslog (on its own
@@ -62,9 +69,11 @@ def haproxy_config(host: str, port: int, servers: list[tuple[str, str, int]], sy
         "    timeout client 30s",
         "    timeout server 30s",
         "    timeout check 500ms",
-        "    retries 3",
-        "    option redispatch 1",
-        "    retry-on conn-failure empty-response response-timeout",
+    ]
+    if redispatch:
+        lines += ["    retries 3", "    option redispatch 1",
+                  "    retry-on conn-failure empty-response response-timeout"]
+    lines += [
         "",
         "frontend front_http_plain",
         f"    bind {host}:{port}",
@@ -78,10 +87,15 @@ def haproxy_config(host: str, port: int, servers: list[tuple[str, str, int]], sy
         "    balance roundrobin",
         "    option httpchk GET /zato/ping",
         "    http-check expect string ZATO_OK",
-        # rise 2 as Zato's own template (`check inter 2s rise 2 fall 2`), by default at a tenth of its interval
-        f"    default-server inter {inter_ms}ms fall 1 rise 2 init-addr last,libc,none",
     ]
-    lines += [f"    server http_plain--{name} {addr}:{p} check" for name, addr, p in servers]
+    if redispatch:
+        # rise 2 as Zato's own template (`check inter 2s rise 2 fall 2`), by default at a tenth of its interval
+        lines.append(f"    default-server inter {inter_ms}ms fall 1 rise 2 init-addr last,libc,none")
+        extra = "check"
+    else:  # Zato's own server lines (`_lb_agent_add_remove_server`), at the stand-in's interval
+        lines.append("    default-server init-addr last,libc,none")
+        extra = f"check inter {inter_ms}ms rise 2 fall 2"
+    lines += [f"    server http_plain--{name} {addr}:{p} {extra}" for name, addr, p in servers]
     return "\n".join(lines) + "\n"
 
 
