@@ -5,7 +5,8 @@
   `Started`), and ÷ the sum over every component plus the wall time of the code-update stage
   (git pull + update.sh, every host at once);
 - the same time as the executor saw it: the code-update stage, the `zato stop`/`zato start` commands,
-  the readiness gates (boot until `Started`, ping, back in the LB's rotation; polled every 25 ms) and
+  the old process's own exit after `zato stop` returned (the step waits for its pids), the readiness gates
+  (boot until `Started`, ping, back in the LB's rotation; polled every 25 ms) and
   what is left: the executor's own work (skip checks, journal fsync, lease), and total ÷ the rest;
 - failed probe requests through the load balancer during the update, and requests sent.
 
@@ -66,11 +67,15 @@ def one(backend: str, servers: int, base: Path) -> dict[str, float]:
                if rec.step.action in ("zato.stop", "zato.start")]
         commands = sum(o.get("command_s", 0.0) for o in obs)
         gates = sum(o.get("gate_s", 0.0) for o in obs)
+        # `zato stop` returns at once; the old process's own shutdown (gunicorn's graceful stop), which the
+        # step waits out before the start, is the product's time too
+        exits = sum(o.get("stopped_after", 0.0) for o in obs)
         res = probe.result
         return {"up_s": up, "update_s": total, "servers_own_s": own_servers, "others_own_s": own_all - own_servers,
                 "code_s": code, "added_s": total - own_all - code, "ratio_servers": total / own_servers,
                 "ratio_all": total / (own_all + code), "commands_s": commands, "gates_s": gates,
-                "executor_s": total - code - commands - gates, "ratio_product": total / (code + commands + gates),
+                "exits_s": exits, "executor_s": total - code - commands - gates - exits,
+                "ratio_product": total / (code + commands + gates + exits),
                 "sent": res.sent, "failed": len(res.failed)}
     finally:
         standins.down(inv)
@@ -129,7 +134,8 @@ def _print(backend: str, rows: list[dict[str, float]], args: argparse.Namespace)
           f"ratio (all components + git/update.sh) {med['ratio_all']:.2f} | "
           f"other components' own {med['others_own_s']:.2f}s, code-update stage {med['code_s']:.2f}s, "
           f"beyond the components' own: {med['added_s']:.2f}s | as the executor saw it: code-update "
-          f"stage {med['code_s']:.2f}s + zato stop/start commands {med['commands_s']:.2f}s + readiness "
+          f"stage {med['code_s']:.2f}s + zato stop/start commands {med['commands_s']:.2f}s + the old "
+          f"processes' exit after SIGTERM {med['exits_s']:.2f}s + readiness "
           f"gates (boot, ping, LB rotation) {med['gates_s']:.2f}s + the executor's own work (skip checks, "
           f"journal fsync, lease) {med['executor_s']:.2f}s, ratio total ÷ time in the product's own "
           f"commands and waits {med['ratio_product']:.3f} | "
