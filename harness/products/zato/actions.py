@@ -176,8 +176,8 @@ class ZatoStop:
 def _live_start(comp: ComponentHandle) -> tuple[int, int] | None:
     """``(pid, offset in the log text of its Starting line)`` when the component's pidfile names a live process that
     logged its start and neither its stop nor a boot failure since; None otherwise."""
-    pids = state.pids(comp)
-    if len(pids) < len(state.pidfiles(comp)) or not all(state.pid_alive(comp.host, p) for p in pids):
+    pids = state.running_pids(comp)
+    if pids is None:
         return None
     pid = pids[-1]  # the process that writes the log (a load balancer's agent, its last pidfile)
     text, offset, found = state.read_log(comp), 0, None

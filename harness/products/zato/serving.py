@@ -35,11 +35,6 @@ def http_ready(comp: ComponentHandle) -> bool:
 
 __all__ = ["Verify", "alive", "problems"]
 
-# a live pid that is not a zombie (`kill -0` succeeds on a zombie too), in the POSIX shell of every host
-_ALIVE = ('for p; do kill -0 "$p" 2>/dev/null && ! grep -qs "^State:[[:space:]]*Z" "/proc/$p/status" || exit 1; '
-          'done')
-
-
 def pid_of(comp: ComponentHandle) -> int | None:
     """The pid in ``PATH/pidfile`` (a load balancer's: HAProxy's)."""
     return state.pidfile_pid(comp)
@@ -48,10 +43,7 @@ def pid_of(comp: ComponentHandle) -> int | None:
 def alive(comp: ComponentHandle) -> bool:
     """The component's processes (the pid of each of its pidfiles: a load balancer's HAProxy and agent) are
     alive on its host."""
-    pids = state.pids(comp)
-    if len(pids) < len(state.pidfiles(comp)):
-        return False
-    return comp.host.transport.run(["sh", "-c", _ALIVE, "alive", *map(str, pids)], timeout=30).ok
+    return state.running_pids(comp) is not None
 
 
 def _answers(url: str, expect: str | None = None) -> bool:

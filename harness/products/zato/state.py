@@ -80,10 +80,26 @@ def _gone(host: HostHandle, pid: int, polls: int, timeout: float) -> int:
     return host.transport.run(["sh", "-c", _WAIT_GONE, "gone", str(pid), str(polls)], timeout=timeout).exit_code
 
 
+#: on the host: exit 0 when every pid given is alive and no zombie (``kill -0`` succeeds on a zombie too)
+_ALL_ALIVE = ('for p; do kill -0 "$p" 2>/dev/null || exit 1; case $(ps -o stat= -p "$p" 2>/dev/null) in Z*) exit 1;; '
+              'esac; done; exit 0')
+
+
+def pids_alive(host: HostHandle, pids: list[int]) -> bool:
+    """True while every process of ``pids`` exists on ``host`` and is not a zombie: one command on the host
+    (``kill -0`` and its state in ``ps``, the same through every transport); False for no pid."""
+    return bool(pids) and host.transport.run(["sh", "-c", _ALL_ALIVE, "alive", *map(str, pids)], timeout=30).ok
+
+
 def pid_alive(host: HostHandle, pid: int) -> bool:
-    """True while process ``pid`` exists on ``host`` and is not a zombie (asked on the host: ``kill -0``
-    and its state in ``ps``, the same through every transport)."""
-    return _gone(host, pid, 0, 30) == 1
+    """:func:`pids_alive` of one pid."""
+    return pids_alive(host, [pid])
+
+
+def running_pids(comp: ComponentHandle) -> list[int] | None:
+    """The pids of the component's pidfiles (:func:`pids`) when each names a live process, else None."""
+    found = pids(comp)
+    return found if len(found) == len(pidfiles(comp)) and pids_alive(comp.host, found) else None
 
 
 def wait_pid_gone(host: HostHandle, pid: int, timeout: float) -> bool:
