@@ -270,3 +270,33 @@ def test_a_gate_waits_for_a_line_in_another_components_log(line: str, tmp_path: 
     else:
         assert code == 3, out
         assert recs[0]["status"] == "failed" and "on web" in str(recs[0]["reason"]), recs
+
+
+PIECES = """\
+params:
+  steps:
+    - id: boot
+      node: web
+      run: [sh, -c, '(printf "listening" >> "$1/app.log"; sleep 0.5; printf "$2" >> "$1/app.log") >/dev/null 2>&1 &',
+            sh, "{{ node.path }}", LINE]
+      gate:
+        timeout: 2
+        log: {file: "{{ node.path }}/app.log", pattern: "^listening$", fail: "^FATAL"}
+"""
+
+
+@pytest.mark.parametrize(("line", "code"), [("\\n", 0), (" failed\\nFATAL bind\\n", 3)])
+def test_a_gate_reads_only_complete_lines_after_the_step_began_whatever_their_bytes(
+        line: str, code: int, tmp_path: Path, inventory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file already holds a `listening` line and bytes that are no UTF-8 (read from the byte offset the
+    step began at, not from a decoded text's length); the awaited line is written in two pieces, in the
+    background while the gate polls. Half written, `listening` is no line yet: completed as `listening
+    failed`, it fails the gate instead of passing it (a whole read each poll matched the half line)."""
+    (tmp_path / "h1/web/app.log").write_bytes(b"listening\n\xe9t\xe9 \xff\n")
+    # printf's own escapes: the YAML string keeps the backslash
+    got, out = run(write_plan(tmp_path, PIECES.replace("LINE", f"'{line}'")), tmp_path / "runs", monkeypatch)
+    assert got == code, out
+    recs = [r for r in journal(tmp_path / "runs") if r["event"] == "step" and r["status"] != "started"]
+    assert recs[0]["status"] == ("ok" if code == 0 else "failed"), recs
+    if code:
+        assert "logged 'FATAL bind'" in str(recs[0]["reason"]), recs[0]["reason"]
