@@ -214,47 +214,63 @@ class Verify:
 
 
 class ComposeFiles(_PackageStep):
-    """Resynchronise the reference files (docker-compose.yml, .env with CANOPSIS_IMAGE_TAG, compose.env) with
-    the target version's, all of them, as upstream says; the operator's docker-compose.override.yml and etc/
+    """Resynchronise the reference files (docker-compose.yml, .env with CANOPSIS_IMAGE_TAG, compose.env, from
+    22.10 ``${CPS_EDITION}.env``) with the target version's, all of them, as upstream says; a reference file
+    the target's set does not have is removed. The operator's docker-compose.override.yml and etc/
     (canopsis-override.toml) are left as they are."""
 
     def skip(self, ctx: StepContext) -> str | None:
         current = _project_files(ctx)
         ctx.observation.setdefault("before", current)
         ctx.persist()  # the files to go back to, before anything changes
-        if current == _target(ctx):
-            return f"{', '.join(compose.FILES)} are the reference files of {ctx.step.args['to']}"
+        target = _target(ctx)
+        if current == target:
+            return f"{', '.join(_present(target))} are the reference files of {ctx.step.args['to']}"
         return None
 
     def run(self, ctx: StepContext) -> None:
-        project = compose.Project.of(ctx.env)
-        for name, text in _target(ctx).items():
-            project.write(name, text)
-        ctx.observation["written"] = list(compose.FILES)
+        target = _target(ctx)
+        _write(ctx, target)
+        ctx.observation["written"] = _present(target)
 
 
-def _project_files(ctx: StepContext) -> dict[str, str]:
+def _present(files: dict[str, str | None]) -> list[str]:
+    return [name for name, text in files.items() if text is not None]
+
+
+def _project_files(ctx: StepContext) -> dict[str, str | None]:
+    """Each reference file name any version has -> its text in the project, None when it has no such file."""
     project = compose.Project.of(ctx.env)
-    return {name: project.read(name) if project.transport.exists(f"{project.dir}/{name}") else ""
-            for name in compose.FILES}
+    return {name: project.read(name) if project.transport.exists(f"{project.dir}/{name}") else None
+            for name in compose.known_files(ctx.env.inventory.facts["compose_reference"])}
 
 
-def _target(ctx: StepContext) -> dict[str, str]:
-    ref = ctx.env.inventory.facts["compose_reference"]
-    return {name: compose.reference(ref, ctx.step.args["to"], name).read_text() for name in compose.FILES}
+def _target(ctx: StepContext) -> dict[str, str | None]:
+    ref, to = ctx.env.inventory.facts["compose_reference"], ctx.step.args["to"]
+    mine = compose.files(ref, to)
+    return {**{name: compose.reference(ref, to, name).read_text() for name in mine},
+            **{name: None for name in compose.known_files(ref) if name not in mine}}
+
+
+def _write(ctx: StepContext, files: dict[str, str | None]) -> None:
+    project = compose.Project.of(ctx.env)
+    for name, text in files.items():
+        if text is None:
+            project.remove(name)
+        else:
+            project.write(name, text)
 
 
 class ComposeRestore:
-    """Put the reference files back as they were before the run (``content``: name -> text)."""
+    """Put the reference files back as they were before the run (``content``: name -> text, None for a file
+    the project did not have)."""
 
     def skip(self, ctx: StepContext) -> str | None:
-        return f"{', '.join(compose.FILES)} are as before the run" \
-            if _project_files(ctx) == ctx.step.args["content"] else None
+        before = ctx.step.args["content"]
+        return f"{', '.join(_present(before))} are as before the run" if _project_files(ctx) == before else None
 
     def run(self, ctx: StepContext) -> None:
-        project = compose.Project.of(ctx.env)
-        for name, text in ctx.step.args["content"].items():
-            project.write(name, text)
+        _write(ctx, ctx.step.args["content"])
 
 
 class ComposeUp(_PackageStep):

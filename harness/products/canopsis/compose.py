@@ -2,13 +2,15 @@
 
 A project directory (``facts.compose_dir``, on host ``node``) holds what an operator keeps: the
 reference files of the installed version as upstream ships them (``docker-compose.yml``, ``.env`` with
-``CANOPSIS_IMAGE_TAG``, ``compose.env``; from ``facts.compose_reference/<version>/``, a directory on the
-controller), the operator's own ``docker-compose.override.yml`` and ``etc/conf.d/canopsis-override.toml``,
-``etc/canopsis.toml``, and ``var/`` (state and logs shared by the services). An update resynchronises the
-three reference files and leaves the operator's files alone. The project name is ``facts.compose_project``
-(``-p``), since upstream's ``.env`` names none. Everything goes through the host's transport, in the project
-directory: ``docker-compose`` (1.29, Debian) or ``docker compose`` (v2), whichever the host has
-(``facts.compose_command``; asked once when missing), against the Docker engine that host reaches.
+``CANOPSIS_IMAGE_TAG``, ``compose.env``, and from 22.10 ``community.env`` or ``pro.env``; from
+``facts.compose_reference/<version>/``, a directory on the controller), the operator's own
+``docker-compose.override.yml`` and ``etc/conf.d/canopsis-override.toml``, ``etc/canopsis.toml``, and
+``var/`` (state and logs shared by the services). An update resynchronises the reference files (the
+target's set: a file an earlier set had and the target's has not is removed) and leaves the operator's
+files alone. The project name is ``facts.compose_project`` (``-p``), since upstream's ``.env`` names none.
+Everything goes through the host's transport, in the project directory: ``docker-compose`` (1.29, Debian)
+or ``docker compose`` (v2), whichever the host has (``facts.compose_command``; asked once when missing),
+against the Docker engine that host reaches.
 Node commands (migrations, stats) run in the API service: ``docker-compose exec -T api …``.
 
 Ordering the one-shot jobs: 4.x files have plain ``depends_on`` lists, so the executor runs ``reconfigure``
@@ -32,7 +34,7 @@ from harness.environment import Environment
 from harness.transports.base import CommandResult, Transport
 
 FILE = "docker-compose.yml"
-#: the reference file set of a version, as upstream ships it: resynchronised as a whole by an update
+#: the reference files every version ships (4.x: exactly these; 22.10+ adds ``${CPS_EDITION}.env``)
 FILES = (FILE, ".env", "compose.env")
 #: the operator's own Compose overrides (read by Compose after FILE): never touched by an update
 OVERRIDE = "docker-compose.override.yml"
@@ -58,8 +60,22 @@ def command(transport: Transport) -> list[str] | None:
 
 
 def reference(reference_dir: str | Path, version: str, name: str = FILE) -> Path:
-    """A reference file of ``version`` (on the controller): ``docker-compose.yml``, ``.env`` or ``compose.env``."""
+    """A reference file of ``version`` (on the controller): ``docker-compose.yml``, ``.env``, ``compose.env``…"""
     return Path(reference_dir) / version / name
+
+
+def files(reference_dir: str | Path, version: str) -> tuple[str, ...]:
+    """The reference file set of ``version``, as upstream ships it (what is in its directory): resynchronised
+    as a whole by an update. ``docker-compose.yml`` first."""
+    names = sorted(p.name for p in (Path(reference_dir) / version).iterdir() if p.is_file())
+    return tuple(sorted(names, key=lambda n: n != FILE))
+
+
+def known_files(reference_dir: str | Path) -> tuple[str, ...]:
+    """Every name a version's reference set has: an update removes those the target's set does not (a file
+    upstream dropped), and touches no other file of the project (the operator's overrides)."""
+    return tuple(sorted({n for d in Path(reference_dir).iterdir() if d.is_dir() for n in files(reference_dir,
+                                                                                            d.name)}))
 
 
 def services(text: str) -> dict[str, dict[str, Any]]:
@@ -158,6 +174,9 @@ class Project:
 
     def write(self, rel: str, text: str) -> None:
         self.transport.put(f"{self.dir}/{rel}", text.encode())
+
+    def remove(self, rel: str) -> None:
+        self.transport.run(["rm", "-f", "--", f"{self.dir}/{rel}"], timeout=60).check()
 
     def logs(self, *services: str, tail: int = 10) -> str:
         return self.run("logs", "--no-color", "--tail", str(tail), *services, timeout=60).stdout

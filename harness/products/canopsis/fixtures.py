@@ -87,7 +87,7 @@ class CanopsisStandin:
             latest = max((p for p in ref.parent.iterdir() if versions.parse(p.name) < versions.parse(version)),
                          key=lambda p: versions.parse(p.name))  # the release before it (a 4.x one for 4.6.9)
             ref.mkdir()
-            for name in compose.FILES:  # as upstream: the same compose files, the new tag in .env
+            for name in compose.files(ref.parent, latest.name):  # as upstream: the same files, the new tag
                 text = (latest / name).read_text()
                 (ref / name).write_text(text.replace(f"CANOPSIS_IMAGE_TAG={latest.name}\n",
                                                      f"CANOPSIS_IMAGE_TAG={version}\n"))

@@ -96,7 +96,7 @@ def test_each_versions_file_set_has_upstreams_service_names_and_credentials(ref:
             "RABBITMQ_DEFAULT_VHOST=canopsis"} <= set(svcs["rabbitmq"]["environment"])
     if not yymm:
         return
-    for name in ("docker-compose.yml", ".env", "compose.env"):
+    for name in ("docker-compose.yml", ".env", "compose.env", "community.env"):
         assert f"capensis/canopsis {ref.name}:community/deployment/canopsis/docker/{name}" in \
             (ref / name).read_text().replace("\n# ", " "), name
     assert {k: env[k] for k in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS", "RABBITMQ_DEFAULT_VHOST")} == {
@@ -123,6 +123,23 @@ def test_yymm_files_order_the_jobs_with_conditions_as_upstream(version: str) -> 
                                            "migrate-metrics-meta": {"condition": "service_completed_successfully"}}
     assert "healthcheck" in svcs["timescaledb"] and "healthcheck" in svcs["rabbitmq"]
     assert not any("ports" in svc for svc in svcs.values())
+    for svc in ("reconfigure", "migrate-metrics-meta", "fifo", "che", "axe", "api"):  # as upstream's service_base
+        assert svcs[svc]["env_file"] == ["compose.env", "${CPS_EDITION:?CPS_EDITION not set}.env"], svc
+
+
+def test_each_versions_file_set_is_upstreams_and_an_update_knows_every_name() -> None:
+    """What an operator downloads: 4.x docker-compose.yml, .env, compose.env; 22.10+ (the release tarball of
+    community/deployment/canopsis/docker) also community.env, the edition's variables. An update writes the
+    target's set and removes a reference file of another set the target's has not (``known_files``)."""
+    root = SOURCE / "compose"
+    for ref in _reference_dirs():
+        yymm = int(ref.name.split(".")[0]) >= 22
+        names = compose.files(root, ref.name)
+        assert names[0] == "docker-compose.yml"
+        assert set(names) == {"docker-compose.yml", ".env", "compose.env", *(["community.env"] if yymm else [])}
+        if yymm:
+            assert _env((ref / "community.env").read_text()) == {"CPS_EDITION": "community"}
+    assert compose.known_files(root) == (".env", "community.env", "compose.env", "docker-compose.yml")
 
 
 def test_yymm_compose_plan_leaves_the_jobs_to_compose(tmp_path: Path) -> None:
@@ -179,3 +196,46 @@ def test_the_project_lives_on_the_node_host_that_runs_the_docker_cli(tmp_path: P
     assert {c.name: c.host for c in inv.components} == {"canopsis": "node", "rabbitmq": "node", "api": "node"}
     assert inv.facts["node_repository"] == "/srv/canopsis-repo"  # the services' view of the repository
     assert inv.facts["compose_reference"] == str(SOURCE / "compose")  # planning: the shipped files
+
+
+def test_a_resync_writes_the_targets_set_removes_what_it_lacks_and_the_restore_puts_it_back(
+        tmp_path: Path) -> None:
+    """On a project holding 22.10.0's set, a resync to a set without community.env (4.6.1's) removes it and
+    leaves the operator's override alone; the rollback's restore brings back every file as it was."""
+    from harness.engine.actions import StepContext
+    from harness.engine.step import Step
+    from harness.environment import Environment
+    from harness.products.canopsis.actions import ComposeFiles, ComposeRestore
+
+    ref = tmp_path / "ref"
+    for v in ("4.6.1", "22.10.0"):
+        shutil.copytree(SOURCE / "compose" / v, ref / v)
+    inv = _inv(tmp_path / "env")
+    inv = inv.model_copy(update={"facts": {**inv.facts, "compose_reference": str(ref),
+                                           "compose_command": ["docker-compose"]}})
+    project = Path(str(inv.facts["compose_dir"]))
+    project.mkdir(parents=True, exist_ok=True)
+    for name in compose.files(ref, "22.10.0"):
+        shutil.copy(ref / "22.10.0" / name, project / name)
+    (project / compose.OVERRIDE).write_text("# the operator's\n")
+    env = Environment.from_inventory(inv)
+    ctx = StepContext(env=env, plan=Plan(procedure="canopsis-update"), observations={},
+                      step=Step("compose-files@node", "node", "canopsis.compose_files", {"to": "4.6.1"}))
+    assert ComposeFiles().skip(ctx) is None
+    ComposeFiles().run(ctx)
+    assert sorted(p.name for p in project.iterdir()) == sorted([*compose.files(ref, "4.6.1"), compose.OVERRIDE])
+    assert {n: (project / n).read_text() for n in compose.files(ref, "4.6.1")} == {
+        n: (ref / "4.6.1" / n).read_text() for n in compose.files(ref, "4.6.1")}
+    assert ctx.observation["written"] == list(compose.files(ref, "4.6.1"))
+    assert ComposeFiles().skip(ctx) == "docker-compose.yml, .env, compose.env are the reference files of 4.6.1"
+
+    before = ctx.observation["before"]
+    assert before["community.env"] == (ref / "22.10.0" / "community.env").read_text()
+    restore = StepContext(env=env, plan=ctx.plan, observations={},
+                          step=Step("rb-compose-files@node", "node", "canopsis.compose_restore", {"content": before}))
+    assert ComposeRestore().skip(restore) is None
+    ComposeRestore().run(restore)
+    assert {n: (project / n).read_text() for n in compose.files(ref, "22.10.0")} == {
+        n: (ref / "22.10.0" / n).read_text() for n in compose.files(ref, "22.10.0")}
+    assert (project / compose.OVERRIDE).read_text() == "# the operator's\n"
+    assert ComposeRestore().skip(restore) is not None

@@ -84,7 +84,7 @@ def install(ctx: InstallContext) -> Inventory:
                           hint="use `backend: process` with `install: compose` (the project runs against this "
                                "machine's Docker engine; scripts/bootstrap installs docker-compose)")
     ref = compose.reference(ctx.state_dir / "compose", ctx.version).parent
-    missing = [n for n in compose.FILES if not (ref / n).is_file()]
+    missing = [n for n in compose.FILES if not (ref / n).is_file()]  # every version ships these
     if missing:
         known = ", ".join(sorted(p.name for p in (SOURCE / "compose").iterdir()))
         raise SetupFailed(f"no reference compose files for Canopsis {ctx.version} ({ref}: {', '.join(missing)})\n"
@@ -95,7 +95,7 @@ def install(ctx: InstallContext) -> Inventory:
                                            "compose_project": ctx.environment}})
     project = compose.Project(host.transport, host.path(PROJECT), tuple(command), ctx.environment)
     put_tree(host.transport, SOURCE / "node", project.dir)  # the services' programs, run by the image's python3
-    for name in compose.FILES:  # upstream's file set of the version, as an operator downloads it
+    for name in compose.files(ref.parent, ctx.version):  # upstream's file set of the version, as downloaded
         project.write(name, (ref / name).read_text())
     extra = [s for s in CALVER_SERVICES if s in compose.services((ref / compose.FILE).read_text())]
     project.write(compose.OVERRIDE, override(ctx.environment, images, host.path(REPO_MOUNT),
