@@ -16,7 +16,9 @@ started by a test see the same mutant.
 
 ``harness mutants`` (:func:`run`) runs, for each mutant, only the tests that guard its rule, in a
 process of its own, and judges: *killed* (a guarding test failed), *survived* (they all passed), or
-*error* (the run did not get as far as a verdict). The unmutated guards must pass first (baseline).
+*error* (the run did not get as far as a verdict). The unmutated guards must pass first (baseline), and
+each guard must select at least one test there: a narrowed node id that is misspelt or stale (a renamed
+parameter) guards nothing, so the baseline fails naming its catalogue, rule and id.
 """
 
 from __future__ import annotations
@@ -178,21 +180,71 @@ class Result:
 @dataclass(frozen=True)
 class Job:
     catalogue: Path
-    rule: str  # a rule id, or "(all)" for a catalogue's baseline
+    rule: str  # a rule id, or "(all)" for a catalogue's baseline (one job per guard module)
     guards: tuple[str, ...]
     mutant: Mutant | None  # None: the baseline (the guards must pass unmutated)
 
 
-def _failed_tests(junit: Path) -> tuple[str, ...]:
+def _cases(junit: Path) -> list[tuple[str, str, bool]]:
+    """The junit report's test cases: (classname, name, failed)."""
     try:
         root = ET.parse(junit).getroot()
     except (OSError, ET.ParseError):
-        return ()
-    out = []
-    for case in root.iter("testcase"):
-        if case.find("failure") is not None or case.find("error") is not None:
-            out.append(f"{case.get('classname', '')}::{case.get('name', '')}")
-    return tuple(out)
+        return []
+    return [(c.get("classname", ""), c.get("name", ""), c.find("failure") is not None or c.find("error") is not None)
+            for c in root.iter("testcase")]
+
+
+def _selects(guard: str, case: tuple[str, str]) -> bool:
+    """Whether pytest node id ``guard`` (a module, ``path::test``, ``path::Class::test``, each optionally
+    ``[param-id]``) selects the junit test case ``(classname, name)``."""
+    head, bracket, param = guard.partition("[")  # a parameter id may hold "::" itself
+    path, *names = head.split(SEPARATOR)
+    if names and bracket:
+        names[-1] += bracket + param
+    module = path.removesuffix(".py").replace("/", ".")
+    classname, name = case
+    if not names:
+        return classname == module or classname.startswith(module + ".")
+    scope = ".".join([module, *names])  # the guard names a class: every test in it
+    if classname == scope or classname.startswith(scope + "."):
+        return True
+    *classes, last = names
+    if classname != ".".join([module, *classes]):
+        return False
+    return name == last or ("[" not in last and name.startswith(last + "["))
+
+
+def _collects(guard: str, root: Path, pytest_args: Sequence[str], env: dict[str, str], timeout: float) -> bool:
+    """Whether pytest, given ``guard`` alone, collects a test (when the run of every guard at once collected
+    none, e.g. exit code 4 for an id not found, this says which)."""
+    argv = [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", guard, *pytest_args]
+    try:
+        proc = subprocess.run(argv, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return True  # no verdict on this guard: the run's own failure says enough
+    return proc.returncode == 0
+
+
+def unselected(job: Job, cases: Sequence[tuple[str, str, bool]], returncode: int,
+               collects: Callable[[str], bool]) -> list[str]:
+    """The guards of a baseline run that selected no test: none of the run's junit cases, and (when the run
+    collected nothing at all: exit code 4, usage, e.g. an id not found, or 5, nothing collected) nothing when
+    collected alone. Only a run that went through is judged this way (exit code 0, 4 or 5): after a failure
+    ``-x`` leaves later guards unrun."""
+    if returncode not in (0, 4, 5):
+        return []
+    missing = [g for g in job.guards if not any(_selects(g, (classname, name)) for classname, name, _ in cases)]
+    if returncode == 0:
+        return missing
+    return [g for g in missing if not collects(g)]
+
+
+def _rules_guarded_by(catalogue: Path, guard: str) -> list[str]:
+    try:
+        return [r.id for r in load_catalogue(catalogue).rules if guard in r.guarded_by]
+    except ConfigError:
+        return []
 
 
 def run_job(job: Job, root: Path, pytest_args: Sequence[str], timeout: float) -> Result:
@@ -215,9 +267,18 @@ def run_job(job: Job, root: Path, pytest_args: Sequence[str], timeout: float) ->
             return Result(str(job.catalogue), job.rule, name, job.mutant.kind if job.mutant else "-", "error",
                           (), round(time.monotonic() - t0, 1), f"the guards ran past {timeout:.0f}s")
         seconds = round(time.monotonic() - t0, 1)
-        failed = _failed_tests(junit)
+        cases = _cases(junit)
+    failed = tuple(f"{classname}{SEPARATOR}{name}" for classname, name, bad in cases if bad)
     kind = job.mutant.kind if job.mutant else "-"
     tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+    if job.mutant is None:
+        empty = unselected(job, cases, proc.returncode,
+                           lambda g: _collects(g, root, pytest_args, env, min(timeout, 120)))
+        if empty:
+            lines = [f"{job.catalogue}: rule {', '.join(_rules_guarded_by(job.catalogue, g)) or '?'}: guard {g} "
+                     "selects no test (misspelt or stale node id?)" for g in empty]
+            return Result(str(job.catalogue), job.rule, name, kind, "error", failed, seconds,
+                          "\n".join([*lines, tail]))
     if proc.returncode == 0:
         verdict: Verdict = "survived"
     elif proc.returncode == 1 and failed:
@@ -229,8 +290,9 @@ def run_job(job: Job, root: Path, pytest_args: Sequence[str], timeout: float) ->
 
 
 def jobs(catalogues: Iterable[Path], only: Sequence[str] = ()) -> tuple[list[Job], list[Job]]:
-    """(baselines, mutants): one baseline per catalogue (every guard of the chosen rules in one run), one job
-    per mutant (``only``: these mutant names)."""
+    """(baselines, mutants): a catalogue's baseline (every guard of the chosen rules, unmutated) as one job per
+    test module the guards name, so the modules' environments come up side by side (they share no module
+    fixture) instead of one after the other; one job per mutant (``only``: these mutant names)."""
     baselines, mutants = [], []
     for path in catalogues:
         cat = load_catalogue(path)
@@ -240,8 +302,10 @@ def jobs(catalogues: Iterable[Path], only: Sequence[str] = ()) -> tuple[list[Job
             if chosen:
                 guards.update(dict.fromkeys(rule.guarded_by))
                 mutants += [Job(path, rule.id, tuple(rule.guarded_by), m) for m in chosen]
-        if guards:
-            baselines.append(Job(path, "(all)", tuple(guards), None))
+        by_module: dict[str, list[str]] = {}
+        for guard in guards:
+            by_module.setdefault(guard.split(SEPARATOR)[0], []).append(guard)
+        baselines += [Job(path, "(all)", tuple(module), None) for module in by_module.values()]
     return baselines, mutants
 
 
