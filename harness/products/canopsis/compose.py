@@ -84,6 +84,13 @@ def services(text: str) -> dict[str, dict[str, Any]]:
     return dict(doc.get("services") or {})
 
 
+def override_strays(override_text: str, target_text: str) -> list[str]:
+    """The services the operator's override names that the target's docker-compose.yml does not have: Compose
+    would start each as a service of its own (a service upstream dropped, e.g. 22.10's migrate-metrics-meta
+    in 23.10, comes back with whatever the override gives it)."""
+    return sorted(set(services(override_text)) - set(services(target_text)))
+
+
 def ordered_jobs(text: str) -> list[str]:
     """The one-shot jobs Compose itself runs first: the services another one depends on with ``condition:
     service_completed_successfully`` (22.10+), in the file's order. Empty for a 4.x file."""

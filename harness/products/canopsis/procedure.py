@@ -96,7 +96,7 @@ def resolve(plan: Plan, params: UpdateParams, inv: Inventory) -> dict[str, Any]:
         raise PlanError(str(exc), field="params.to", hint=exc.hint) from None
     if inv.facts.get("install") == "compose":
         ref = Path(str(inv.facts.get("compose_reference", ""))) / to
-        missing = [n for n in ("docker-compose.yml", ".env", "compose.env") if not (ref / n).is_file()]
+        missing = [n for n in compose.FILES if not (ref / n).is_file()]
         if missing:
             raise PlanError(f"no reference compose file for Canopsis {to} ({ref}: {', '.join(missing)} missing)",
                             field="params.to", hint="add containers/canopsis/compose/<version>/ with "
@@ -197,7 +197,8 @@ def _say(s: dict[str, Any]) -> str:
 
 
 def precheck(env: Environment, plan: Plan, params: UpdateParams) -> None:
-    """Read-only: the node runs the planned version (or the target), its config parses, its broker answers."""
+    """Read-only: the node runs the planned version (or the target), its config parses, a Compose override
+    names no service the target lacks, its broker answers."""
     r = resolve(plan, params, env.inventory)
     node = CanopsisNode.of(env)
     installed = node.installed_version()
@@ -215,9 +216,30 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams) -> None:
         if err:
             raise RefusedError(err)
     _mongodb_fcv(node, r)
+    if (stray := _override_check(env, r["to"])) and not stray.ok:
+        raise RefusedError(f"{stray.detail}\nHint: {stray.fix}")
     compose_url = str(reveal(env.inventory.facts.get("node_amqp_url", ""))) \
         if env.inventory.facts.get("install") == "compose" else ""
     _broker_reachable(node, compose_url)
+
+
+def _override_check(env: Environment, to: str) -> Check | None:
+    """``compose override``, for a Compose installation: the operator's docker-compose.override.yml names no
+    service the target's docker-compose.yml lacks (:func:`compose.override_strays`). None for packages."""
+    if env.inventory.facts.get("install") != "compose":
+        return None
+    project = compose.Project.of(env)
+    path = f"{project.dir}/{compose.OVERRIDE}"
+    if not project.transport.exists(path):
+        return Check("compose override", NODE, True, f"no {compose.OVERRIDE}")
+    target = compose.reference(str(env.inventory.facts["compose_reference"]), to).read_text()
+    strays = compose.override_strays(project.read(compose.OVERRIDE), target)
+    if not strays:
+        return Check("compose override", NODE, True, f"every service {compose.OVERRIDE} names is in {to}'s files")
+    return Check("compose override", NODE, False,
+                 f"{path} names {', '.join(strays)}, which Canopsis {to}'s {compose.FILE} does not have: Compose "
+                 "would start each as a service of its own",
+                 f"remove {', '.join(strays)} from {compose.OVERRIDE} (dropped upstream by {to}), then run again")
 
 
 def facts(env: Environment, plan: Plan, params: UpdateParams) -> dict[str, dict[str, str]]:
@@ -248,8 +270,9 @@ def preflight(env: Environment, plan: Plan, params: UpdateParams) -> list[Check]
     if not path:
         return [*out, Check("upgrade path", NODE, False, f"the node already runs {params.to}",
                             "nothing to update: choose a later params.to")]
-    return [*out, Check("upgrade path", NODE, True, f"{installed} → {params.to} ({versions.kind(installed, params.to)}"
-                        f"): release notes {', '.join(path)}")]
+    out.append(Check("upgrade path", NODE, True, f"{installed} → {params.to} ({versions.kind(installed, params.to)}"
+                     f"): release notes {', '.join(path)}"))
+    return [*out, *filter(None, [_override_check(env, params.to)])]
 
 
 FCV_QUERY = "JSON.stringify(db.adminCommand({getParameter: 1, featureCompatibilityVersion: 1}))"

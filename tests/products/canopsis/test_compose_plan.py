@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.engine.procedure import Check
 from harness.engine.runner import plan_steps
 from harness.errors import ConfigError, PlanError
 from harness.plan.models import Inventory, Plan, StandinsSpec
@@ -239,3 +240,29 @@ def test_a_resync_writes_the_targets_set_removes_what_it_lacks_and_the_restore_p
         n: (ref / "22.10.0" / n).read_text() for n in compose.files(ref, "22.10.0")}
     assert (project / compose.OVERRIDE).read_text() == "# the operator's\n"
     assert ComposeRestore().skip(restore) is not None
+
+
+def test_an_override_naming_a_service_the_target_lacks_is_named_before_anything_changes(tmp_path: Path) -> None:
+    """An operator's override that still names a service upstream dropped (here a `service` block, which the
+    stand-in's 23.04.0 file leaves out) would make Compose start it on its own: the Compose check names it
+    with its fix, and the one the stand-in writes passes."""
+    from harness.environment import Environment
+    from harness.products.canopsis.procedure import _override_check
+
+    inv = _inv(tmp_path / "env")
+    inv = inv.model_copy(update={"facts": {**inv.facts, "compose_command": ["docker-compose"]}})
+    project = Path(str(inv.facts["compose_dir"]))
+    project.mkdir(parents=True, exist_ok=True)
+    env = Environment.from_inventory(inv)
+    assert _override_check(env, "23.04.0") == Check("compose override", "node", True, f"no {compose.OVERRIDE}")
+    mine = override("cps-t", ("img/c:1", "img/r:1"), "/repo", 1, 2, extra=["timescaledb", "migrate-metrics-meta"])
+    (project / compose.OVERRIDE).write_text(mine)
+    assert _override_check(env, "23.04.0").ok  # type: ignore[union-attr]
+    (project / compose.OVERRIDE).write_text(mine.replace("networks:\n", "  service:\n    image: img/c:1\nnetworks:\n"))
+    check = _override_check(env, "23.04.0")
+    assert check is not None and not check.ok
+    assert check.detail.startswith(f"{project}/{compose.OVERRIDE} names service, which Canopsis 23.04.0's "
+                                   "docker-compose.yml does not have"), check.detail
+    assert "remove service from docker-compose.override.yml" in check.fix
+    assert compose.override_strays(mine, (SOURCE / "compose" / "4.6.1" / compose.FILE).read_text()) == [
+        "migrate-metrics-meta", "timescaledb"]  # 22.10's services named to a 4.x file
