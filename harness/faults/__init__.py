@@ -29,17 +29,31 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.errors import ConfigError, HarnessError
 from harness.faults import _act
 from harness.plan.models import FaultSpec, Inventory
 
 if TYPE_CHECKING:
-    from harness.engine.runner import Run
+    from harness.engine.journal import Journal
     from harness.engine.step import Step
     from harness.standins import Standin
     from harness.transports import Transport
+
+
+class Run(Protocol):
+    """What plan faults need of a run (:class:`harness.engine.runner.Run`, which attaches them, so this package
+    does not import it): its steps, the listeners it calls after each step and each remote command of a step's
+    action, and its journal."""
+
+    steps: list[Step]
+    listeners: list[Callable[[str, Step, str, str], None]]
+    command_listeners: list[Callable[[str, Step, int], None]]
+
+    @property
+    def journal(self) -> Journal: ...
+
 
 __all__ = ["Fault", "FaultError", "Faults", "PlanFaults"]
 
