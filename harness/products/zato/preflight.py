@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from harness.engine.procedure import Check
-from harness.environment import Environment
+from harness.environment import ComponentHandle, Environment
 from harness.errors import HarnessError
 from harness.plan.models import Component
 from harness.products.zato import lbconfig, state
@@ -94,6 +95,38 @@ def lb_checks(env: Environment, comps: Sequence[Component]) -> list[Check]:
     return out
 
 
+#: Linux's USER_HZ, the unit of a process's start time in /proc/PID/stat (100 on every architecture it runs)
+_TICKS = 100
+
+
+def _config_newer_than_haproxy(lb: ComponentHandle, config_file: str) -> str:
+    """Why the live HAProxy of ``lb`` (``LB/pidfile``) runs an older config than ``config_file`` (written after
+    the process started: edited by hand and not restarted); "" when it does not, or when that cannot be read.
+    Read-only: the process's start from /proc (its start in ticks after the kernel's ``btime``), the file's
+    mtime from ``stat``."""
+    t = lb.host.transport
+    pid = state.pidfile_pid(lb)
+    if pid is None:
+        return ""
+    try:
+        fields = t.get(f"/proc/{pid}/stat").decode().rsplit(")", 1)[1].split()
+        btime = next(int(ln.split()[1]) for ln in t.get("/proc/stat").decode().splitlines() if ln.startswith("btime"))
+    except (FileNotFoundError, PermissionError, StopIteration, IndexError, ValueError):
+        return ""
+    res = t.run(["stat", "-c", "%Y", config_file], timeout=30)
+    if not res.ok or not res.stdout.strip().isdigit():
+        return ""
+    started, written = btime + int(fields[19]) / _TICKS, int(res.stdout.strip())  # field 22: starttime
+    if written <= started + 2:  # whole seconds on both sides
+        return ""
+
+    def at(ts: float) -> str:
+        return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+    return (f"zato.config was written at {at(written)}, after the running HAProxy (pid {pid}) started at "
+            f"{at(started)}: HAProxy still runs the config from before")
+
+
 def lb_config_checks(env: Environment) -> list[Check]:
     """``load balancer``, one per load balancer: its HAProxy config retries a refused connection on another
     server, without which a rolling restart loses the requests sent to each stopping server
@@ -113,8 +146,11 @@ def lb_config_checks(env: Environment) -> list[Check]:
                              "fix the config (`haproxy -c -f` validates it), then restart the load balancer"))
             continue
         if f.keeps_requests:
-            out.append(Check("load balancer", lb.name, True, "zato.config retries a refused connection on another "
-                             f"server (option redispatch, retries {f.retries})"))
+            stale = _config_newer_than_haproxy(lb, config_file)
+            out.append(Check("load balancer", lb.name, not stale, stale or "zato.config retries a refused "
+                             f"connection on another server (option redispatch, retries {f.retries})",
+                             f"restart {lb.name} (zato stop/start {lb.path}) before the window, so that HAProxy "
+                             "reads it" if stale else ""))
             continue
         why = (f"`retries {f.retries}`" if f.redispatch else "no `option redispatch`") + (
             " (Zato 3.2's template has none)" if not f.redispatch else "")

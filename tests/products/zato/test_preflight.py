@@ -22,6 +22,7 @@ from harness.environment import Environment
 from harness.plan.models import Inventory, Plan
 from harness.probes import ProbeResult
 from harness.products.zato import odb
+from harness.products.zato import state as zato_state
 from harness.products.zato.checks import ZatoHistory, check_availability, haproxy_view, ping_probe
 from harness.wait import wait_until
 from tests.products import nodestate
@@ -131,7 +132,8 @@ def test_zatos_own_lb_config_loses_requests_in_a_rolling_restart_and_preflight_s
     """Zato 3.2's backend (no `option redispatch`, no `retries`): preflight refuses it, naming the LB and the
     lines to add; the update run anyway loses requests outside the LB's own restart (HAProxy's 503s to a
     stopped server before its checks mark it DOWN), and the availability check reports them. With the lines
-    the fix names added, the check passes."""
+    the fix names added, the check still fails until the LB is restarted (HAProxy runs the config it read at
+    its start), then passes."""
     monkeypatch.setenv("HARNESS_RUNS_DIR", str(tmp_path / "runs"))
     # servers that take 2 s to boot, and checks every second (Zato's template: 2 s): each stopped server
     # keeps getting requests for 1-2 s, until HAProxy has it DOWN
@@ -173,9 +175,21 @@ def test_zatos_own_lb_config_loses_requests_in_a_rolling_restart_and_preflight_s
     lb = env.components["load-balancer"]
     config = f"{lb.path}/config/repo/zato.config"
     text = lb.host.transport.get(config).decode()
+    time.sleep(2.5)  # the file's mtime, in whole seconds, clearly after HAProxy's start
     lb.host.transport.put(config, text.replace("defaults\n", "defaults\n    retries 3\n    option redispatch\n"
                                                "    retry-on conn-failure empty-response\n", 1).encode())
     _, doc = preflight(inv, tmp_path)  # not ready all the same: every host is on 3.2.1 already
+    checks = {(c["name"], c["node"]): c for c in doc["checks"]}
+    stale = checks["load balancer", "load-balancer"]  # edited, but the running HAProxy read it before
+    assert not stale["ok"] and "after the running HAProxy (pid " in stale["detail"], stale
+    assert f"zato stop/start {lb.path}" in stale["fix"]
+    zato = f"{lb.host.install_dir}/bin/zato"
+    old_pids = zato_state.pids(lb)
+    lb.host.transport.run([zato, "stop", lb.path], timeout=60).check()
+    wait_until(lambda: not any(zato_state.pid_alive(lb.host, p) for p in old_pids), timeout=15,
+               what="the old LB's HAProxy and agent to exit")
+    lb.host.transport.run([zato, "start", lb.path], timeout=60).check()
+    _, doc = preflight(inv, tmp_path)
     checks = {(c["name"], c["node"]): c for c in doc["checks"]}
     assert checks["load balancer", "load-balancer"]["ok"] and checks["load balancer", "load-balancer"]["detail"] == (
         "zato.config retries a refused connection on another server (option redispatch, retries 3)")
