@@ -26,6 +26,8 @@ from pathlib import Path
 
 import requests
 
+from harness.net import free_port
+
 REDISPATCH = "    retries 3\n    option redispatch\n    retry-on conn-failure empty-response\n"
 
 
@@ -39,12 +41,6 @@ class _Ok(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: object) -> None:
         pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _config(port: int, servers: list[int], redispatch: bool) -> str:
@@ -62,7 +58,7 @@ def one(redispatch: bool, clients: int, seconds: float) -> dict[str, object]:
     servers = [http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok) for _ in range(2)]
     for s in servers:
         threading.Thread(target=s.serve_forever, daemon=True).start()
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "zato.config"
         cfg.write_text(_config(port, [s.server_address[1] for s in servers], redispatch))

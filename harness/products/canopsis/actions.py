@@ -230,7 +230,7 @@ class ComposeFiles(_PackageStep):
 
     def run(self, ctx: StepContext) -> None:
         target = _target(ctx)
-        _write(ctx, target)
+        _write(ctx, target, _project_files(ctx))
         ctx.observation["written"] = _present(target)
 
 
@@ -241,8 +241,8 @@ def _present(files: dict[str, str | None]) -> list[str]:
 def _project_files(ctx: StepContext) -> dict[str, str | None]:
     """Each reference file name any version has -> its text in the project, None when it has no such file."""
     project = compose.Project.of(ctx.env)
-    return {name: project.read(name) if project.transport.exists(f"{project.dir}/{name}") else None
-            for name in compose.known_files(ctx.env.inventory.facts["compose_reference"])}
+    names = compose.known_files(ctx.env.inventory.facts["compose_reference"])
+    return {name: project.read_or_none(name) for name in names}
 
 
 def _target(ctx: StepContext) -> dict[str, str | None]:
@@ -252,9 +252,12 @@ def _target(ctx: StepContext) -> dict[str, str | None]:
             **{name: None for name in compose.known_files(ref) if name not in mine}}
 
 
-def _write(ctx: StepContext, files: dict[str, str | None]) -> None:
+def _write(ctx: StepContext, files: dict[str, str | None], current: dict[str, str | None]) -> None:
+    """Make the project's reference files ``files`` (None: absent), touching only those ``current`` differs in."""
     project = compose.Project.of(ctx.env)
     for name, text in files.items():
+        if current.get(name) == text:
+            continue
         if text is None:
             project.remove(name)
         else:
@@ -270,7 +273,7 @@ class ComposeRestore:
         return f"{', '.join(_present(before))} are as before the run" if _project_files(ctx) == before else None
 
     def run(self, ctx: StepContext) -> None:
-        _write(ctx, ctx.step.args["content"])
+        _write(ctx, ctx.step.args["content"], _project_files(ctx))
 
 
 class ComposeUp(_PackageStep):

@@ -179,6 +179,13 @@ class Project:
     def read(self, rel: str) -> str:
         return self.transport.get(f"{self.dir}/{rel}").decode(errors="replace")
 
+    def read_or_none(self, rel: str) -> str | None:
+        """:meth:`read`, None when the project has no such file (one transfer, not an exists() and a read)."""
+        try:
+            return self.read(rel)
+        except FileNotFoundError:
+            return None
+
     def write(self, rel: str, text: str) -> None:
         self.transport.put(f"{self.dir}/{rel}", text.encode())
 

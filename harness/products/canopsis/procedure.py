@@ -229,11 +229,11 @@ def _override_check(env: Environment, to: str) -> Check | None:
     if env.inventory.facts.get("install") != "compose":
         return None
     project = compose.Project.of(env)
-    path = f"{project.dir}/{compose.OVERRIDE}"
-    if not project.transport.exists(path):
+    path, text = f"{project.dir}/{compose.OVERRIDE}", project.read_or_none(compose.OVERRIDE)
+    if text is None:
         return Check("compose override", NODE, True, f"no {compose.OVERRIDE}")
     target = compose.reference(str(env.inventory.facts["compose_reference"]), to).read_text()
-    strays = compose.override_strays(project.read(compose.OVERRIDE), target)
+    strays = compose.override_strays(text, target)
     if not strays:
         return Check("compose override", NODE, True, f"every service {compose.OVERRIDE} names is in {to}'s files")
     return Check("compose override", NODE, False,

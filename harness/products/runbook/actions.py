@@ -7,7 +7,6 @@ not exist on the node fails the step (naming node, step and command), and the ru
 
 from __future__ import annotations
 
-import base64
 import re
 import socket
 from collections.abc import Callable
@@ -15,6 +14,7 @@ from typing import Any
 
 import requests
 
+from harness import tail
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
 from harness.environment import HostHandle
@@ -140,17 +140,8 @@ class _Action:
         raise NotImplementedError
 
 
-#: on the host: the size of file "$1" in bytes (0 when it does not exist), without reading it over
-_SIZE = '[ -e "$1" ] || { echo 0; exit 0; }; wc -c < "$1"'
-#: on the host: file "$1" from byte "$2" (1-based) on, base64 so the bytes come through any transport's text
-#: stdout exactly (a log in another encoding included; b64decode drops base64's line breaks); exit 3 when the
-#: file does not exist
-_FROM = '[ -e "$1" ] || exit 3; tail -c +"$2" "$1" | base64'
-
-
 def _size(host: HostHandle, path: str) -> int:
-    res = host.transport.run(["sh", "-c", _SIZE, "size", path], timeout=30)
-    return int(res.check().stdout.strip() or 0)
+    return tail.size(host.transport, path)
 
 
 class Run(_Action):
@@ -202,30 +193,22 @@ class Put(_Action):
 
 class _LogLine:
     """A line matching ``pattern`` in a node's file after byte ``offset``; a ``fail`` line raises at once.
-
-    Each poll reads only what the file gained since the last one (a load balancer's log grows by a line per
-    request: read whole, every 50 ms poll would move all of it). Only complete lines count: a line still
-    being written (no newline yet) is kept until what completes it arrives, so ``^listening$`` does not match
-    the ``listening`` of a ``listening failed`` half written."""
+    Each poll reads only the complete lines the file gained since the last one (:class:`harness.tail.Tail`),
+    so ``^listening$`` does not match the ``listening`` of a ``listening failed`` half written."""
 
     def __init__(self, ctx: StepContext, spec: dict[str, Any], offset: int) -> None:
-        self.ctx, self.spec, self.offset, self.last = ctx, spec, offset, ""
+        self.ctx, self.spec, self.last = ctx, spec, ""
+        self.tail = tail.Tail(_host(ctx, spec.get("at")).transport, spec["file"], offset)
         # found stays found (the gate polls its other conditions after it); a fail line after it still fails
-        self.partial, self.found = b"", False
+        self.found = False
 
     def __call__(self) -> bool:
-        res = _host(self.ctx, self.spec.get("at")).transport.run(
-            ["sh", "-c", _FROM, "from", self.spec["file"], str(self.offset + 1)], timeout=30)
-        if res.exit_code == 3:
+        text = self.tail.read()
+        if text is None:
             self.last = f"{self.spec['file']} does not exist yet"
             return False
-        new = base64.b64decode(res.check().stdout.strip())
-        self.offset += len(new)
-        data = self.partial + new
-        cut = data.rfind(b"\n") + 1
-        complete, self.partial = data[:cut], data[cut:]
-        text = complete.decode(errors="replace")
-        self.last = (data.decode(errors="replace").splitlines() or [self.last or "(empty)"])[-1][:160]
+        seen = (text + self.tail.partial.decode(errors="replace")).splitlines()
+        self.last = (seen or [self.last or "(empty)"])[-1][:160]
         if self.spec.get("fail"):
             bad = re.search(self.spec["fail"], text, re.MULTILINE)
             if bad:

@@ -18,6 +18,7 @@ from harness.environment import ComponentHandle, Environment
 from harness.probes import HttpProbe, ProbeResult
 from harness.products.zato import lbconfig, state
 from harness.products.zato.logs import LogEvent, parse_log
+from harness.tail import Tail
 
 ORDER = ("web-admin", "server", "load-balancer", "scheduler")
 
@@ -196,16 +197,20 @@ class LbRequestFollower:
     ``routes`` every request in the order logged)."""
 
     def __init__(self, env: Environment, mark: str = PROBE_MARK, back: int = 64 * 1024) -> None:
-        self.env, self.mark = env, mark
-        self.offsets = {c.name: max(0, state.haproxy_log_size(c) - back) for c in load_balancers(env)}
+        self.mark = mark
+        self.tails = {c.name: Tail(c.host.transport, state.haproxy_log_path(c),
+                                   max(0, state.haproxy_log_size(c) - back)) for c in load_balancers(env)}
         self.servers: dict[str, str] = {}
         self.routes: list[tuple[str, str]] = []
 
+    @property
+    def offsets(self) -> dict[str, int]:
+        """How far each LB's log has been read, in bytes."""
+        return {name: t.offset for name, t in self.tails.items()}
+
     def read(self) -> dict[str, str]:
-        for comp in load_balancers(self.env):
-            text = state.haproxy_log(comp, since=self.offsets.get(comp.name, 0))
-            complete = text[:text.rfind("\n") + 1]  # a line still being written is read next time
-            self.offsets[comp.name] = self.offsets.get(comp.name, 0) + len(complete.encode())
+        for t in self.tails.values():
+            complete = t.read() or ""  # a line still being written is read next time
             self.servers.update(request_servers(complete, self.mark))
             self.routes += routes(complete)
         return self.servers

@@ -69,9 +69,11 @@ def _check_params(words: list[str], inter: float, fall: int) -> tuple[float, int
 def failover(config: str) -> Failover:
     """:class:`Failover` of ``config``'s backend ``bck_http_plain`` (what ``defaults`` gives it included)."""
     section, name = "", ""
-    scopes: dict[str, dict[str, object]] = {"defaults": {}, "backend": {}}
-    servers: list[tuple[float, int]] = []
+    # per scope ("defaults", "backend"): the last setting seen; the backend's wins
+    redispatch: dict[str, bool] = {}
+    retries: dict[str, int] = {}
     default_server: dict[str, tuple[float, int]] = {}
+    servers: list[tuple[float, int]] = []
     for raw in config.splitlines():
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -79,33 +81,26 @@ def failover(config: str) -> Failover:
         if m := _SECTION.match(line):
             section, name = m[1], m[2]
             if section == "defaults":  # a new defaults section replaces the one before (HAProxy's rule)
-                scopes["defaults"] = {}
-                default_server.pop("defaults", None)
+                for d in (redispatch, retries, default_server):
+                    d.pop("defaults", None)
             continue
         scope = "defaults" if section == "defaults" else "backend" if (
             section in ("backend", "listen") and name == BACKEND) else ""
         if not scope:
             continue
         words = line.split()
-        if words[:2] == ["option", "redispatch"]:
-            scopes[scope]["redispatch"] = True
-        elif words[:3] == ["no", "option", "redispatch"]:
-            scopes[scope]["redispatch"] = False
+        if words[:2] == ["option", "redispatch"] or words[:3] == ["no", "option", "redispatch"]:
+            redispatch[scope] = words[0] != "no"
         elif words[0] == "retries" and len(words) > 1 and words[1].isdigit():
-            scopes[scope]["retries"] = int(words[1])
+            retries[scope] = int(words[1])
         elif words[0] == "default-server":
-            base = default_server.get("defaults", (_INTER_MS, _FALL))
-            default_server[scope] = _check_params(words[1:], *base)
+            default_server[scope] = _check_params(words[1:], *default_server.get("defaults", (_INTER_MS, _FALL)))
         elif words[0] == "server" and scope == "backend" and "check" in words:
             base = default_server.get("backend", default_server.get("defaults", (_INTER_MS, _FALL)))
             servers.append(_check_params(words[3:], *base))
-
-    def setting(key: str, default: object) -> object:
-        return scopes["backend"].get(key, scopes["defaults"].get(key, default))
-
     down = max((inter * fall / 1000.0 for inter, fall in servers), default=0.0)
-    return Failover(bool(setting("redispatch", False)), int(setting("retries", _RETRIES)),  # type: ignore[call-overload]
-                    down)
+    return Failover(redispatch.get("backend", redispatch.get("defaults", False)),
+                    retries.get("backend", retries.get("defaults", _RETRIES)), down)
 
 
 __all__ = ["BACKEND", "Failover", "failover", "read"]

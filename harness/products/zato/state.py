@@ -7,6 +7,7 @@ import re
 from harness.environment import ComponentHandle, HostHandle
 from harness.errors import RefusedError, TransportError
 from harness.products.zato.logs import parse_log
+from harness.tail import size as tail_size
 
 LOG_FILES = {"server": "server.log", "web-admin": "web-admin.log", "scheduler": "scheduler.log",
              "load-balancer": "lb-agent.log"}
@@ -69,20 +70,22 @@ def pids(comp: ComponentHandle) -> list[int]:
     return [p for path in pidfiles(comp) if (p := pid_in(comp, path)) is not None]
 
 
+#: a POSIX shell function: process "$1" exists and is no zombie (``kill -0`` succeeds on a zombie too; its
+#: state from ``ps``, the same through every transport)
+_LIVE = ('live() { kill -0 "$1" 2>/dev/null || return 1; '
+         'case $(ps -o stat= -p "$1" 2>/dev/null) in Z*) return 1;; esac; }; ')
 #: on the host: wait until process "$1" is gone (or a zombie), at most "$2" polls 50 ms apart; exit 0 when it
 #: is gone, 1 when it still runs. One command however long the process takes: polled from here, each poll
 #: would be a command of its own, and the step's command count (its kill points) would vary from run to run.
-_WAIT_GONE = ('n=0; while kill -0 "$1" 2>/dev/null; do case $(ps -o stat= -p "$1" 2>/dev/null) in Z*) exit 0;; '
-              'esac; [ "$n" -ge "$2" ] && exit 1; n=$((n + 1)); sleep 0.05; done; exit 0')
+_WAIT_GONE = (_LIVE + 'n=0; while live "$1"; do [ "$n" -ge "$2" ] && exit 1; n=$((n + 1)); sleep 0.05; done; exit 0')
 
 
 def _gone(host: HostHandle, pid: int, polls: int, timeout: float) -> int:
     return host.transport.run(["sh", "-c", _WAIT_GONE, "gone", str(pid), str(polls)], timeout=timeout).exit_code
 
 
-#: on the host: exit 0 when every pid given is alive and no zombie (``kill -0`` succeeds on a zombie too)
-_ALL_ALIVE = ('for p; do kill -0 "$p" 2>/dev/null || exit 1; case $(ps -o stat= -p "$p" 2>/dev/null) in Z*) exit 1;; '
-              'esac; done; exit 0')
+#: on the host: exit 0 when every pid given is alive and no zombie
+_ALL_ALIVE = _LIVE + 'for p; do live "$p" || exit 1; done; exit 0'
 
 
 def pids_alive(host: HostHandle, pids: list[int]) -> bool:
@@ -108,15 +111,14 @@ def wait_pid_gone(host: HostHandle, pid: int, timeout: float) -> bool:
     return _gone(host, pid, max(1, int(timeout / 0.05)), timeout * 2 + 30) == 0
 
 
-def haproxy_log(comp: ComponentHandle, *, tail: int = 0, since: int | None = None) -> str:
+def haproxy_log(comp: ComponentHandle, *, tail: int = 0) -> str:
     """What HAProxy of the load balancer ``comp`` sent to syslog (its ``log`` directive), as the LB's host
     keeps it: ``logs/haproxy.log`` under the component (the stand-in's syslog; on a VM, point rsyslog there).
-    With ``tail``, only its last ``tail`` bytes; with ``since`` (a size :func:`haproxy_log_size` gave), only
-    what was written after it (``tail -c``: the log holds a line per request)."""
-    path = f"{comp.path}/logs/haproxy.log"
-    if tail or since is not None:
-        res = comp.host.transport.run(["tail", "-c", f"+{since + 1}" if since is not None else str(tail), path],
-                                      timeout=30)
+    With ``tail``, only its last ``tail`` bytes (``tail -c``: the log holds a line per request); a poll that
+    follows it reads what it gained (:class:`harness.tail.Tail` from :func:`haproxy_log_size`)."""
+    path = haproxy_log_path(comp)
+    if tail:
+        res = comp.host.transport.run(["tail", "-c", str(tail), path], timeout=30)
         return res.stdout if res.ok else ""
     try:
         return comp.host.transport.get(path).decode(errors="replace")
@@ -124,10 +126,14 @@ def haproxy_log(comp: ComponentHandle, *, tail: int = 0, since: int | None = Non
         return ""
 
 
+def haproxy_log_path(comp: ComponentHandle) -> str:
+    """Where the load balancer's host keeps what its HAProxy sent to syslog (:func:`haproxy_log`)."""
+    return f"{comp.path}/logs/haproxy.log"
+
+
 def haproxy_log_size(comp: ComponentHandle) -> int:
     """How many bytes the LB's HAProxy log holds now (0 when there is none yet)."""
-    res = comp.host.transport.run(["stat", "-c", "%s", f"{comp.path}/logs/haproxy.log"], timeout=30)
-    return int(res.stdout) if res.ok and res.stdout.strip().isdigit() else 0
+    return tail_size(comp.host.transport, haproxy_log_path(comp))
 
 
 def head(host: HostHandle) -> str:
