@@ -237,7 +237,20 @@ class LbServer:
 _CONFIG_SERVER = re.compile(r"^\s*server\s+(?:http_plain--)?(?P<server>\S+)\s+\S+", re.M)
 
 
-def haproxy_view(lb: ComponentHandle) -> dict[str, LbServer] | None:
+@dataclass(frozen=True)
+class LbFiles:
+    """What the checks of a load balancer read of its files, read once: its HAProxy config's text and the pid
+    in ``LB/pidfile`` (HAProxy's), each None when it cannot be read (or is no number)."""
+
+    config: str | None
+    pid: int | None
+
+    @classmethod
+    def of(cls, lb: ComponentHandle) -> LbFiles:
+        return cls(lbconfig.read(lb), state.pidfile_pid(lb))
+
+
+def haproxy_view(lb: ComponentHandle, files: LbFiles | None = None) -> dict[str, LbServer] | None:
     """Each backend server's state as the live HAProxy of load balancer ``lb`` sees it, read without asking
     HAProxy anything: the servers of its config, and the last UP/DOWN line each got in its syslog
     (:func:`state.haproxy_log`) from the running HAProxy (``LB/pidfile``, as Zato's agent starts it with
@@ -250,14 +263,15 @@ def haproxy_view(lb: ComponentHandle) -> dict[str, LbServer] | None:
     logged instead (on a VM: its ``log`` directive, through rsyslog, into ``LB/logs/haproxy.log``).
     """
     t = lb.host.transport
-    config_file = f"{lb.path}/config/repo/zato.config"
+    files = files or LbFiles.of(lb)
+    config, pid = files.config, str(files.pid)
+    if config is None or files.pid is None:
+        return None
     try:
-        pid = t.get(f"{lb.path}/pidfile").decode().strip()
-        cmdline = t.get(f"/proc/{pid}/cmdline").decode(errors="replace") if pid.isdigit() else ""
-        config = t.get(config_file).decode(errors="replace")
+        cmdline = t.get(f"/proc/{pid}/cmdline").decode(errors="replace")
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return None
-    if config_file not in cmdline.split("\0"):
+    if lbconfig.path(lb) not in cmdline.split("\0"):
         return None
     try:  # HAProxy -D logs as itself; in master-worker mode its workers log
         workers: set[str] | None = {pid, *t.get(f"/proc/{pid}/task/{pid}/children").decode().split()}

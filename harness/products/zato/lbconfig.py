@@ -42,10 +42,15 @@ class Failover:
         return self.redispatch and self.retries > 0
 
 
+def path(lb: ComponentHandle) -> str:
+    """Where ``lb``'s HAProxy config is (Zato's agent starts HAProxy with ``-f`` this path)."""
+    return f"{lb.path}/config/repo/zato.config"
+
+
 def read(lb: ComponentHandle) -> str | None:
     """The text of ``lb``'s HAProxy config, or None when it cannot be read."""
     try:
-        return lb.host.transport.get(f"{lb.path}/config/repo/zato.config").decode(errors="replace")
+        return lb.host.transport.get(path(lb)).decode(errors="replace")
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         return None
 

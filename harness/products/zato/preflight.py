@@ -18,7 +18,7 @@ from harness.environment import ComponentHandle, Environment
 from harness.errors import HarnessError
 from harness.plan.models import Component
 from harness.products.zato import lbconfig, state
-from harness.products.zato.checks import haproxy_view, load_balancers
+from harness.products.zato.checks import LbFiles, LbServer, haproxy_view, load_balancers
 
 
 def _target(env: Environment, host: str, revision: str | None) -> tuple[str, str]:
@@ -69,29 +69,37 @@ def version_checks(env: Environment, comps: Sequence[Component], revision: str |
 
 
 def lb_checks(env: Environment, comps: Sequence[Component]) -> list[Check]:
-    """``load balancer``: every server of the plan UP as each load balancer's HAProxy sees it."""
+    """``load balancer`` checks of each load balancer, from one read of its config and pidfile
+    (:class:`~harness.products.zato.checks.LbFiles`): every server of the plan UP as its HAProxy sees it,
+    then its config (:func:`_config_check`)."""
     servers = [c for c in comps if c.role == "server"]
     out: list[Check] = []
     for lb in load_balancers(env):
-        view = haproxy_view(lb)
-        if view is None:
-            out.append(Check("load balancer", lb.name, False, f"no live HAProxy of {lb.path} (its pidfile names none "
-                             "running its config)",
-                             f"start the load balancer: zato start {lb.path}"))
+        files = LbFiles.of(lb)
+        out += _servers_up(lb, servers, haproxy_view(lb, files))
+        out.append(_config_check(lb, files))
+    return out
+
+
+def _servers_up(lb: ComponentHandle, servers: Sequence[Component],
+                view: dict[str, LbServer] | None) -> list[Check]:
+    if view is None:
+        return [Check("load balancer", lb.name, False, f"no live HAProxy of {lb.path} (its pidfile names none "
+                      "running its config)", f"start the load balancer: zato start {lb.path}")]
+    out: list[Check] = []
+    for s in servers:
+        seen = view.get(s.name)
+        if seen is None:
+            out.append(Check("load balancer", s.name, False, f"{lb.name}'s HAProxy has no server {s.name}",
+                             f"add {s.name} to the load balancer (web-admin: Load balancer > Manage) or "
+                             "drop it from the plan's components"))
             continue
-        for s in servers:
-            seen = view.get(s.name)
-            if seen is None:
-                out.append(Check("load balancer", s.name, False, f"{lb.name}'s HAProxy has no server {s.name}",
-                                 f"add {s.name} to the load balancer (web-admin: Load balancer > Manage) or "
-                                 "drop it from the plan's components"))
-                continue
-            when = f" since {seen.since.isoformat(timespec='seconds')}" if seen.since else ""
-            why = f" ({seen.reason})" if seen.reason else ""
-            ok = seen.state == "UP"
-            out.append(Check("load balancer", s.name, ok, f"{lb.name} sees it {seen.state}{when}{why}",
-                             "" if ok else f"start {s.name} (zato start {s.path}) and wait until {lb.name} sees "
-                             "it UP: the update restarts servers one by one and needs the others in rotation"))
+        when = f" since {seen.since.isoformat(timespec='seconds')}" if seen.since else ""
+        why = f" ({seen.reason})" if seen.reason else ""
+        ok = seen.state == "UP"
+        out.append(Check("load balancer", s.name, ok, f"{lb.name} sees it {seen.state}{when}{why}",
+                         "" if ok else f"start {s.name} (zato start {s.path}) and wait until {lb.name} sees "
+                         "it UP: the update restarts servers one by one and needs the others in rotation"))
     return out
 
 
@@ -99,13 +107,12 @@ def lb_checks(env: Environment, comps: Sequence[Component]) -> list[Check]:
 _TICKS = 100
 
 
-def _config_newer_than_haproxy(lb: ComponentHandle, config_file: str) -> str:
+def _config_newer_than_haproxy(lb: ComponentHandle, pid: int | None) -> str:
     """Why the live HAProxy of ``lb`` (``LB/pidfile``) runs an older config than ``config_file`` (written after
     the process started: edited by hand and not restarted); "" when it does not, or when that cannot be read.
     Read-only: the process's start from /proc (its start in ticks after the kernel's ``btime``), the file's
     mtime from ``stat``."""
     t = lb.host.transport
-    pid = state.pidfile_pid(lb)
     if pid is None:
         return ""
     try:
@@ -113,7 +120,7 @@ def _config_newer_than_haproxy(lb: ComponentHandle, config_file: str) -> str:
         btime = next(int(ln.split()[1]) for ln in t.get("/proc/stat").decode().splitlines() if ln.startswith("btime"))
     except (FileNotFoundError, PermissionError, StopIteration, IndexError, ValueError):
         return ""
-    res = t.run(["stat", "-c", "%Y", config_file], timeout=30)
+    res = t.run(["stat", "-c", "%Y", lbconfig.path(lb)], timeout=30)
     if not res.ok or not res.stdout.strip().isdigit():
         return ""
     started, written = btime + int(fields[19]) / _TICKS, int(res.stdout.strip())  # field 22: starttime
@@ -127,41 +134,34 @@ def _config_newer_than_haproxy(lb: ComponentHandle, config_file: str) -> str:
             f"{at(started)}: HAProxy still runs the config from before")
 
 
-def lb_config_checks(env: Environment) -> list[Check]:
-    """``load balancer``, one per load balancer: its HAProxy config retries a refused connection on another
-    server, without which a rolling restart loses the requests sent to each stopping server
+def _config_check(lb: ComponentHandle, files: LbFiles) -> Check:
+    """``load balancer`` of ``lb``: its HAProxy config retries a refused connection on another server, without
+    which a rolling restart loses the requests sent to each stopping server
     (:mod:`harness.products.zato.lbconfig`; Zato 3.2's own template is such a config)."""
-    out: list[Check] = []
-    for lb in load_balancers(env):
-        config_file = f"{lb.path}/config/repo/zato.config"
-        text = lbconfig.read(lb)
-        if text is None:
-            out.append(Check("load balancer", lb.name, False, f"cannot read {config_file}",
-                             f"fix the path of {lb.name} in the inventory, or let its account read the file"))
-            continue
-        try:
-            f = lbconfig.failover(text)
-        except ValueError as exc:  # HAProxy would refuse this config too
-            out.append(Check("load balancer", lb.name, False, f"{config_file}: {exc}",
-                             "fix the config (`haproxy -c -f` validates it), then restart the load balancer"))
-            continue
-        if f.keeps_requests:
-            stale = _config_newer_than_haproxy(lb, config_file)
-            out.append(Check("load balancer", lb.name, not stale, stale or "zato.config retries a refused "
-                             f"connection on another server (option redispatch, retries {f.retries})",
-                             f"restart {lb.name} (zato stop/start {lb.path}) before the window, so that HAProxy "
-                             "reads it" if stale else ""))
-            continue
-        why = (f"`retries {f.retries}`" if f.redispatch else "no `option redispatch`") + (
-            " (Zato 3.2's template has none)" if not f.redispatch else "")
-        out.append(Check(
-            "load balancer", lb.name, False,
-            f"zato.config has {why}: HAProxy answers 503 to each request it sends to a stopping server until "
-            f"its checks mark it DOWN (fall × inter: {f.down_after_s:g} s), so every server's restart loses requests",
-            f"add `retries 3`, `option redispatch` and `retry-on conn-failure empty-response` under `defaults` in "
-            f"{config_file} (web-admin: Load balancer > Manage source code), then restart {lb.name} before the "
-            "window"))
-    return out
+    config_file = lbconfig.path(lb)
+    if files.config is None:
+        return Check("load balancer", lb.name, False, f"cannot read {config_file}",
+                     f"fix the path of {lb.name} in the inventory, or let its account read the file")
+    try:
+        f = lbconfig.failover(files.config)
+    except ValueError as exc:  # HAProxy would refuse this config too
+        return Check("load balancer", lb.name, False, f"{config_file}: {exc}",
+                     "fix the config (`haproxy -c -f` validates it), then restart the load balancer")
+    if f.keeps_requests:
+        stale = _config_newer_than_haproxy(lb, files.pid)
+        return Check("load balancer", lb.name, not stale, stale or "zato.config retries a refused "
+                     f"connection on another server (option redispatch, retries {f.retries})",
+                     f"restart {lb.name} (zato stop/start {lb.path}) before the window, so that HAProxy "
+                     "reads it" if stale else "")
+    why = (f"`retries {f.retries}`" if f.redispatch else "no `option redispatch`") + (
+        " (Zato 3.2's template has none)" if not f.redispatch else "")
+    return Check(
+        "load balancer", lb.name, False,
+        f"zato.config has {why}: HAProxy answers 503 to each request it sends to a stopping server until "
+        f"its checks mark it DOWN (fall × inter: {f.down_after_s:g} s), so every server's restart loses requests",
+        f"add `retries 3`, `option redispatch` and `retry-on conn-failure empty-response` under `defaults` in "
+        f"{config_file} (web-admin: Load balancer > Manage source code), then restart {lb.name} before the "
+        "window")
 
 
-__all__ = ["lb_checks", "lb_config_checks", "version_checks"]
+__all__ = ["lb_checks", "version_checks"]

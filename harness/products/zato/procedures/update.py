@@ -131,8 +131,7 @@ def preflight(env: Environment, plan: Plan, params: UpdateParams | NoParams) -> 
     comps = _components(plan, env.inventory)
     update = isinstance(params, UpdateParams)
     revision = params.revision if isinstance(params, UpdateParams) else None
-    return [*zato_preflight.version_checks(env, comps, revision, update), *zato_preflight.lb_checks(env, comps),
-            *zato_preflight.lb_config_checks(env)]
+    return [*zato_preflight.version_checks(env, comps, revision, update), *zato_preflight.lb_checks(env, comps)]
 
 
 def _moved(obs: dict[str, object], status: StepStatus) -> bool:
