@@ -59,11 +59,14 @@ def test_reference_files_are_upstreams_set_with_the_version_in_env() -> None:
 
 
 #: upstream's service names: community/docker-compose/docker-compose.yml (4.x; 4.4/4.5 split it into 01-prov
-#: and 02-app) and community/deployment/canopsis/docker/docker-compose.yml at 22.10.0 and 23.04.0
+#: and 02-app) and community/deployment/canopsis/docker/docker-compose.yml at 22.10.0, 23.04.0 (+ migrate-metrics-meta,
+#: service), 23.10.0 and 24.04.0 (+ mongodb-rs-init)
 UPSTREAM_4X = {"rabbitmq", "mongodb", "redis", "nginx", "provisioning", "reconfigure", "action", "api", "axe",
                "che", "fifo", "pbehavior", "service", "oldapi"}
-UPSTREAM_YYMM = {"rabbitmq", "mongodb", "redis", "timescaledb", "reconfigure", "migrate-metrics-meta", "action",
-                 "axe", "che", "fifo", "nginx", "pbehavior", "service", "api"}
+UPSTREAM_YYMM = {"rabbitmq", "mongodb", "redis", "timescaledb", "reconfigure", "action", "axe", "che", "fifo",
+                 "nginx", "pbehavior", "api"}
+UPSTREAM_BY_RELEASE = {"22.10": {"migrate-metrics-meta", "service"}, "23.04": {"migrate-metrics-meta", "service"},
+                       "23.10": {"mongodb-rs-init"}, "24.04": {"mongodb-rs-init"}}
 
 
 def _reference_dirs() -> list[Path]:
@@ -89,7 +92,8 @@ def test_each_versions_file_set_has_upstreams_service_names_and_credentials(ref:
     yymm = int(ref.name.split(".")[0]) >= 22
     text, env = (ref / "docker-compose.yml").read_text(), _env((ref / "compose.env").read_text())
     svcs = compose.services(text)
-    assert set(svcs) <= (UPSTREAM_YYMM if yymm else UPSTREAM_4X), sorted(set(svcs))
+    upstream = UPSTREAM_YYMM | UPSTREAM_BY_RELEASE[ref.name.rsplit(".", 1)[0]] if yymm else UPSTREAM_4X
+    assert set(svcs) <= upstream, sorted(set(svcs))
     assert {"rabbitmq", "reconfigure", "fifo", "che", "axe", "api"} <= set(svcs)
     assert _env((ref / ".env").read_text())["CANOPSIS_IMAGE_TAG"] == ref.name
     assert env["CPS_AMQP_URL"] == "amqp://cpsrabbit:canopsis@rabbitmq/canopsis"

@@ -13,7 +13,9 @@ the version taken from ``CANOPSIS_IMAGE_TAG``, every container and the network l
 the ports published on 127.0.0.1 (the host's for 8082 and 5672, fixed, so the API keeps its address when an
 update recreates its container). The broker is started and awaited first, then reconfigure is run to its
 end, then ``up -d``. A 22.10+ version's files (``timescaledb``, the one-shot ``migrate-metrics-meta``,
-``condition:`` ordering) are started by ``up -d`` alone: Compose runs the jobs first.
+``condition:`` ordering; from 23.10 ``mongodb`` and the one-shot ``mongodb-rs-init`` instead of
+migrate-metrics-meta) are started by ``up -d`` alone: Compose runs the jobs first. :func:`override_for` makes
+the override for another version's services, as an operator edits it for an update across a rename.
 
 The services' bind mounts name the project's paths as the host sees them, so the engine must see the
 host's filesystem: a host of the process backend (this machine's engine). A host without a Docker CLI
@@ -25,9 +27,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from harness.backends import HostSpec, Mount
-from harness.backends.docker_engine import LABEL_RUN, ensure_image
+from harness.backends.docker_engine import LABEL_RUN, ensure_image, image_tag
 from harness.environment import Environment
 from harness.errors import ConfigError, SetupFailed, TransportError
 from harness.plan.models import Component, Host, Inventory
@@ -55,8 +58,12 @@ PROJECT = "/opt/canopsis-compose"
 #: where the compose files mount ${CPS_REPO} in every service
 SERVICE_REPO = "/srv/canopsis-repo"
 NODE_AMQP_URL = amqp_url(f"rabbitmq:{AMQP_PORT}")
-#: the services of the 22.10+ files the stand-in runs besides the 4.x ones (its own programs, like the others)
-CALVER_SERVICES = ("timescaledb", "migrate-metrics-meta")
+#: the services of the 22.10+ files the stand-in runs besides the 4.x ones (its own programs, like the others):
+#: 22.10-23.04 timescaledb and the one-shot migrate-metrics-meta; 23.10+ timescaledb, mongodb (replica set
+#: rs0) and the one-shot mongodb-rs-init
+CALVER_SERVICES = ("timescaledb", "migrate-metrics-meta", "mongodb", "mongodb-rs-init")
+#: the healthchecks' programs (pg_isready, mongo, mongosh) are the stand-in's, in bin/
+_BIN_PATH = "\n      PATH: /opt/canopsis/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def hosts(ctx: InstallContext) -> list[HostSpec]:
@@ -97,9 +104,9 @@ def install(ctx: InstallContext) -> Inventory:
     put_tree(host.transport, SOURCE / "node", project.dir)  # the services' programs, run by the image's python3
     for name in compose.files(ref.parent, ctx.version):  # upstream's file set of the version, as downloaded
         project.write(name, (ref / name).read_text())
-    extra = [s for s in CALVER_SERVICES if s in compose.services((ref / compose.FILE).read_text())]
     project.write(compose.OVERRIDE, override(ctx.environment, images, host.path(REPO_MOUNT),
-                                             host.listen(AMQP_PORT), host.listen(API_PORT), extra=extra))
+                                             host.listen(AMQP_PORT), host.listen(API_PORT),
+                                             extra=calver_services((ref / compose.FILE).read_text())))
     host.transport.run(["mkdir", "-p", f"{project.dir}/var"], timeout=30).check()
     _up(project, "rabbitmq", what="starting RabbitMQ")
     broker_started_in = _wait_broker(project, reveal(inv.facts["amqp_url"]))
@@ -112,6 +119,22 @@ def install(ctx: InstallContext) -> Inventory:
         _up(project, *compose.SERVICES, what="docker-compose up")
     wait_up(CanopsisNode(host.transport, project.dir, project.exec_prefix("api"), compose.SERVICE_ROOT), inv)
     return inv.model_copy(update={"facts": {**inv.facts, "broker_started_in": round(broker_started_in, 2)}})
+
+
+def calver_services(compose_text: str) -> list[str]:
+    """The services of :data:`CALVER_SERVICES` a version's docker-compose.yml has (its override's ``extra``)."""
+    return [s for s in CALVER_SERVICES if s in compose.services(compose_text)]
+
+
+def override_for(inv: Inventory, version: str) -> str:
+    """The installation's override made for ``version``'s services, as an operator edits it for an update
+    across a service rename (23.10 drops migrate-metrics-meta, adds mongodb and mongodb-rs-init): what
+    :func:`install` writes for that version, from the inventory (run, project root, the published ports)."""
+    root = str(inv.facts["compose_dir"]).removesuffix(PROJECT)
+    ports = [urlsplit(str(u)).port for u in (reveal(inv.facts["amqp_url"]), inv.front_door)]
+    text = compose.reference(str(inv.facts["compose_reference"]), version).read_text()
+    return override(inv.environment, (image_tag("canopsis"), image_tag("canopsis-rabbitmq")), root + REPO_MOUNT,
+                    int(ports[0] or AMQP_PORT), int(ports[1] or API_PORT), extra=calver_services(text))
 
 
 def override(run: str, images: tuple[str, str], repo: str, amqp_port: int, api_port: int,
@@ -138,8 +161,7 @@ def override(run: str, images: tuple[str, str], repo: str, amqp_port: int, api_p
     progs.update({svc: svc for svc in extra})
     extras = {"reconfigure": "\n      CPS_RECONFIGURE_FLAGS: ${{CPS_RECONFIGURE_FLAGS:-}}",
               "api": "\n      CPS_API_LISTEN: 0.0.0.0:8082",
-              # the healthcheck's pg_isready (upstream's test) is the stand-in's, in bin/
-              "timescaledb": "\n      PATH: /opt/canopsis/bin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+              "timescaledb": _BIN_PATH, "mongodb": _BIN_PATH}
     for svc, prog in progs.items():
         out.append(f"  {svc}:")
         out.append(service.format(image=images[0], prog=prog, extra=extras.get(svc, "").format(), repo=repo))

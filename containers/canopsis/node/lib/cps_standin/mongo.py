@@ -5,7 +5,8 @@ featureCompatibilityVersion: 1}))'`` prints ``{"featureCompatibilityVersion":{"v
 The stand-in runs no MongoDB: the version is ``var/lib/mongodb/featureCompatibilityVersion`` when a test
 (or an operator following a migration guide) wrote it, else what the installed Canopsis version's
 migration guides leave it at (4.5.0: 4.2; 22.10.0: 4.4; 23.04.0: 5.0; 24.04.0: 6.0). Any other expression
-is refused with exit 1 and a message naming what the stand-in cannot do.
+is refused with exit 1 and a message naming what the stand-in cannot do. Without ``--eval``, the expression
+on stdin is the 23.10+ mongodb service's healthcheck (:func:`cps_standin.mongodb.shell_ping`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ def fcv() -> str:
 
 
 def main(argv: list[str]) -> int:
+    if "--eval" not in argv and not sys.stdin.isatty():  # 23.10+ mongodb healthcheck: `echo '…' | mongo --quiet`
+        from cps_standin.mongodb import shell_ping
+
+        return shell_ping(sys.stdin.read())
     expr = argv[argv.index("--eval") + 1] if "--eval" in argv and argv.index("--eval") + 1 < len(argv) else ""
     compact = re.sub(r"\s+", "", expr)
     if "getParameter:1" in compact and "featureCompatibilityVersion:1" in compact:

@@ -8,6 +8,9 @@ for it to complete (``depends_on: condition: service_completed_successfully``). 
 ``api`` run in the foreground of their own container (no systemd, no pid files). From 22.10 the files add
 ``timescaledb`` (:mod:`cps_standin.postgres`) and the one-shot ``migrate-metrics-meta``, and reconfigure
 runs upstream's compose command's ``-migrate-postgres=true -migrate-mongo=true`` before the notes' flags.
+23.10 drops migrate-metrics-meta and adds ``mongodb`` (:mod:`cps_standin.mongodb`) and the one-shot
+``mongodb-rs-init``; from 23.10 reconfigure's mongo migrations connect with ``CPS_MONGO_URL`` first
+(``?replicaSet=rs0``: the set must have been initiated), and fail with ``failed to connect to mongo``.
 """
 
 from __future__ import annotations
@@ -16,15 +19,15 @@ import os
 import shlex
 import sys
 
-from cps_standin.common import installed_version, vkey
+from cps_standin.common import fatal, installed_version, vkey
 
 CHAIN = {"engine-fifo": "Engine_che", "engine-che": "Engine_axe", "engine-axe": None}
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: cps-service reconfigure|migrate-metrics-meta|timescaledb|api|engine-fifo|engine-che|engine-axe",
-              file=sys.stderr)
+        print("usage: cps-service reconfigure|migrate-metrics-meta|timescaledb|mongodb|mongodb-rs-init|api|"
+              "engine-fifo|engine-che|engine-axe", file=sys.stderr)
         return 2
     service = argv[0]
     if service == "reconfigure":
@@ -40,7 +43,13 @@ def main(argv: list[str]) -> int:
         rc = pkg.canopsinit(["--canopsis-edition", os.environ.get("CANOPSIS_EDITION", "core")])
         # 22.10.0+ docker-compose.yml: `command: /canopsis-reconfigure -migrate-postgres=true -migrate-mongo=true …`
         upstream = ["-migrate-postgres=true", "-migrate-mongo=true"] if vkey(version)[0] >= 22 else []
+        if not rc and vkey(version) >= vkey("23.10.0"):  # the files run the stand-in's mongodb as replica set rs0
+            rc = _mongo_session()
         return rc or reconfigure(upstream + shlex.split(os.environ.get("CPS_RECONFIGURE_FLAGS", "")))
+    if service in ("mongodb", "mongodb-rs-init"):
+        from cps_standin import mongodb
+
+        return mongodb.serve() if service == "mongodb" else mongodb.rs_init()
     if service in ("timescaledb", "migrate-metrics-meta"):
         from cps_standin import postgres
 
@@ -56,3 +65,15 @@ def main(argv: list[str]) -> int:
         return engine(service.removeprefix("engine-"), ["-publishQueue", pub] if pub else [])
     print(f"cps-service: unknown service {service!r}", file=sys.stderr)
     return 2
+
+
+def _mongo_session() -> int:
+    """reconfigure's MongoDB session (``-migrate-mongo=true``): CPS_MONGO_URL's account, rs0's primary."""
+    from cps_standin.mongodb import connect
+    from cps_standin.reconfigure import LOGFILE
+
+    try:
+        connect(os.environ.get("CPS_MONGO_URL", ""), "canopsis-reconfigure", int(os.environ.get("CPS_MAX_RETRY") or 3))
+    except ConnectionError as exc:
+        return fatal("failed to connect to mongo", exc, file=LOGFILE)
+    return 0
