@@ -17,17 +17,15 @@ Skipped like ``test_canopsis_compose.py``: no Docker engine, no docker-compose, 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from harness.engine.status import Outcome
-from harness.environment import Environment
 from harness.plan.models import Plan
 from harness.products.canopsis import compose
-from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, compose_installation, record_update
+from harness.products.canopsis.fixtures import CanopsisStandin, RecordedUpdate, compose_fixture, record_update
 
 pytestmark = [pytest.mark.requires_docker, pytest.mark.xdist_group("canopsis-compose-calver")]
 FROM, TARGET = "22.10.0", "23.04.0"
@@ -37,15 +35,12 @@ EVENTS = 1000
 OVERRIDE_TOML = "# my own settings\n[Canopsis.alarm]\nStealthyInterval = 42\n"
 
 
-@pytest.fixture(scope="module")
-def cps(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
-    with compose_installation(request.config, tmp_path_factory.mktemp("canopsis-compose-calver"), FROM) as c:
-        yield c
+cps = compose_fixture(FROM, "canopsis-compose-calver")
 
 
 @pytest.fixture(scope="module")
 def project(cps: CanopsisStandin) -> compose.Project:
-    return compose.Project.of(Environment.from_inventory(cps.inventory))
+    return cps.project
 
 
 @pytest.fixture(scope="module")

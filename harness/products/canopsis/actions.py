@@ -8,7 +8,7 @@ up to date (package, version document, edition, and every unit running the targe
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.engine.actions import StepContext
@@ -217,7 +217,8 @@ class ComposeFiles(_PackageStep):
     """Resynchronise the reference files (docker-compose.yml, .env with CANOPSIS_IMAGE_TAG, compose.env, from
     22.10 ``${CPS_EDITION}.env``) with the target version's, all of them, as upstream says; a reference file
     the target's set does not have is removed. The operator's docker-compose.override.yml and etc/
-    (canopsis-override.toml) are left as they are."""
+    (canopsis-override.toml) are left as they are, unless the plan gives the override for the target
+    (``override``, from params.compose_override): then it is written too, and recorded in ``before``."""
 
     def skip(self, ctx: StepContext) -> str | None:
         current = _project_files(ctx)
@@ -238,18 +239,23 @@ def _present(files: dict[str, str | None]) -> list[str]:
     return [name for name, text in files.items() if text is not None]
 
 
-def _project_files(ctx: StepContext) -> dict[str, str | None]:
-    """Each reference file name any version has -> its text in the project, None when it has no such file."""
+def _project_files(ctx: StepContext, names: Iterable[str] | None = None) -> dict[str, str | None]:
+    """Each of ``names`` (default: every reference file name any version has, and the override when the step
+    writes one) -> its text in the project, None when it has no such file."""
     project = compose.Project.of(ctx.env)
-    names = compose.known_files(ctx.env.inventory.facts["compose_reference"])
+    if names is None:
+        given = (compose.OVERRIDE,) if ctx.step.args.get("override") is not None else ()
+        names = (*compose.known_files(ctx.env.inventory.facts["compose_reference"]), *given)
     return {name: project.read_or_none(name) for name in names}
 
 
 def _target(ctx: StepContext) -> dict[str, str | None]:
     ref, to = ctx.env.inventory.facts["compose_reference"], ctx.step.args["to"]
     mine = compose.files(ref, to)
+    given = ctx.step.args.get("override")
     return {**{name: compose.reference(ref, to, name).read_text() for name in mine},
-            **{name: None for name in compose.known_files(ref) if name not in mine}}
+            **{name: None for name in compose.known_files(ref) if name not in mine},
+            **({compose.OVERRIDE: given} if given is not None else {})}
 
 
 def _write(ctx: StepContext, files: dict[str, str | None], current: dict[str, str | None]) -> None:
@@ -265,15 +271,16 @@ def _write(ctx: StepContext, files: dict[str, str | None], current: dict[str, st
 
 
 class ComposeRestore:
-    """Put the reference files back as they were before the run (``content``: name -> text, None for a file
-    the project did not have)."""
+    """Put the reference files (and the override, when the run wrote one) back as they were before the run
+    (``content``: name -> text, None for a file the project did not have)."""
 
     def skip(self, ctx: StepContext) -> str | None:
         before = ctx.step.args["content"]
-        return f"{', '.join(_present(before))} are as before the run" if _project_files(ctx) == before else None
+        return f"{', '.join(_present(before))} are as before the run" if _project_files(ctx, before) == before \
+            else None
 
     def run(self, ctx: StepContext) -> None:
-        _write(ctx, ctx.step.args["content"], _project_files(ctx))
+        _write(ctx, ctx.step.args["content"], _project_files(ctx, ctx.step.args["content"]))
 
 
 class ComposeUp(_PackageStep):

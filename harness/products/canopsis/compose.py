@@ -17,7 +17,10 @@ Ordering the one-shot jobs: 4.x files have plain ``depends_on`` lists, so the ex
 to its end first (:meth:`Project.run_once`), then ``up -d`` of the others. 22.10+ files say it themselves
 (``depends_on: {reconfigure: {condition: service_completed_successfully}}``, the jobs waiting for
 ``timescaledb`` and ``rabbitmq`` with ``condition: service_healthy``), so ``up -d`` alone runs the jobs
-before the components and fails when one exits non-zero (:func:`ordered_jobs`).
+before the components and fails when one exits non-zero (:func:`ordered_jobs`). 23.10 drops
+``migrate-metrics-meta`` and adds ``mongodb`` (a replica set) and the one-shot ``mongodb-rs-init``, which
+reconfigure waits for (``service_completed_successfully``) after ``mongodb`` is ``service_healthy``; 24.04 keeps
+that set (the shells become ``mongosh``).
 """
 
 from __future__ import annotations
@@ -39,7 +42,8 @@ FILES = (FILE, ".env", "compose.env")
 #: the operator's own Compose overrides (read by Compose after FILE): never touched by an update
 OVERRIDE = "docker-compose.override.yml"
 # upstream's service names (community/docker-compose/docker-compose.yml); reconfigure is one-shot. The
-# 22.10+ files add timescaledb (long-running) and migrate-metrics-meta (one-shot, 22.10-23.04)
+# 22.10+ files add timescaledb (long-running) and migrate-metrics-meta (one-shot, 22.10-23.04); 23.10+
+# mongodb (long-running) and mongodb-rs-init (one-shot)
 SERVICES = ("rabbitmq", "fifo", "che", "axe", "api")
 ENGINES_AND_API = ("fifo", "che", "axe", "api")
 #: where the services see the project's bin/, etc/ and var/ (the compose files mount them there)
@@ -82,6 +86,36 @@ def services(text: str) -> dict[str, dict[str, Any]]:
     """The services of a compose file's text, YAML anchors and ``<<`` merges resolved."""
     doc = yaml.safe_load(text) or {}
     return dict(doc.get("services") or {})
+
+
+class NotACompose(ValueError):
+    """A text that is not a Compose file: invalid YAML, or no mapping of services; ``line`` (1-based) when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def override_services(text: str) -> dict[str, int]:
+    """The services an override file names -> the line each is named at (1-based); :class:`NotACompose` when
+    the text is not YAML, or its top level is not a mapping whose ``services`` (when present) is one."""
+    try:
+        node = yaml.compose(text)
+        yaml.safe_load(text)  # anchors, merges and tags as Compose reads them
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise NotACompose(f"invalid YAML: {getattr(exc, 'problem', None) or exc}",
+                          mark.line + 1 if mark else None) from None
+    if node is None:
+        return {}
+    if not isinstance(node, yaml.MappingNode):
+        raise NotACompose("its top level is not a mapping", node.start_mark.line + 1)
+    svcs = next((v for k, v in node.value if k.value == "services"), None)
+    if svcs is None or (isinstance(svcs, yaml.ScalarNode) and svcs.value in ("", "null", "~")):
+        return {}
+    if not isinstance(svcs, yaml.MappingNode):
+        raise NotACompose("`services` is not a mapping of service names", svcs.start_mark.line + 1)
+    return {str(k.value): k.start_mark.line + 1 for k, _v in svcs.value}
 
 
 def override_strays(override_text: str, target_text: str) -> list[str]:

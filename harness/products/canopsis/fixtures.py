@@ -41,6 +41,11 @@ class CanopsisStandin:
         return CanopsisNode.of(Environment.from_inventory(self.inventory))
 
     @property
+    def project(self) -> compose.Project:
+        """The Compose project of an ``install: compose`` environment (:class:`compose.Project`)."""
+        return compose.Project.of(Environment.from_inventory(self.inventory))
+
+    @property
     def api(self) -> CanopsisApi:
         assert self.inventory.front_door
         return CanopsisApi(self.inventory.front_door, max_wait=60)
@@ -121,6 +126,18 @@ def compose_installation(config: pytest.Config, base: Path, version: str) -> Ite
         yield c
     finally:
         standins.down(c.inventory)
+
+
+def compose_fixture(version: str, name: str) -> Any:
+    """A module fixture of a Compose installation of ``version`` (:func:`compose_installation`), for a suite:
+    ``cps = compose_fixture("23.04.0", "canopsis-compose-mongodb")``."""
+
+    @pytest.fixture(scope="module")
+    def cps(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CanopsisStandin]:
+        with compose_installation(request.config, tmp_path_factory.mktemp(name), version) as c:
+            yield c
+
+    return cps
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -2,7 +2,9 @@
 
 Params (:class:`UpdateParams`): ``to`` (target version, required), ``from`` (installed version; default the inventory's
 ``facts.version``), ``edition`` (core|cat; default ``facts.edition``), ``broadcast_minutes`` (30),
-``guides_followed`` (ids of the migration guides already carried out, e.g. ``["migration-4.5.0"]``).
+``guides_followed`` (ids of the migration guides already carried out, e.g. ``["migration-4.5.0"]``),
+``compose_override`` (Compose installation: the operator's ``docker-compose.override.yml`` for the target,
+a file beside the plan).
 
 Steps: post a broadcast message → apply the release note of every version after the installed one up to
 the target, oldest first (one step each, so the journal says which were applied) → ``canoctl stop`` →
@@ -31,9 +33,16 @@ one-shot reconfigure service runs with the notes' flags to its end (``up --exit-
 have no ``condition:``), then ``docker-compose up -d``, then verify. A 22.10+ target's files order the
 one-shot jobs themselves (reconfigure, migrate-metrics-meta: ``condition: service_completed_successfully``,
 after ``timescaledb`` and ``rabbitmq`` are ``service_healthy``), so ``docker-compose up -d`` alone runs them
-first and fails if one exits non-zero. Rollback: canopsis.toml and the
-previous reference files restored, reconfigure, ``up -d`` recreating the engines and the API, verify. A
-target without reference files is refused at planning.
+first and fails if one exits non-zero (from 23.10: mongodb-rs-init after ``mongodb`` is ``service_healthy``,
+then reconfigure after it). Rollback: canopsis.toml and the previous reference files restored, reconfigure,
+``up -d`` recreating the engines and the API, verify. A target without reference files is refused at planning.
+
+Across a service rename (23.10 drops migrate-metrics-meta), the override the installation has names a service
+the target lacks, and is refused (Compose would start it on its own). The operator edits it for the target:
+``params.compose_override: PATH`` (relative to the plan file's directory) is checked at planning (it exists,
+parses as YAML, names only services of the target's docker-compose.yml: :class:`PlanError` naming the file
+otherwise, nothing touched), written by the resync step in place of the kept one, and put back to the old
+one by the rollback's restore; the precheck and preflight judge it, the override that will be in force.
 """
 
 from __future__ import annotations
@@ -74,6 +83,11 @@ class UpdateParams(Params):
     guides_followed: list[str] = Field(default_factory=list, description=(
         "ids of the migration guides already carried out (e.g. migration-4.5.0): an update across a release "
         "note that mandates one is refused otherwise"))
+    compose_override: str | None = Field(None, description=(
+        "Compose installation: the operator's docker-compose.override.yml for the target (a path, relative to "
+        "the plan file's directory), written in place of the installed one by the update and put back by its "
+        "rollback; it may name only services of the target's docker-compose.yml (e.g. without "
+        "migrate-metrics-meta for 23.10.0). Default: the installed override is kept"))
 
 
 def resolve(plan: Plan, params: UpdateParams, inv: Inventory) -> dict[str, Any]:
@@ -104,7 +118,46 @@ def resolve(plan: Plan, params: UpdateParams, inv: Inventory) -> dict[str, Any]:
     loaded = [notes.load(repo, v) for v in path]
     _guides_followed(repo, loaded, params.guides_followed, current, to)
     return {"from": current, "to": to, "edition": edition, "path": path, "notes": loaded,
-            "minutes": params.broadcast_minutes}
+            "minutes": params.broadcast_minutes, "override": given_override(plan, params, inv)}
+
+
+def given_override(plan: Plan, params: UpdateParams, inv: Inventory) -> tuple[Path, str] | None:
+    """``params.compose_override``: its path and text, checked (:class:`PlanError` naming the file and the fix,
+    nothing touched): a Compose installation's, a file there, YAML with a ``services:`` mapping, and only
+    services the target's docker-compose.yml has. None without the param."""
+    if params.compose_override is None:
+        return None
+    field, to = "params.compose_override", params.to
+    if inv.facts.get("install") != "compose":
+        raise PlanError("params.compose_override is a Compose installation's docker-compose.override.yml, and "
+                        f"this inventory's installation is {inv.facts.get('install') or 'packages'}", field=field,
+                        hint="remove params.compose_override (facts.install: compose has a Compose project)")
+    path = plan.resolve_path(params.compose_override)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PlanError(f"the override for {to} given by params.compose_override does not exist", file=str(path),
+                        field=field, hint=f"write the {compose.OVERRIDE} for {to} there (a path relative to the "
+                        "plan file's directory), or remove params.compose_override to keep the installed one"
+                        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanError(f"cannot read the override given by params.compose_override: {exc}", file=str(path),
+                        field=field, hint="give a readable UTF-8 file") from None
+    try:
+        svcs = compose.override_services(text)
+    except compose.NotACompose as exc:
+        raise PlanError(f"the override given by params.compose_override is not a Compose file: {exc}",
+                        file=str(path), line=exc.line, field=field, hint="fix it: a YAML mapping whose "
+                        "`services:` maps each service name to its settings, as docker-compose.override.yml") from None
+    target = compose.reference(str(inv.facts.get("compose_reference", "")), to).read_text()
+    strays = [name for name in svcs if name not in compose.services(target)]
+    if strays:
+        raise PlanError(f"the override given by params.compose_override names {', '.join(strays)}, which Canopsis "
+                        f"{to}'s {compose.FILE} does not have: Compose would start each as a service of its own",
+                        file=str(path), line=svcs[strays[0]], field=field,
+                        hint=f"remove {', '.join(strays)} from {path.name} (the services of {to}: "
+                             f"{', '.join(compose.services(target))})")
+    return path, text
 
 
 def _guides_followed(repo: Path, loaded: list[notes.ReleaseNote], followed: list[str], current: str, to: str) -> None:
@@ -145,7 +198,8 @@ def steps(plan: Plan, params: UpdateParams, inv: Inventory) -> list[Step]:
                                                                       or "nothing to apply")))
     if inv.facts.get("install") == "compose":
         ref = compose.reference(str(inv.facts.get("compose_reference", "")), to)
-        return out + _compose_steps(common, flags, plan.ready_timeout, compose.ordered_jobs(ref.read_text()))
+        return out + _compose_steps(common, flags, plan.ready_timeout, compose.ordered_jobs(ref.read_text()),
+                                    r["override"])
     tool = "dnf" if calver else "yum"
     out.append(Step(f"stop@{NODE}", NODE, "canopsis.stop", common, description="canoctl stop"))
     out.append(Step(f"packages@{NODE}", NODE, "canopsis.packages", {**common, "tool": tool},
@@ -162,14 +216,19 @@ def steps(plan: Plan, params: UpdateParams, inv: Inventory) -> list[Step]:
     return out
 
 
-def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float, jobs: list[str]) -> list[Step]:
+def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float, jobs: list[str],
+                   given: tuple[Path, str] | None = None) -> list[Step]:
     up = (f"docker-compose up -d (Compose runs {', '.join(jobs)} first: condition: service_completed_successfully"
           f"; CPS_RECONFIGURE_FLAGS={' '.join(flags)})" if jobs else
           f"docker-compose up --exit-code-from reconfigure reconfigure ({' '.join(flags)}), "
           "then docker-compose up -d".replace("( )", "()").replace(" ()", ""))
-    return [Step(f"compose-files@{NODE}", NODE, "canopsis.compose_files", common,
-                 description=f"docker-compose.yml, .env, compose.env <- reference files of {common['to']} "
-                             "(docker-compose.override.yml and etc/conf.d/canopsis-override.toml kept)"),
+    files = (f"docker-compose.yml, .env, compose.env <- reference files of {common['to']} "
+             + (f"(etc/conf.d/canopsis-override.toml kept), {compose.OVERRIDE} <- {given[0]} "
+                "(params.compose_override)" if given else
+                "(docker-compose.override.yml and etc/conf.d/canopsis-override.toml kept)"))
+    return [Step(f"compose-files@{NODE}", NODE, "canopsis.compose_files",
+                 {**common, **({"override": given[1], "override_file": str(given[0])} if given else {})},
+                 description=files),
             Step(f"compose-up@{NODE}", NODE, "canopsis.compose_up", {**common, "flags": flags},
                  gate=Gate("canopsis.ready", timeout),
                  description=up),
@@ -216,30 +275,38 @@ def precheck(env: Environment, plan: Plan, params: UpdateParams) -> None:
         if err:
             raise RefusedError(err)
     _mongodb_fcv(node, r)
-    if (stray := _override_check(env, r["to"])) and not stray.ok:
+    if (stray := _override_check(env, r["to"], r["override"])) and not stray.ok:
         raise RefusedError(f"{stray.detail}\nHint: {stray.fix}")
     compose_url = str(reveal(env.inventory.facts.get("node_amqp_url", ""))) \
         if env.inventory.facts.get("install") == "compose" else ""
     _broker_reachable(node, compose_url)
 
 
-def _override_check(env: Environment, to: str) -> Check | None:
-    """``compose override``, for a Compose installation: the operator's docker-compose.override.yml names no
-    service the target's docker-compose.yml lacks (:func:`compose.override_strays`). None for packages."""
+def _override_check(env: Environment, to: str, given: tuple[Path, str] | None = None) -> Check | None:
+    """``compose override``, for a Compose installation: the docker-compose.override.yml in force after the
+    resync — ``given`` (params.compose_override: path, text) when the plan gives one, else the installed
+    one — names no service the target's docker-compose.yml lacks (:func:`compose.override_strays`). None for
+    packages."""
     if env.inventory.facts.get("install") != "compose":
         return None
-    project = compose.Project.of(env)
-    path, text = f"{project.dir}/{compose.OVERRIDE}", project.read_or_none(compose.OVERRIDE)
+    text: str | None
+    if given is not None:
+        path, text = f"{given[0]} (params.compose_override)", given[1]
+    else:
+        project = compose.Project.of(env)
+        path, text = f"{project.dir}/{compose.OVERRIDE}", project.read_or_none(compose.OVERRIDE)
     if text is None:
         return Check("compose override", NODE, True, f"no {compose.OVERRIDE}")
     target = compose.reference(str(env.inventory.facts["compose_reference"]), to).read_text()
     strays = compose.override_strays(text, target)
     if not strays:
-        return Check("compose override", NODE, True, f"every service {compose.OVERRIDE} names is in {to}'s files")
+        return Check("compose override", NODE, True, f"every service {path if given else compose.OVERRIDE} "
+                     f"names is in {to}'s files")
     return Check("compose override", NODE, False,
                  f"{path} names {', '.join(strays)}, which Canopsis {to}'s {compose.FILE} does not have: Compose "
                  "would start each as a service of its own",
-                 f"remove {', '.join(strays)} from {compose.OVERRIDE} (dropped upstream by {to}), then run again")
+                 f"remove {', '.join(strays)} from {compose.OVERRIDE} (dropped upstream by {to}), then run again; "
+                 f"or give the override edited for {to} as params.compose_override (a file beside the plan)")
 
 
 def facts(env: Environment, plan: Plan, params: UpdateParams) -> dict[str, dict[str, str]]:
@@ -272,7 +339,8 @@ def preflight(env: Environment, plan: Plan, params: UpdateParams) -> list[Check]
                             "nothing to update: choose a later params.to")]
     out.append(Check("upgrade path", NODE, True, f"{installed} → {params.to} ({versions.kind(installed, params.to)}"
                      f"): release notes {', '.join(path)}"))
-    return [*out, *filter(None, [_override_check(env, params.to)])]
+    given = given_override(plan, params, env.inventory)
+    return [*out, *filter(None, [_override_check(env, params.to, given)])]
 
 
 FCV_QUERY = "JSON.stringify(db.adminCommand({getParameter: 1, featureCompatibilityVersion: 1}))"
