@@ -117,6 +117,21 @@ def test_the_operators_files_are_untouched_and_the_reference_files_are_the_targe
     assert "CANOPSIS_IMAGE_TAG=23.04.0\n" in project.read(".env")
 
 
+def test_no_artefact_of_the_run_carries_the_passwords_of_compose_env(update: RecordedUpdate,
+                                                                     project: compose.Project) -> None:
+    """compose.env holds the installation's broker, database and cache passwords; the resync keeps the files
+    it replaces on the node (``.harness-backup``) and journals their digests, so no file of the run has them."""
+    assert update.outcome == Outcome.SUCCESS
+    secret = [ln for ln in project.read("compose.env").splitlines()
+              if "=" in ln and not ln.startswith("#") and ("PASS" in ln.split("=")[0] or "@" in ln)]
+    assert len(secret) >= 3, secret
+    leaks = [(f.name, ln) for f in update.run.run_dir.rglob("*") if f.is_file()
+             for ln in secret if ln in f.read_text(errors="replace")]
+    assert not leaks, leaks
+    before = update.run.observations["compose-files@node"]["before"]
+    assert project.transport.exists(f"{project.dir}/{compose.BACKUP}/{before['compose.env']}")
+
+
 def test_a_failing_job_stops_compose_before_the_engines_and_the_update_rolls_back(
         update: RecordedUpdate, cps: CanopsisStandin, project: compose.Project, operator_files: dict[str, str],
         tmp_path: Path) -> None:

@@ -8,8 +8,9 @@ up to date (package, version document, edition, and every unit running the targe
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.engine.actions import StepContext
 from harness.engine.step import Gate
@@ -218,12 +219,19 @@ class ComposeFiles(_PackageStep):
     22.10 ``${CPS_EDITION}.env``) with the target version's, all of them, as upstream says; a reference file
     the target's set does not have is removed. The operator's docker-compose.override.yml and etc/
     (canopsis-override.toml) are left as they are, unless the plan gives the override for the target
-    (``override``, from params.compose_override): then it is written too, and recorded in ``before``."""
+    (``override_file``, from params.compose_override): then it is written too.
+
+    Before anything changes, each file the step may change is kept on the host (:meth:`compose.Project.keep`)
+    and ``before`` records its SHA-256 (None: absent): the journal holds digests, never the files, whose
+    compose.env carries the installation's passwords."""
 
     def skip(self, ctx: StepContext) -> str | None:
         current = _project_files(ctx)
-        ctx.observation.setdefault("before", current)
-        ctx.persist()  # the files to go back to, before anything changes
+        if "before" not in ctx.observation:  # a resumed attempt keeps the first one's: the files may have changed
+            project = compose.Project.of(ctx.env)
+            ctx.observation["before"] = {name: project.keep(name) if text is not None else None
+                                         for name, text in current.items()}
+            ctx.persist()  # the files to go back to, before anything changes
         target = _target(ctx)
         if current == target:
             return f"{', '.join(_present(target))} are the reference files of {ctx.step.args['to']}"
@@ -239,20 +247,34 @@ def _present(files: dict[str, str | None]) -> list[str]:
     return [name for name, text in files.items() if text is not None]
 
 
-def _project_files(ctx: StepContext, names: Iterable[str] | None = None) -> dict[str, str | None]:
-    """Each of ``names`` (default: every reference file name any version has, and the override when the step
-    writes one) -> its text in the project, None when it has no such file."""
+def _project_files(ctx: StepContext) -> dict[str, str | None]:
+    """Each reference file name any version has (and the override when the step writes one) -> its text in
+    the project, None when it has no such file."""
     project = compose.Project.of(ctx.env)
-    if names is None:
-        given = (compose.OVERRIDE,) if ctx.step.args.get("override") is not None else ()
-        names = (*compose.known_files(ctx.env.inventory.facts["compose_reference"]), *given)
+    given = (compose.OVERRIDE,) if ctx.step.args.get("override_file") else ()
+    names = (*compose.known_files(ctx.env.inventory.facts["compose_reference"]), *given)
     return {name: project.read_or_none(name) for name in names}
+
+
+def _given_override(ctx: StepContext) -> str | None:
+    """The text of params.compose_override's file, as planned (its SHA-256 in the step); None without one."""
+    path, want = ctx.step.args.get("override_file"), ctx.step.args.get("override_sha256")
+    if not path:
+        return None
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise StepFailed(ctx.step.id, f"cannot read {path} (params.compose_override): {exc}") from None
+    if compose.sha256(data) != want:
+        raise StepFailed(ctx.step.id, f"{path} (params.compose_override) changed since the plan was made: plan "
+                         "again to review it")
+    return data.decode()
 
 
 def _target(ctx: StepContext) -> dict[str, str | None]:
     ref, to = ctx.env.inventory.facts["compose_reference"], ctx.step.args["to"]
     mine = compose.files(ref, to)
-    given = ctx.step.args.get("override")
+    given = _given_override(ctx)
     return {**{name: compose.reference(ref, to, name).read_text() for name in mine},
             **{name: None for name in compose.known_files(ref) if name not in mine},
             **({compose.OVERRIDE: given} if given is not None else {})}
@@ -272,15 +294,26 @@ def _write(ctx: StepContext, files: dict[str, str | None], current: dict[str, st
 
 class ComposeRestore:
     """Put the reference files (and the override, when the run wrote one) back as they were before the run
-    (``content``: name -> text, None for a file the project did not have)."""
+    (``content``: name -> the SHA-256 :class:`ComposeFiles` kept it under, None for a file the project did not
+    have), from the copies kept on the host."""
 
     def skip(self, ctx: StepContext) -> str | None:
-        before = ctx.step.args["content"]
-        return f"{', '.join(_present(before))} are as before the run" if _project_files(ctx, before) == before \
-            else None
+        before: dict[str, str | None] = ctx.step.args["content"]
+        if compose.Project.of(ctx.env).digests(before) == before:
+            return f"{', '.join(_present(before))} are as before the run"
+        return None
 
     def run(self, ctx: StepContext) -> None:
-        _write(ctx, ctx.step.args["content"], _project_files(ctx, ctx.step.args["content"]))
+        before: dict[str, str | None] = ctx.step.args["content"]
+        project = compose.Project.of(ctx.env)
+        now = project.digests(before)
+        for name, digest in before.items():
+            if now[name] != digest:
+                try:
+                    project.put_back(name, digest)
+                except ValueError as exc:
+                    raise StepFailed(ctx.step.id, f"{exc}: restore {name} by hand (the update's reference files "
+                                     f"are upstream's for the version it came from)") from None
 
 
 class ComposeUp(_PackageStep):

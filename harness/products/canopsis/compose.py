@@ -25,7 +25,9 @@ that set (the shells become ``mongosh``).
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -52,6 +54,20 @@ SERVICE_ROOT = "/opt/canopsis"
 # fixed scripts; what they act on comes as arguments
 _PROBE = ("if command -v docker-compose >/dev/null 2>&1; then echo docker-compose; "
           "elif docker compose version >/dev/null 2>&1; then echo docker compose; else exit 1; fi")
+#: where a project keeps the files an update replaced (its own directory, on the host: the files hold the
+#: installation's passwords, e.g. compose.env's broker and database URLs, which must not travel into a journal)
+BACKUP = ".harness-backup"
+#: copy "$1" to "$2/$3" (the directory made private), keeping its mode; an existing copy of that content is kept
+_KEEP = ('set -e; mkdir -p "$2"; chmod 700 "$2"; [ -e "$2/$3" ] && exit 0; '
+         'cp -p -- "$1" "$2/$3.tmp"; mv -f -- "$2/$3.tmp" "$2/$3"')
+#: copy "$1" over "$2", keeping its mode (through a temporary name, so "$2" is never half-written)
+_PUT_BACK = 'set -e; cp -p -- "$1" "$2.tmp"; mv -f -- "$2.tmp" "$2"'
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 _SWEEP = ('command -v docker >/dev/null 2>&1 || exit 0; ids=$(docker ps -aq --filter "label=$1"); '
           '[ -z "$ids" ] || docker rm -f -v $ids >/dev/null; nets=$(docker network ls -q --filter "label=$1"); '
           '[ -z "$nets" ] || docker network rm $nets >/dev/null; exit 0')
@@ -222,6 +238,42 @@ class Project:
 
     def write(self, rel: str, text: str) -> None:
         self.transport.put(f"{self.dir}/{rel}", text.encode())
+
+    def keep(self, rel: str) -> str | None:
+        """Keep a copy of ``rel`` on the host, in :data:`BACKUP`, named by the SHA-256 of its content, and return
+        that digest (None: the project has no such file). What a rollback needs is then the digest alone."""
+        path = f"{self.dir}/{rel}"
+        try:
+            digest = sha256(self.transport.get(path))
+        except FileNotFoundError:
+            return None
+        self.transport.run(["sh", "-c", _KEEP, "keep", path, f"{self.dir}/{BACKUP}", digest], timeout=60).check()
+        return digest
+
+    def put_back(self, rel: str, digest: str | None) -> None:
+        """Make ``rel`` the content :meth:`keep` returned ``digest`` for (None: no such file). Raises
+        :class:`ValueError` naming the copy when it is gone or no longer has that content."""
+        if digest is None:
+            self.remove(rel)
+            return
+        kept = f"{self.dir}/{BACKUP}/{digest}"
+        try:
+            data = self.transport.get(kept)
+        except FileNotFoundError:
+            raise ValueError(f"the copy of {rel} kept before the update ({kept}) is gone") from None
+        if sha256(data) != digest:
+            raise ValueError(f"the copy of {rel} kept before the update ({kept}) was changed since")
+        self.transport.run(["sh", "-c", _PUT_BACK, "put-back", kept, f"{self.dir}/{rel}"], timeout=60).check()
+
+    def digests(self, names: Iterable[str]) -> dict[str, str | None]:
+        """Each of ``names`` -> the SHA-256 of its content in the project, None when it has no such file."""
+        out: dict[str, str | None] = {}
+        for rel in names:
+            try:
+                out[rel] = sha256(self.transport.get(f"{self.dir}/{rel}"))
+            except FileNotFoundError:
+                out[rel] = None
+        return out
 
     def remove(self, rel: str) -> None:
         self.transport.run(["rm", "-f", "--", f"{self.dir}/{rel}"], timeout=60).check()

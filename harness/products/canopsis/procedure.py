@@ -134,7 +134,7 @@ def given_override(plan: Plan, params: UpdateParams, inv: Inventory) -> tuple[Pa
                         hint="remove params.compose_override (facts.install: compose has a Compose project)")
     path = plan.resolve_path(params.compose_override)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode()  # not read_text(): its newline translation would change the digest
     except FileNotFoundError:
         raise PlanError(f"the override for {to} given by params.compose_override does not exist", file=str(path),
                         field=field, hint=f"write the {compose.OVERRIDE} for {to} there (a path relative to the "
@@ -227,7 +227,8 @@ def _compose_steps(common: dict[str, Any], flags: list[str], timeout: float, job
                 "(params.compose_override)" if given else
                 "(docker-compose.override.yml and etc/conf.d/canopsis-override.toml kept)"))
     return [Step(f"compose-files@{NODE}", NODE, "canopsis.compose_files",
-                 {**common, **({"override": given[1], "override_file": str(given[0])} if given else {})},
+                 {**common, **({"override_file": str(given[0]), "override_sha256": compose.sha256(given[1].encode())}
+                               if given else {})},
                  description=files),
             Step(f"compose-up@{NODE}", NODE, "canopsis.compose_up", {**common, "flags": flags},
                  gate=Gate("canopsis.ready", timeout),

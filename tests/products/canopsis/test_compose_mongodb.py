@@ -108,7 +108,7 @@ def test_a_23_10_to_24_04_plan_keeps_the_override_and_needs_the_24_04_guide(tmp_
     assert [s.id.split("@")[0] for s in steps] == ["broadcast", "release-note-23.10.1", "release-note-24.04.0",
                                                     "compose-files", "compose-up", "verify"]
     files, up = steps[3], steps[4]
-    assert "override" not in files.args and "docker-compose.override.yml and" in files.description
+    assert "override_file" not in files.args and "docker-compose.override.yml and" in files.description
     assert "Compose runs mongodb-rs-init, reconfigure first" in up.description
 
 
@@ -126,7 +126,8 @@ def test_the_override_for_the_target_is_planned_into_the_resync_relative_to_the_
     plan = _plan(tmp_path, _override_of("23.10.0"))
     steps = plan_steps(plan, _inv(tmp_path / "env"))
     files = next(s for s in steps if s.id == "compose-files@node")
-    assert files.args["override"] == _override_of("23.10.0")
+    assert "override" not in files.args  # the file's text stays out of the plan and the journal: its digest
+    assert files.args["override_sha256"] == compose.sha256(_override_of("23.10.0").encode())
     assert files.args["override_file"] == str(tmp_path / "plans" / "mine.yml")
     assert f"docker-compose.override.yml <- {tmp_path / 'plans' / 'mine.yml'}" in files.description
 
@@ -186,21 +187,63 @@ def test_the_resync_writes_the_given_override_and_the_restore_puts_the_old_one_b
         shutil.copy(SOURCE / "compose" / "23.04.0" / name, project / name)
     old, new = _override_of("23.04.0"), _override_of("23.10.0")
     (project / compose.OVERRIDE).write_text(old)
+    (project / "compose.env").chmod(0o600)  # it holds the installation's passwords
+    secret = (project / "compose.env").read_text()
+    mine = tmp_path / "mine.yml"
+    mine.write_text(new)
     env = Environment.from_inventory(inv)
+    args = {"to": "23.10.0", "override_file": str(mine), "override_sha256": compose.sha256(new.encode())}
     ctx = StepContext(env=env, plan=Plan(procedure="canopsis-update"), observations={},
-                      step=Step("compose-files@node", "node", "canopsis.compose_files",
-                                {"to": "23.10.0", "override": new, "override_file": "/p/mine.yml"}))
+                      step=Step("compose-files@node", "node", "canopsis.compose_files", args))
     assert ComposeFiles().skip(ctx) is None
     ComposeFiles().run(ctx)
     assert (project / compose.OVERRIDE).read_text() == new
     assert compose.OVERRIDE in ctx.observation["written"]
-    assert ctx.observation["before"][compose.OVERRIDE] == old
+    before = ctx.observation["before"]
+    assert before[compose.OVERRIDE] == compose.sha256(old.encode()) and before["compose.env"] == compose.sha256(
+        secret.encode())
+    assert "cpsrabbit" not in json.dumps(ctx.observation), "the journal would carry compose.env's passwords"
+    kept = project / compose.BACKUP
+    assert (kept / before["compose.env"]).read_text() == secret and oct(kept.stat().st_mode & 0o777) == "0o700"
     restore = StepContext(env=env, plan=ctx.plan, observations={}, step=Step(
-        "rb-compose-files@node", "node", "canopsis.compose_restore", {"content": ctx.observation["before"]}))
+        "rb-compose-files@node", "node", "canopsis.compose_restore", {"content": before}))
     assert ComposeRestore().skip(restore) is None
     ComposeRestore().run(restore)
+    assert ComposeRestore().skip(restore) is not None
     assert (project / compose.OVERRIDE).read_text() == old
     assert (project / compose.FILE).read_text() == (SOURCE / "compose" / "23.04.0" / compose.FILE).read_text()
+    assert (project / "compose.env").read_text() == secret and (project / "compose.env").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_restore_refuses_a_kept_copy_changed_since_and_the_resync_a_given_override_changed_since(
+        tmp_path: Path) -> None:
+    from harness.engine.actions import StepContext
+    from harness.engine.step import Step
+    from harness.environment import Environment
+    from harness.errors import StepFailed
+    from harness.products.canopsis.actions import ComposeFiles, ComposeRestore
+
+    inv = _inv(tmp_path / "env")
+    project = Path(str(inv.facts["compose_dir"]))
+    project.mkdir(parents=True, exist_ok=True)
+    (project / compose.FILE).write_text("services: {}\n")
+    env = Environment.from_inventory(inv)
+    digest = compose.Project.of(env).keep(compose.FILE)
+    assert digest is not None
+    (project / compose.FILE).write_text("services: {api: {}}\n")
+    (project / compose.BACKUP / digest).write_text("tampered\n")
+    restore = StepContext(env=env, plan=Plan(procedure="canopsis-update"), observations={}, step=Step(
+        "rb-compose-files@node", "node", "canopsis.compose_restore", {"content": {compose.FILE: digest}}))
+    with pytest.raises(StepFailed, match=r"kept before the update .* was changed since"):
+        ComposeRestore().run(restore)
+    assert (project / compose.FILE).read_text() == "services: {api: {}}\n"  # left as it was
+    mine = tmp_path / "mine.yml"
+    mine.write_text("services: {api: {}}\n")
+    files = StepContext(env=env, plan=restore.plan, observations={}, step=Step(
+        "compose-files@node", "node", "canopsis.compose_files",
+        {"to": "23.10.0", "override_file": str(mine), "override_sha256": compose.sha256(b"something else")}))
+    with pytest.raises(StepFailed, match=r"changed since the plan was made"):
+        ComposeFiles().skip(files)
 
 
 # ------------------------------------------------------------------ the mongodb stand-in, as processes
