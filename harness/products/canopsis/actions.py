@@ -226,15 +226,14 @@ class ComposeFiles(_PackageStep):
     compose.env carries the installation's passwords."""
 
     def skip(self, ctx: StepContext) -> str | None:
-        current = _project_files(ctx)
+        current, target = _project_files(ctx), _target(ctx)
+        if current == target:  # nothing kept either: a second run changes nothing on the node
+            return f"{', '.join(_present(target))} are the reference files of {ctx.step.args['to']}"
         if "before" not in ctx.observation:  # a resumed attempt keeps the first one's: the files may have changed
             project = compose.Project.of(ctx.env)
             ctx.observation["before"] = {name: project.keep(name) if text is not None else None
                                          for name, text in current.items()}
             ctx.persist()  # the files to go back to, before anything changes
-        target = _target(ctx)
-        if current == target:
-            return f"{', '.join(_present(target))} are the reference files of {ctx.step.args['to']}"
         return None
 
     def run(self, ctx: StepContext) -> None:

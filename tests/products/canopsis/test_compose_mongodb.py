@@ -205,6 +205,10 @@ def test_the_resync_writes_the_given_override_and_the_restore_puts_the_old_one_b
     assert "cpsrabbit" not in json.dumps(ctx.observation), "the journal would carry compose.env's passwords"
     kept = project / compose.BACKUP
     assert (kept / before["compose.env"]).read_text() == secret and oct(kept.stat().st_mode & 0o777) == "0o700"
+    copies = sorted(p.name for p in kept.iterdir())
+    again = StepContext(env=env, plan=ctx.plan, observations={}, step=ctx.step)  # a second run
+    assert ComposeFiles().skip(again) is not None
+    assert "before" not in again.observation and sorted(p.name for p in kept.iterdir()) == copies  # nothing kept
     restore = StepContext(env=env, plan=ctx.plan, observations={}, step=Step(
         "rb-compose-files@node", "node", "canopsis.compose_restore", {"content": before}))
     assert ComposeRestore().skip(restore) is None
