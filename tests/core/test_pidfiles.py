@@ -90,8 +90,10 @@ def test_descendants_are_the_whole_tree_under_a_process() -> None:
             return sorted(Path(f"/proc/{p}/cmdline").read_bytes().decode().replace("\0", " ").strip()
                           for p in descendants(tree.pid))
 
-        wait_until(lambda: len(names()) >= 4, timeout=10, interval=0.02, what="the tree to fork")
-        assert names() == ["sh -c sleep 60 & sleep 61; :", "sleep 60", "sleep 61", "sleep 62"]
+        # until each child has exec'ed: a child forked and not yet exec'ed still shows its parent's command line
+        want = ["sh -c sleep 60 & sleep 61; :", "sleep 60", "sleep 61", "sleep 62"]
+        wait_until(lambda: names() == want, timeout=10, interval=0.02, what=f"the tree {want} to fork and exec")
+        assert names() == want
         assert tree.pid in descendants(os.getpid())
     finally:
         for pid in [*descendants(tree.pid), tree.pid]:
