@@ -1,8 +1,9 @@
-"""What the bench scripts share: which backends to measure on."""
+"""What the bench scripts share: which backends to measure on, and how a Zato update's time splits."""
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def add_backend_option(ap: argparse.ArgumentParser) -> None:
@@ -24,3 +25,18 @@ def backends(choice: str) -> list[str]:
                 continue
         out.append(backend)
     return out
+
+
+def zato_split(run: Any) -> dict[str, float]:
+    """A finished Zato update (a :class:`harness.engine.runner.Run`) as the executor saw it: the code-update
+    stage's wall time (every host at once, from the journal), the `zato stop`/`zato start` commands (whose
+    stderr watch alone is 1.2 s a start), the old processes' exit the stop step waits out (`zato stop` returns
+    at once; gunicorn's graceful stop is the product's time too), and the readiness gates (boot until
+    `Started`, ping, back in the load balancer's rotation). Seconds each."""
+    ts = [r["ts"] for r in run.journal_records() if r["event"] == "step"
+          and r.get("action") in ("zato.git_pull", "zato.install")]
+    obs = [run.observations.get(rec.step.id, {}) for rec in run.records.values()
+           if rec.step.action in ("zato.stop", "zato.start")]
+    return {"code_s": max(ts) - min(ts) if ts else 0.0,
+            **{out: sum(o.get(key, 0.0) for o in obs)
+               for out, key in (("commands_s", "command_s"), ("exits_s", "stopped_after"), ("gates_s", "gate_s"))}}

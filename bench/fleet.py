@@ -25,7 +25,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
+from _common import add_backend_option, backends, zato_split  # bench/, on sys.path when run as a script
 
 from harness import standins
 from harness.engine.runner import Run
@@ -94,22 +94,14 @@ def zato_rolling(backend: str, servers: int, tmp: Path) -> dict[str, Any]:
                 end = next((s.start + s.duration for s in samples if s.ok and s.served_by == r.component
                             and s.start >= after), end)
             own[r.component] = end - r.stopping.astimezone(UTC).timestamp()
-        ts = [rec["ts"] for rec in run.journal_records() if rec["event"] == "step"
-              and rec.get("action") in ("zato.git_pull", "zato.install")]
-        code = max(ts) - min(ts) if ts else 0.0
-        # the same split as bench/zato_update.py: the product's commands (`zato stop`/`zato start`, whose
-        # stderr watch alone is 1.2 s), the old processes' exit the step waits out, and the readiness gates
-        obs = [run.observations.get(rec.step.id, {}) for rec in run.records.values()
-               if rec.step.action in ("zato.stop", "zato.start")]
-        product = {k: sum(o.get(k, 0.0) for o in obs) for k in ("command_s", "stopped_after", "gate_s")}
+        split = zato_split(run)
+        code, product = split["code_s"], split["commands_s"] + split["exits_s"] + split["gates_s"]
         res = probe.result
         avail = check_availability(res, h)  # the LB's own restart drops requests (zato stop stops HAProxy)
         return {"servers": servers, "total_s": round(total, 2), "own_sum_s": round(sum(own.values()), 2),
                 "code_s": round(code, 2), "ratio": round(total / (sum(own.values()) + code), 3),
-                "commands_s": round(product["command_s"], 2), "exits_s": round(product["stopped_after"], 2),
-                "gates_s": round(product["gate_s"], 2),
-                "executor_s": round(total - code - sum(product.values()), 2),
-                "ratio_product": round(total / (code + sum(product.values())), 3),
+                **{k: round(split[k], 2) for k in ("commands_s", "exits_s", "gates_s")},
+                "executor_s": round(total - code - product, 2), "ratio_product": round(total / (code + product), 3),
                 "components": len(own), "sent": res.sent, "failed": len(res.failed),
                 "failed_outside_lb_restart": avail.details["failed_outside_lb_restart"],
                 "lb_restart_s": avail.details["lb_restart_s"]}

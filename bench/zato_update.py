@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import add_backend_option, backends  # bench/, on sys.path when run as a script
+from _common import add_backend_option, backends, zato_split  # bench/, on sys.path when run as a script
 
 from harness import standins
 from harness.engine.runner import Run
@@ -57,19 +57,8 @@ def one(backend: str, servers: int, base: Path) -> dict[str, float]:
         own_servers = sum((r.ready - r.stopping).total_seconds() for r in restarts
                           if r.role == "server" and r.stopping and r.ready)
         own_all = sum((r.ready - r.stopping).total_seconds() for r in restarts if r.stopping and r.ready)
-        # the code-update stage runs on every host at once: its wall time, from the journal
-        ts = [r["ts"] for r in run.journal_records() if r["event"] == "step"
-              and r.get("action") in ("zato.git_pull", "zato.install")]
-        code = max(ts) - min(ts) if ts else 0.0
-        # the restarts as the executor saw them: `zato stop`/`zato start` commands, then the readiness gate
-        # (boot until `Started`, ping, and back in the load balancer's rotation)
-        obs = [run.observations.get(rec.step.id, {}) for rec in run.records.values()
-               if rec.step.action in ("zato.stop", "zato.start")]
-        commands = sum(o.get("command_s", 0.0) for o in obs)
-        gates = sum(o.get("gate_s", 0.0) for o in obs)
-        # `zato stop` returns at once; the old process's own shutdown (gunicorn's graceful stop), which the
-        # step waits out before the start, is the product's time too
-        exits = sum(o.get("stopped_after", 0.0) for o in obs)
+        split = zato_split(run)
+        code, commands, gates, exits = (split[k] for k in ("code_s", "commands_s", "gates_s", "exits_s"))
         res = probe.result
         return {"up_s": up, "update_s": total, "servers_own_s": own_servers, "others_own_s": own_all - own_servers,
                 "code_s": code, "added_s": total - own_all - code, "ratio_servers": total / own_servers,

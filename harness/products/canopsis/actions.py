@@ -230,9 +230,7 @@ class ComposeFiles(_PackageStep):
         if current == target:  # nothing kept either: a second run changes nothing on the node
             return f"{', '.join(_present(target))} are the reference files of {ctx.step.args['to']}"
         if "before" not in ctx.observation:  # a resumed attempt keeps the first one's: the files may have changed
-            project = compose.Project.of(ctx.env)
-            ctx.observation["before"] = {name: project.keep(name) if text is not None else None
-                                         for name, text in current.items()}
+            ctx.observation["before"] = compose.Project.of(ctx.env).keep(current)
             ctx.persist()  # the files to go back to, before anything changes
         return None
 

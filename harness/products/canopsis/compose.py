@@ -57,9 +57,13 @@ _PROBE = ("if command -v docker-compose >/dev/null 2>&1; then echo docker-compos
 #: where a project keeps the files an update replaced (its own directory, on the host: the files hold the
 #: installation's passwords, e.g. compose.env's broker and database URLs, which must not travel into a journal)
 BACKUP = ".harness-backup"
-#: copy "$1" to "$2/$3" (the directory made private), keeping its mode; an existing copy of that content is kept
-_KEEP = ('set -e; mkdir -p "$2"; chmod 700 "$2"; [ -e "$2/$3" ] && exit 0; '
-         'cp -p -- "$1" "$2/$3.tmp"; mv -f -- "$2/$3.tmp" "$2/$3"')
+#: keep each of "$2"... in "$1" (the directory made private) as a copy named by its SHA-256, mode kept, an existing
+#: copy of that content left as it is; one line per file, in order: its SHA-256, or "-" when there is no such file
+_KEEP = ('set -e; d="$1"; shift; mkdir -p "$d"; chmod 700 "$d"; for f; do if [ -e "$f" ]; then '
+         's=$(sha256sum -- "$f" | cut -d" " -f1); [ -e "$d/$s" ] || { cp -p -- "$f" "$d/$s.tmp"; '
+         'mv -f -- "$d/$s.tmp" "$d/$s"; }; echo "$s"; else echo -; fi; done')
+#: the SHA-256 of each of "$@", one line each, in order ("-" when there is no such file)
+_DIGESTS = 'for f; do if [ -e "$f" ]; then sha256sum -- "$f" | cut -d" " -f1; else echo -; fi; done'
 #: copy "$1" over "$2", keeping its mode (through a temporary name, so "$2" is never half-written)
 _PUT_BACK = 'set -e; cp -p -- "$1" "$2.tmp"; mv -f -- "$2.tmp" "$2"'
 
@@ -239,16 +243,25 @@ class Project:
     def write(self, rel: str, text: str) -> None:
         self.transport.put(f"{self.dir}/{rel}", text.encode())
 
-    def keep(self, rel: str) -> str | None:
-        """Keep a copy of ``rel`` on the host, in :data:`BACKUP`, named by the SHA-256 of its content, and return
-        that digest (None: the project has no such file). What a rollback needs is then the digest alone."""
-        path = f"{self.dir}/{rel}"
-        try:
-            digest = sha256(self.transport.get(path))
-        except FileNotFoundError:
-            return None
-        self.transport.run(["sh", "-c", _KEEP, "keep", path, f"{self.dir}/{BACKUP}", digest], timeout=60).check()
-        return digest
+    def keep(self, names: Iterable[str]) -> dict[str, str | None]:
+        """Keep a copy of each of ``names`` on the host, in :data:`BACKUP`, named by the SHA-256 of its content,
+        in one command; each name -> that digest (None: the project has no such file). What a rollback needs is
+        then the digests alone."""
+        return self._per_file(names, "keep", _KEEP, f"{self.dir}/{BACKUP}")
+
+    def digests(self, names: Iterable[str]) -> dict[str, str | None]:
+        """Each of ``names`` -> the SHA-256 of its content in the project, None when it has no such file (one
+        command)."""
+        return self._per_file(names, "digests", _DIGESTS)
+
+    def _per_file(self, names: Iterable[str], tag: str, script: str, *first: str) -> dict[str, str | None]:
+        names = list(names)
+        res = self.transport.run(["sh", "-c", script, tag, *first, *(f"{self.dir}/{n}" for n in names)],
+                                 timeout=60).check()
+        lines = res.stdout.split()
+        if len(lines) != len(names):
+            raise ValueError(f"`{tag}` gave {len(lines)} digests for {len(names)} files: {res.stdout[-300:]!r}")
+        return {n: None if d == "-" else d for n, d in zip(names, lines, strict=True)}
 
     def put_back(self, rel: str, digest: str | None) -> None:
         """Make ``rel`` the content :meth:`keep` returned ``digest`` for (None: no such file). Raises
@@ -264,16 +277,6 @@ class Project:
         if sha256(data) != digest:
             raise ValueError(f"the copy of {rel} kept before the update ({kept}) was changed since")
         self.transport.run(["sh", "-c", _PUT_BACK, "put-back", kept, f"{self.dir}/{rel}"], timeout=60).check()
-
-    def digests(self, names: Iterable[str]) -> dict[str, str | None]:
-        """Each of ``names`` -> the SHA-256 of its content in the project, None when it has no such file."""
-        out: dict[str, str | None] = {}
-        for rel in names:
-            try:
-                out[rel] = sha256(self.transport.get(f"{self.dir}/{rel}"))
-            except FileNotFoundError:
-                out[rel] = None
-        return out
 
     def remove(self, rel: str) -> None:
         self.transport.run(["rm", "-f", "--", f"{self.dir}/{rel}"], timeout=60).check()

@@ -150,7 +150,7 @@ def given_override(plan: Plan, params: UpdateParams, inv: Inventory) -> tuple[Pa
                         file=str(path), line=exc.line, field=field, hint="fix it: a YAML mapping whose "
                         "`services:` maps each service name to its settings, as docker-compose.override.yml") from None
     target = compose.reference(str(inv.facts.get("compose_reference", "")), to).read_text()
-    strays = [name for name in svcs if name not in compose.services(target)]
+    strays = compose.override_strays(text, target)
     if strays:
         raise PlanError(f"the override given by params.compose_override names {', '.join(strays)}, which Canopsis "
                         f"{to}'s {compose.FILE} does not have: Compose would start each as a service of its own",

@@ -264,8 +264,8 @@ def haproxy_view(lb: ComponentHandle, files: LbFiles | None = None) -> dict[str,
     """
     t = lb.host.transport
     files = files or LbFiles.of(lb)
-    config, pid = files.config, str(files.pid)
-    if config is None or files.pid is None:
+    config, pid = files.config, files.pid
+    if config is None or pid is None:
         return None
     try:
         cmdline = t.get(f"/proc/{pid}/cmdline").decode(errors="replace")
@@ -274,7 +274,7 @@ def haproxy_view(lb: ComponentHandle, files: LbFiles | None = None) -> dict[str,
     if lbconfig.path(lb) not in cmdline.split("\0"):
         return None
     try:  # HAProxy -D logs as itself; in master-worker mode its workers log
-        workers: set[str] | None = {pid, *t.get(f"/proc/{pid}/task/{pid}/children").decode().split()}
+        workers: set[str] | None = {str(pid), *t.get(f"/proc/{pid}/task/{pid}/children").decode().split()}
     except (FileNotFoundError, PermissionError):
         workers = None  # no children file (a kernel without it): every line counts
     view = {m["server"]: LbServer(m["server"], "UP", None) for m in _CONFIG_SERVER.finditer(config)}

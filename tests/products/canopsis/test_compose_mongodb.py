@@ -232,7 +232,7 @@ def test_the_restore_refuses_a_kept_copy_changed_since_and_the_resync_a_given_ov
     project.mkdir(parents=True, exist_ok=True)
     (project / compose.FILE).write_text("services: {}\n")
     env = Environment.from_inventory(inv)
-    digest = compose.Project.of(env).keep(compose.FILE)
+    digest = compose.Project.of(env).keep([compose.FILE])[compose.FILE]
     assert digest is not None
     (project / compose.FILE).write_text("services: {api: {}}\n")
     (project / compose.BACKUP / digest).write_text("tampered\n")
