@@ -14,9 +14,12 @@ subclasses add a description::
 from __future__ import annotations
 
 import abc
+import contextlib
 import re
 import socket
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,9 +30,30 @@ from harness.errors import GateTimeout, HarnessError
 if TYPE_CHECKING:
     from harness.transports.base import Transport
 
-__all__ = ["CommandSucceeds", "Condition", "HttpAnswers", "LogMatches", "PortOpen", "wait_until"]
+__all__ = ["CommandSucceeds", "Condition", "HttpAnswers", "LogMatches", "PortOpen", "WaitStopped", "stop_on",
+           "wait_until"]
 
 T = TypeVar("T")
+
+#: set in a thread that waits alongside other work (a step's gate beside its action): once the event is set,
+#: every :func:`wait_until` in that thread raises :class:`WaitStopped` at its next poll
+_STOP: ContextVar[threading.Event | None] = ContextVar("harness_wait_stop", default=None)
+
+
+class WaitStopped(HarnessError):
+    """A wait ended because the work it waited alongside failed (:func:`stop_on`)."""
+
+
+@contextlib.contextmanager
+def stop_on(event: threading.Event) -> Iterator[None]:
+    """Within this block, in this thread, :func:`wait_until` gives up (raising :class:`WaitStopped`) once
+    ``event`` is set. A context variable, not an argument: gates are the products' code, and every wait
+    they make stops without each of them being told."""
+    token = _STOP.set(event)
+    try:
+        yield
+    finally:
+        _STOP.reset(token)
 
 
 class Condition(abc.ABC):
@@ -57,8 +81,15 @@ def wait_until(condition: Callable[[], T], *, timeout: float, interval: float = 
     label = what or (condition.describe() if isinstance(condition, Condition) else "the condition")
     retrying = tenacity.Retrying(stop=tenacity.stop_after_delay(timeout), wait=tenacity.wait_fixed(interval),
                                  retry=tenacity.retry_if_result(lambda value: not value), reraise=True)
+    stop = _STOP.get()
+
+    def poll() -> T:
+        if stop is not None and stop.is_set():
+            raise WaitStopped(f"{label}: no longer awaited (what it waited alongside failed)")
+        return condition()
+
     try:
-        return retrying(condition)
+        return retrying(poll)
     except tenacity.RetryError:
         last = getattr(condition, "last", "")
         text = f"{label} not ready after {timeout:g}s" + (f" (last: {last})" if last else "")

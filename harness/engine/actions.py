@@ -29,6 +29,10 @@ class StepContext:
     #: an earlier executor started this step and died before it ended: the action must look at the node
     #: (its skip check) before doing it again, even where it would otherwise always act (a forced restart)
     interrupted: bool = False
+    #: start the step's gate now, in a thread of its own, while the action goes on (its long command): the
+    #: runner then joins it after the action instead of starting it; a failed action stops it. For an action
+    #: whose command outlasts the readiness it awaits (``zato start`` watches its stderr 1.2 s)
+    gate_early: Callable[[], None] = lambda: None
 
 
 class Action(Protocol):

@@ -16,13 +16,14 @@ every kill point (step boundaries and those commands; a no-op unless ``HARNESS_C
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 import secrets
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from harness.plan.errors import locate
 from harness.plan.models import Inventory, Plan
 from harness.plan.params import validate_params
 from harness.transports.base import HookedTransport, Transport
+from harness.wait import stop_on
 
 log = logging.getLogger("harness.engine")
 Listener = Callable[[str, Step, str, str], None]
@@ -84,6 +86,61 @@ def plan_steps(plan: Plan, inventory: Inventory, *, plan_file: str | None = None
         raise (locate(exc, plan_file) if plan_file else exc) from None
     registry.check_registered(steps)
     return steps
+
+
+class _StepGate:
+    """A step's gate, run after its action, or from ``ctx.gate_early()`` on in a thread beside the action.
+
+    The gate's thread issues no counted command (the runner's command count, hence the kill points, is kept
+    per thread, for the action's own commands); an action that fails sets the gate's stop event
+    (:func:`harness.wait.stop_on`) and waits for it to end, so nothing outlives the step. ``gate_s`` is how
+    long readiness took, ``gate_early_s`` how much of it ran beside the action."""
+
+    def __init__(self, ctx: StepContext) -> None:
+        self.ctx, self.gate = ctx, ctx.step.gate
+        self.stop = threading.Event()
+        self.pool: ThreadPoolExecutor | None = None
+        self.future: Future[None] | None = None
+        self.g0 = 0.0
+        if self.gate is not None:
+            ctx.gate_early = self.start
+
+    def _check(self) -> None:
+        assert self.gate is not None
+        with stop_on(self.stop):
+            registry.gate(self.gate.kind)(self.ctx, self.gate)
+
+    def start(self) -> None:
+        if self.future is None and self.gate is not None:
+            self.g0 = time.monotonic()
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"gate {self.ctx.step.id}")
+            self.future = self.pool.submit(contextvars.copy_context().run, self._check)
+
+    def finish(self) -> None:
+        """After the action: the gate's outcome (raised), started now if the action did not start it."""
+        if self.gate is None:
+            return
+        acted = time.monotonic()
+        try:
+            if self.future is not None:
+                self.future.result()
+            else:
+                self.g0 = acted
+                self._check()
+        finally:
+            self.ctx.observation["gate_s"] = round(time.monotonic() - self.g0, 4)  # how long readiness took
+            if self.future is not None:
+                self.ctx.observation["gate_early_s"] = round(acted - self.g0, 4)
+
+    def __enter__(self) -> _StepGate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.future is not None and exc[0] is not None:
+            self.stop.set()  # the action failed: the step's outcome is its error, the gate waits no longer
+            self.future.exception()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
 
 class Run:
@@ -318,18 +375,14 @@ class Run:
             if skip:
                 status, reason = StepStatus.SKIPPED, skip
             else:
-                self._acting.step = (event, step, 0)
-                try:
-                    act.run(ctx)
-                finally:
-                    self._acting.step = None
-                crashpoints.reached(f"{point}:after-action")
-                if step.gate:
-                    g0 = time.monotonic()
+                with _StepGate(ctx) as early:
+                    self._acting.step = (event, step, 0)
                     try:
-                        registry.gate(step.gate.kind)(ctx, step.gate)
+                        act.run(ctx)
                     finally:
-                        ctx.observation["gate_s"] = round(time.monotonic() - g0, 4)  # how long readiness took
+                        self._acting.step = None
+                    crashpoints.reached(f"{point}:after-action")
+                    early.finish()
         except LeaseLost:
             raise  # another executor holds the lease now: not a line more, not a command more
         except (StepFailed, GateTimeout, CommandFailed, RefusedError) as exc:

@@ -21,7 +21,8 @@ class StepStatus(str, Enum):
 
 @dataclass(frozen=True)
 class Gate:
-    """A readiness condition polled after the action, until it opens or ``timeout`` passes."""
+    """A readiness condition polled after the action, until it opens or ``timeout`` passes; or from when the
+    action calls ``ctx.gate_early()``, beside the rest of the action (the step still needs both)."""
 
     kind: str
     timeout: float = 60.0

@@ -69,6 +69,8 @@ def layout(data: ReportData) -> dict[str, object]:
             continue
         end = sp.end if sp.end is not None else hi
         gate = f", gate {sp.gate_s:.2f}s" if sp.gate_s is not None else ""
+        if sp.gate_s is not None and sp.gate_early_s:
+            gate += f" ({sp.gate_early_s:.2f}s of it beside the action)"
         title = f"{sp.step} on {sp.node}: {sp.status} in {end - sp.start:.2f}s{gate}" + (
             f" — {sp.reason}" if sp.reason else "")
         steps.append(Rect(x(sp.start), row[sp.node] + 5, max(x(end) - x(sp.start), 1.0), LANE_H - 10,

@@ -42,6 +42,7 @@ class Span:
     status: str
     reason: str = ""
     gate_s: float | None = None
+    gate_early_s: float | None = None  # how much of gate_s ran beside the action (ctx.gate_early())
 
 
 @dataclass
@@ -84,7 +85,8 @@ class ReportData:
                 sp = Span(r["step"], r.get("node", ""), r.get("action", ""), r["event"], r["ts"], None, "")
                 spans.append(sp)
             sp.end, sp.status, sp.reason = r["ts"], r["status"], (r.get("reason") or "").split("\n", 1)[0]
-            sp.gate_s = (r.get("observation") or {}).get("gate_s")
+            obs = r.get("observation") or {}
+            sp.gate_s, sp.gate_early_s = obs.get("gate_s"), obs.get("gate_early_s")
         states: dict[str, list[StateChange]] = {}
         tl = run_dir / NODES_DIR / TIMELINE_FILE
         if tl.exists():

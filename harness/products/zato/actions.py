@@ -17,6 +17,11 @@ node first: when the component's pidfile names a live process that logged its st
 it waited for the old process to be gone, so this is the one the dead executor started), ``zato start``
 is not run again (it would answer "already running": exit 16
 on Zato 3.2, 9 on older ones), only the readiness gate.
+
+A start awaits its readiness gate while ``zato start`` runs (``ctx.gate_early()``), not after it: Zato 3.2's
+start watches its child's stderr for 1.2 s before it returns, and a component boots, answers and (a server)
+is back in the load balancer's rotation within that time or soon after. The step still needs both, the
+command's exit 0 and the gate; a failed command stops the wait at once.
 """
 
 from __future__ import annotations
@@ -211,6 +216,9 @@ class ZatoStart:
         argv = [state.zato_bin(comp.host), "start", comp.path]
         if ctx.step.args.get("sync_internal"):
             argv.append("--sync-internal")
+        # the gate (boot, ping, back in the LB's rotation) from now on: `zato start` watches its child's
+        # stderr 1.2 s before it returns, and the component is mostly ready within that time
+        ctx.gate_early()
         t0 = time.monotonic()
         res = comp.host.transport.run(argv, timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
