@@ -55,12 +55,24 @@ def test_options_and_nested_commands_are_offered(tmp_path: Path) -> None:
     assert complete_bash(tmp_path, "patch", "ap") == ["apply"]
 
 
+def typed_in_bash(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``harness ARGS`` typed at a bash prompt. typer's ``--show-completion``/``--install-completion`` are bare
+    flags that take the shell from the command's parent processes (shellingham), so a bash must be one of them
+    (``; exit $?``: a lone ``-c`` command would be exec'ed in bash's place)."""
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("no bash on PATH")
+    return subprocess.run([bash, "--norc", "-c", f'"{HARNESS}" {" ".join(args)}; exit $?'], env=_env(home),
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
 def test_the_shown_bash_completion_works_in_bash(tmp_path: Path) -> None:
     bash = shutil.which("bash")
     if bash is None:
         pytest.skip("no bash on PATH")
-    shown = subprocess.run([str(HARNESS), "--show-completion", "bash"], env=_env(tmp_path), capture_output=True,
-                           text=True, timeout=60, check=True).stdout
+    shown_res = typed_in_bash(tmp_path, "--show-completion")
+    assert shown_res.returncode == 0, shown_res.stdout + shown_res.stderr
+    shown = shown_res.stdout
     assert "complete -o default -F _harness_completion harness" in shown
     script = tmp_path / "harness-completion.bash"
     script.write_text(shown)
@@ -73,8 +85,7 @@ def test_the_shown_bash_completion_works_in_bash(tmp_path: Path) -> None:
 
 
 def test_install_completion_writes_the_script_and_sources_it_from_bashrc(tmp_path: Path) -> None:
-    res = subprocess.run([str(HARNESS), "--install-completion", "bash"], env=_env(tmp_path), capture_output=True,
-                         text=True, timeout=60, check=False)
+    res = typed_in_bash(tmp_path, "--install-completion")
     assert res.returncode == 0, res.stdout + res.stderr
     installed = tmp_path / ".bash_completions" / "harness.sh"
     assert "_harness_completion" in installed.read_text()
