@@ -18,6 +18,7 @@ import contextlib
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -79,18 +80,19 @@ def wait_until(condition: Callable[[], T], *, timeout: float, interval: float = 
     such as a log tail, and ``hint``). Exceptions from the condition propagate at once: a boot failure
     found in a log is not worth waiting for."""
     label = what or (condition.describe() if isinstance(condition, Condition) else "the condition")
-    retrying = tenacity.Retrying(stop=tenacity.stop_after_delay(timeout), wait=tenacity.wait_fixed(interval),
+    halt = _STOP.get()
+    stop: Any = tenacity.stop_after_delay(timeout)
+    sleep: Callable[[float], None] = time.sleep
+    if halt is not None:  # tenacity's own: checked after each poll; the sleep between polls ends when it is set
+        stop = stop | tenacity.stop_when_event_set(halt)
+        sleep = halt.wait  # type: ignore[assignment]  # returns a bool, which tenacity ignores
+    retrying = tenacity.Retrying(stop=stop, wait=tenacity.wait_fixed(interval), sleep=sleep,
                                  retry=tenacity.retry_if_result(lambda value: not value), reraise=True)
-    stop = _STOP.get()
-
-    def poll() -> T:
-        if stop is not None and stop.is_set():
-            raise WaitStopped(f"{label}: no longer awaited (what it waited alongside failed)")
-        return condition()
-
     try:
-        return retrying(poll)
+        return retrying(condition)
     except tenacity.RetryError:
+        if halt is not None and halt.is_set():
+            raise WaitStopped(f"{label}: no longer awaited (what it waited alongside failed)") from None
         last = getattr(condition, "last", "")
         text = f"{label} not ready after {timeout:g}s" + (f" (last: {last})" if last else "")
         if details is not None:

@@ -110,10 +110,11 @@ class _StepGate:
         with stop_on(self.stop):
             registry.gate(self.gate.kind)(self.ctx, self.gate)
 
-    def start(self) -> None:
-        if self.future is None and self.gate is not None:
+    def start(self) -> None:  # ctx.gate_early, set only for a step with a gate
+        if self.future is None:
             self.g0 = time.monotonic()
             self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"gate {self.ctx.step.id}")
+            # in the action's context: a read-only mode (harness.readonly) holds for the gate's commands too
             self.future = self.pool.submit(contextvars.copy_context().run, self._check)
 
     def finish(self) -> None:

@@ -216,9 +216,7 @@ class ZatoStart:
         argv = [state.zato_bin(comp.host), "start", comp.path]
         if ctx.step.args.get("sync_internal"):
             argv.append("--sync-internal")
-        # the gate (boot, ping, back in the LB's rotation) from now on: `zato start` watches its child's
-        # stderr 1.2 s before it returns, and the component is mostly ready within that time
-        ctx.gate_early()
+        ctx.gate_early()  # the readiness gate from now on, beside the command's stderr watch (module docstring)
         t0 = time.monotonic()
         res = comp.host.transport.run(argv, timeout=60)
         ctx.observation.update(exit_code=res.exit_code, command_s=round(time.monotonic() - t0, 4))
